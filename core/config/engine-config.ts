@@ -1,0 +1,54 @@
+import path from 'node:path';
+
+export interface EngineConfig {
+  /** Where Redis AOF, SQLite, charts, the admin token live. Default ./data. */
+  dataDir: string;
+  /** Folder of workflow JSON files. Default ./workflows. */
+  workflowsDir: string;
+  host: string;
+  port: number;
+  /** REDIS_URL; unset means "start a private redis-server". */
+  redisUrl?: string;
+  /** DOCKER_HOST or the default socket. */
+  dockerHost?: string;
+  /** Remove managed containers on shutdown unless set. */
+  keepContainers: boolean;
+  /** Forbid apt installs of redis-server / docker.io. */
+  noInstall: boolean;
+  /** Prefix of every BullMQ key; lets tests share one Redis. */
+  queuePrefix: string;
+  /** External plugin packages to load by name. */
+  plugins: string[];
+  /** Admin bearer token (TIDEFLOW_ADMIN_TOKEN). */
+  adminToken?: string;
+  /** Worker concurrency per process. */
+  concurrency: number;
+}
+
+export function loadEngineConfig(
+  overrides: Partial<EngineConfig> = {},
+  env: NodeJS.ProcessEnv = process.env,
+): EngineConfig {
+  const cwd = process.cwd();
+  const cfg: EngineConfig = {
+    dataDir: path.resolve(cwd, env.TIDEFLOW_DATA_DIR ?? 'data'),
+    workflowsDir: path.resolve(cwd, env.TIDEFLOW_WORKFLOWS ?? 'workflows'),
+    host: env.HOST ?? '127.0.0.1',
+    port: env.PORT ? Number(env.PORT) : 3000,
+    redisUrl: env.REDIS_URL || undefined,
+    dockerHost: env.DOCKER_HOST || undefined,
+    keepContainers: false,
+    noInstall: env.TIDEFLOW_NO_INSTALL === '1',
+    queuePrefix: env.TIDEFLOW_QUEUE_PREFIX ?? 'tideflow',
+    plugins: (env.TIDEFLOW_PLUGINS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+    adminToken: env.TIDEFLOW_ADMIN_TOKEN || undefined,
+    concurrency: env.TIDEFLOW_CONCURRENCY ? Number(env.TIDEFLOW_CONCURRENCY) : 8,
+    ...overrides,
+  };
+  if (overrides.dataDir) cfg.dataDir = path.resolve(cwd, overrides.dataDir);
+  if (overrides.workflowsDir) cfg.workflowsDir = path.resolve(cwd, overrides.workflowsDir);
+  if (!Number.isInteger(cfg.port) || cfg.port < 0 || cfg.port > 65535) {
+    throw new Error(`PORT must be an integer 0..65535, got ${String(env.PORT ?? cfg.port)}`);
+  }
+  return cfg;
+}

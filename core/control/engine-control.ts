@@ -1,0 +1,66 @@
+import type { RunQuery, RunRecord } from '../history/run-record.js';
+
+export interface JobTriggerInfo {
+  every?: string;
+  cron?: string;
+  timezone?: string;
+  manual?: boolean;
+  /** Reached through another job's `then`. */
+  chainedFrom?: string[];
+}
+
+export interface JobStatus {
+  workflow: string;
+  job: string;
+  plugin: string;
+  trigger: JobTriggerInfo;
+  /** Effective state: paused when the job, its workflow or everything is paused. */
+  state: 'active' | 'paused';
+  pausedBy?: 'job' | 'workflow' | 'global';
+  /** ms since epoch, null when the job has no schedule or is paused. */
+  nextRunAt: number | null;
+  lastRun: RunRecord | null;
+}
+
+export interface WorkflowStatus {
+  name: string;
+  file: string;
+  state: 'active' | 'paused';
+  jobs: JobStatus[];
+  /** The last load error of its file, when a broken edit keeps the previous definition. */
+  error?: string;
+}
+
+export interface HealthCheck {
+  status: 'up' | 'down';
+  reason?: string;
+}
+
+export type PauseTarget = { workflow?: undefined; job?: undefined } | { workflow: string; job?: string };
+
+/** Thrown for an unknown workflow or job (HTTP 404, CLI exit 1). */
+export class NotFoundError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NotFoundError';
+  }
+}
+
+/**
+ * What the admin API and the CLI may do to a running engine. The engine
+ * implements it over Redis, so any process sharing the Redis sees the same.
+ */
+export interface EngineControl {
+  listWorkflows(): Promise<WorkflowStatus[]>;
+  /** Throws NotFoundError. */
+  getWorkflow(name: string): Promise<WorkflowStatus>;
+  /** Enqueues a manual run (even when paused). Throws NotFoundError. */
+  trigger(workflow: string, job: string, input?: unknown): Promise<{ runId: string }>;
+  /** No target: everything. Throws NotFoundError. */
+  pause(target: PauseTarget): Promise<void>;
+  resume(target: PauseTarget): Promise<void>;
+  listRuns(query: RunQuery): Promise<{ runs: RunRecord[]; total: number }>;
+  getRun(id: string): Promise<RunRecord | undefined>;
+  /** redis, docker, scheduler (watchdog), store... */
+  health(): Promise<Record<string, HealthCheck>>;
+}

@@ -1,0 +1,29 @@
+import 'reflect-metadata';
+import { container as rootContainer, type DependencyContainer } from 'tsyringe';
+import type { Redis } from 'ioredis';
+import type Docker from 'dockerode';
+import { Tokens, systemClock, type Clock } from './tokens.js';
+import type { EngineConfig } from '../config/engine-config.js';
+import type { Logger } from '../logging/logger.js';
+
+export interface ContainerServices {
+  config: EngineConfig;
+  logger: Logger;
+  redis?: Redis;
+  docker?: Docker;
+  clock?: Clock;
+  /** Any further token -> value registrations (RecordStore, Metrics, ...). */
+  extra?: Array<[symbol, unknown]>;
+}
+
+/** A child container per engine, so two engines in one process (tests) never share state. */
+export function createContainer(services: ContainerServices): DependencyContainer {
+  const c = rootContainer.createChildContainer();
+  c.registerInstance(Tokens.Config, services.config);
+  c.registerInstance(Tokens.Logger, services.logger);
+  c.registerInstance(Tokens.Clock, services.clock ?? systemClock);
+  if (services.redis) c.registerInstance(Tokens.Redis, services.redis);
+  if (services.docker) c.registerInstance(Tokens.Docker, services.docker);
+  for (const [token, value] of services.extra ?? []) c.registerInstance(token, value);
+  return c;
+}

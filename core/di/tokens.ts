@@ -1,0 +1,27 @@
+/**
+ * Injection tokens shared by the engine and every plugin.
+ * Plugins name these in explicit `@inject(Tokens.X)` decorators: tsyringe's
+ * metadata-based injection silently breaks under esbuild/tsx (platform notes).
+ */
+export const Tokens = {
+  /** EngineConfig: data dir, ports, flags. */
+  Config: Symbol.for('tideflow.Config'),
+  /** ioredis connection for plain commands (never a blocking one). */
+  Redis: Symbol.for('tideflow.Redis'),
+  /** dockerode client for the configured engine. */
+  Docker: Symbol.for('tideflow.Docker'),
+  /** RecordStore: spawn/kill/memory records (SQLite by default). */
+  RecordStore: Symbol.for('tideflow.RecordStore'),
+  /** Clock: `now()` in ms, replaceable in tests. */
+  Clock: Symbol.for('tideflow.Clock'),
+  /** Root Logger; plugins get a per-run child in PluginContext.log. */
+  Logger: Symbol.for('tideflow.Logger'),
+  /** prom-client Registry for /metrics. */
+  Metrics: Symbol.for('tideflow.Metrics'),
+} as const;
+
+export interface Clock {
+  now(): number;
+}
+
+export const systemClock: Clock = { now: () => Date.now() };

@@ -1,0 +1,30 @@
+import type { RunTrigger } from '../plugin/plugin.js';
+
+export type RunStatus = 'queued' | 'running' | 'retrying' | 'succeeded' | 'failed';
+
+/** One run of one job: what the run history stores and the API returns. */
+export interface RunRecord {
+  id: string;
+  workflow: string;
+  job: string;
+  plugin: string;
+  trigger: RunTrigger;
+  status: RunStatus;
+  attempts: number;
+  /** ms since epoch */
+  queuedAt: number;
+  startedAt?: number;
+  finishedAt?: number;
+  durationMs?: number;
+  error?: string;
+  /** Run id of the predecessor when reached through `then`. */
+  causedBy?: string;
+}
+
+export interface RunQuery {
+  workflow?: string;
+  job?: string;
+  status?: RunStatus;
+  limit?: number;
+  offset?: number;
+}

@@ -1,0 +1,39 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import type { TestProject } from 'vitest/node';
+import { EmbeddedRedis } from '../core/services/embedded-redis.js';
+import { ensureDockerEngine } from '../core/services/docker-engine.js';
+
+/**
+ * Gives every test file a real Redis and a real Docker engine. Missing ones
+ * are installed/started here; if that is impossible the whole run fails
+ * (never a skip).
+ */
+let redis: EmbeddedRedis | undefined;
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const dataDir = path.resolve('data/test');
+  mkdirSync(dataDir, { recursive: true });
+  const log = (m: string) => console.log(`[test setup] ${m}`);
+  const noInstall = process.env.TIDEFLOW_NO_INSTALL === '1';
+
+  let redisUrl = process.env.REDIS_URL;
+  if (!redisUrl) {
+    redis = new EmbeddedRedis({ dir: path.join(dataDir, 'redis'), appendOnly: false, noInstall, log });
+    redisUrl = await redis.start();
+  }
+  const { started } = await ensureDockerEngine({ dockerHost: process.env.DOCKER_HOST, logDir: dataDir, noInstall, log });
+  if (started) log('Docker engine started for the tests');
+
+  project.provide('redisUrl', redisUrl);
+  process.env.REDIS_URL = redisUrl;
+  return async () => {
+    await redis?.stop();
+  };
+}
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    redisUrl: string;
+  }
+}

@@ -1,0 +1,23 @@
+import { randomUUID } from 'node:crypto';
+import { createDockerClient } from '../../core/services/docker-engine.js';
+import type Docker from 'dockerode';
+
+export function testDocker(): Docker {
+  return createDockerClient(process.env.DOCKER_HOST);
+}
+
+/** A unique label value that marks every container one test creates. */
+export function testRunLabel(): { key: string; value: string } {
+  return { key: 'tideflow.test', value: randomUUID().slice(0, 12) };
+}
+
+/** Force-removes every container carrying label key=value (cleanup, even on failure). */
+export async function removeLabelled(docker: Docker, key: string, value: string): Promise<number> {
+  const list = await docker.listContainers({ all: true, filters: { label: [`${key}=${value}`] } });
+  await Promise.all(
+    list.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)),
+  );
+  return list.length;
+}
+
+export { randomUUID };
