@@ -1,0 +1,42 @@
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+export interface BenchFigure {
+  name: string;
+  value: number;
+  unit: string;
+  /** The comparison point (e.g. the course project's way, raw BullMQ); null if none. */
+  baseline: number | null;
+  /** value vs baseline as the figure defines it (speed-up, ratio of throughputs...). */
+  ratio: number | null;
+  /** What the figure should be, in words (e.g. ">= 5x"). */
+  target?: string;
+  note?: string;
+}
+
+const figures: BenchFigure[] = [];
+
+export function record(f: BenchFigure): void {
+  figures.push(f);
+  const fmt = (n: number | null) => (n === null ? '-' : Number.isInteger(n) ? String(n) : n.toFixed(3));
+  console.log(`  ${f.name}: ${fmt(f.value)} ${f.unit}  baseline ${fmt(f.baseline)}  ratio ${fmt(f.ratio)}${f.target ? `  (target ${f.target})` : ''}`);
+}
+
+export function printTable(): void {
+  const rows = figures.map((f) => [f.name, `${round(f.value)} ${f.unit}`, f.baseline === null ? '-' : String(round(f.baseline)), f.ratio === null ? '-' : `${round(f.ratio)}`, f.target ?? '']);
+  const head = ['figure', 'value', 'baseline', 'ratio', 'target'];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ');
+  console.log('\n' + line(head));
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const r of rows) console.log(line(r));
+}
+
+export function writeResults(file = path.resolve('bench/results.json')): void {
+  writeFileSync(file, JSON.stringify({ at: new Date().toISOString(), figures }, null, 2) + '\n');
+  console.log(`\nwrote ${figures.length} figures to ${file}`);
+}
+
+function round(n: number): number {
+  return Math.abs(n) >= 100 ? Math.round(n) : Math.round(n * 1000) / 1000;
+}
