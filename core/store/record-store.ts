@@ -1,0 +1,181 @@
+import type { ContainerClass } from '../records/container-records.js';
+
+/**
+ * The logger's and charts' shared store of spawn / kill / kept / memory
+ * records. SQLite implements it today; the interface is async so a server
+ * database can implement it later without changing its callers.
+ *
+ * Units everywhere: time in ms since epoch (UTC), memory in bytes, CPU in
+ * percent of one core.
+ */
+
+/** What one stored row describes. */
+export type RecordKind = 'spawned' | 'killed' | 'kept' | 'memory';
+export const RECORD_KINDS: readonly RecordKind[] = ['spawned', 'killed', 'kept', 'memory'];
+
+/** Where a batch came from: a spawner run, an analyzer run, or a course-format POST /logs. */
+export type SourceKind = 'spawn' | 'analysis' | 'course';
+
+/** One row to store. Container fields are absent for `memory` rows and vice versa. */
+export interface NewRecord {
+  kind: RecordKind;
+  /** ms since epoch */
+  time: number;
+  containerId?: string | null;
+  name?: string | null;
+  image?: string | null;
+  class?: ContainerClass | null;
+  /** Host PID of the container's process (course format only). */
+  pid?: number | null;
+  cmdline?: string | null;
+  /** Percent of one core. */
+  cpuPct?: number | null;
+  memBytes?: number | null;
+  /** Percent of host RAM, when the source reported a percentage (course format). */
+  memPct?: number | null;
+  /** Why the analyzer kept or killed it. */
+  reason?: string | null;
+  /** The kill was decided but failed. */
+  killError?: string | null;
+  totalBytes?: number | null;
+  freeBytes?: number | null;
+  availableBytes?: number | null;
+  usedBytes?: number | null;
+}
+
+/**
+ * Everything one producing run contributes. Stored all-or-nothing, at most
+ * once per `source` (the producing run's id: the idempotency key).
+ */
+export interface RecordBatch {
+  source: string;
+  sourceKind: SourceKind;
+  workflow: string | null;
+  /** When the producing run observed this (ms). */
+  time: number;
+  records: readonly NewRecord[];
+}
+
+export interface StoredRecord {
+  id: number;
+  source: string;
+  workflow: string | null;
+  kind: RecordKind;
+  time: number;
+  containerId: string | null;
+  name: string | null;
+  image: string | null;
+  class: ContainerClass | null;
+  pid: number | null;
+  cmdline: string | null;
+  cpuPct: number | null;
+  memBytes: number | null;
+  memPct: number | null;
+  reason: string | null;
+  killError: string | null;
+  totalBytes: number | null;
+  freeBytes: number | null;
+  availableBytes: number | null;
+  usedBytes: number | null;
+}
+
+export interface IngestOutcome {
+  /** False when this source was stored before (a retry or a duplicate). */
+  stored: boolean;
+  /** Rows written by this call (0 on a duplicate). */
+  count: number;
+}
+
+export interface LogFilter {
+  /** Inclusive lower bound, ms. */
+  from?: number;
+  /** Inclusive upper bound, ms. */
+  to?: number;
+  kind?: RecordKind;
+  class?: ContainerClass;
+  /** Only rows with cpuPct >= minCpu (rows without a CPU figure are excluded). */
+  minCpu?: number;
+}
+
+export interface LogQuery extends LogFilter {
+  /** Page size; default 100, at most 1000. */
+  limit?: number;
+  /** Opaque keyset cursor from a previous page's `nextCursor` (preferred: stable under inserts). */
+  cursor?: string;
+  /** Rows to skip; ignored when `cursor` is given. */
+  offset?: number;
+}
+
+export interface LogPage {
+  /** Newest first (time, then id, descending). */
+  items: StoredRecord[];
+  /** Pass as `cursor` for the next page; null on the last page. */
+  nextCursor: string | null;
+}
+
+export interface MemoryPoint {
+  time: number;
+  totalBytes: number;
+  freeBytes: number;
+  usedBytes: number;
+  availableBytes: number | null;
+}
+
+export interface ContainerCountPoint {
+  /** Start of the bucket, ms. */
+  bucket: number;
+  event: 'spawned' | 'killed';
+  class: ContainerClass | null;
+  count: number;
+}
+
+export interface KeptSnapshot {
+  /** Time of the analysis the containers were kept at; null if there was none. */
+  time: number | null;
+  source: string | null;
+  items: StoredRecord[];
+}
+
+export interface PurgeOutcome {
+  records: number;
+  sources: number;
+  cutoff: number;
+  at: number;
+}
+
+export interface StoreStats {
+  sources: number;
+  records: number;
+  byKind: Record<RecordKind, number>;
+}
+
+export interface RecordStore {
+  /** Where it lives (file path or URL), for logs. */
+  readonly location: string;
+  /** Stores a batch atomically; a source seen before stores nothing. */
+  ingest(batch: RecordBatch): Promise<IngestOutcome>;
+  hasSource(source: string): Promise<boolean>;
+  /** One page of rows, newest first. */
+  queryLogs(query: LogQuery): Promise<LogPage>;
+  /** Every matching row, newest first, fetched in chunks (never holds the database between chunks). */
+  exportLogs(filter: LogFilter): AsyncIterable<StoredRecord>;
+  /** Host memory over [from, to], oldest first, averaged into at most `maxPoints` buckets. */
+  memorySeries(from: number, to: number, maxPoints?: number): Promise<MemoryPoint[]>;
+  /** Spawned and killed containers per bucket (default one minute) and class. */
+  containerCounts(from: number, to: number, bucketMs?: number): Promise<ContainerCountPoint[]>;
+  /** Killed containers in [from, to], newest first, at most `limit`, with the total count. */
+  killedContainers(from: number, to: number, limit?: number): Promise<{ items: StoredRecord[]; total: number }>;
+  /** Containers kept at the last analysis at or before `at` (default: now). */
+  lastKept(at?: number): Promise<KeptSnapshot>;
+  /** Deletes sources and rows older than `cutoff`; records `now` as the last purge. */
+  purgeOlderThan(cutoff: number, now: number): Promise<PurgeOutcome>;
+  /**
+   * Purges like purgeOlderThan unless a purge ran less than `minIntervalMs`
+   * ago (by the time stored in the database, so every process agrees);
+   * returns null when it was not due.
+   */
+  purgeIfDue(cutoff: number, now: number, minIntervalMs: number): Promise<PurgeOutcome | null>;
+  lastPurgeAt(): Promise<number | null>;
+  stats(): Promise<StoreStats>;
+  close(): Promise<void>;
+}
