@@ -1,0 +1,186 @@
+import { access, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { ContainerSample, MetricSource, SampleOptions } from './metric-source.js';
+
+export interface CgroupSourceOptions {
+  /** cgroup mount root; injectable so tests can use a fake tree. */
+  root?: string;
+  /** Extra cgroup parents to look in (e.g. a custom --cgroup-parent), relative to the root/controller. */
+  parents?: string[];
+  /** Monotonic ns clock (tests replace it). */
+  nowNs?: () => bigint;
+  /** Waits between the two CPU readings (tests replace it). */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+}
+
+type Layout =
+  | { version: 1; cpuDir: string; memDir: string }
+  | { version: 2 };
+
+interface CpuReading {
+  usageNs: bigint;
+  atNs: bigint;
+}
+
+const V1_CPU_DIRS = ['cpuacct', 'cpu,cpuacct', 'cpuacct,cpu'];
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await access(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason ?? new Error('aborted'));
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(signal!.reason ?? new Error('aborted'));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** One numeric key of a flat-keyed cgroup stat file ("key value" lines). */
+function statValue(text: string, key: string): bigint | undefined {
+  for (const line of text.split('\n')) {
+    const sp = line.indexOf(' ');
+    if (sp > 0 && line.slice(0, sp) === key) return BigInt(line.slice(sp + 1).trim());
+  }
+  return undefined;
+}
+
+/**
+ * Container CPU% and memory from cgroup files: cheap (< 10 ms for tens of
+ * containers) but only for the local engine. Supports cgroup v1 (cpuacct +
+ * memory controllers, separately or co-mounted) and v2, with Docker's
+ * cgroupfs (`docker/<id>`) and systemd (`system.slice/docker-<id>.scope`)
+ * drivers. CPU% (of one core) = 100 × Δusage / Δwall over two readings
+ * `windowMs` apart; memory = usage − inactive file cache, as Docker reports.
+ */
+export class CgroupMetricSource implements MetricSource {
+  readonly name = 'cgroup' as const;
+  private readonly root: string;
+  private readonly parents: string[];
+  private readonly nowNs: () => bigint;
+  private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  private layout: Layout | null | undefined;
+
+  constructor(opts: CgroupSourceOptions = {}) {
+    this.root = opts.root ?? '/sys/fs/cgroup';
+    this.parents = opts.parents ?? [];
+    this.nowNs = opts.nowNs ?? (() => process.hrtime.bigint());
+    this.sleep = opts.sleep ?? abortableSleep;
+  }
+
+  /** Which cgroup version is mounted at the root, or null if none usable. */
+  async detect(): Promise<Layout | null> {
+    if (this.layout !== undefined) return this.layout;
+    let layout: Layout | null = null;
+    if (await exists(path.join(this.root, 'cgroup.controllers'))) {
+      layout = { version: 2 };
+    } else {
+      for (const d of V1_CPU_DIRS) {
+        if ((await exists(path.join(this.root, d, 'cpuacct.usage'))) && (await exists(path.join(this.root, 'memory')))) {
+          layout = { version: 1, cpuDir: d, memDir: 'memory' };
+          break;
+        }
+      }
+    }
+    this.layout = layout;
+    return layout;
+  }
+
+  async available(): Promise<boolean> {
+    const l = await this.detect();
+    if (!l) return false;
+    const base = l.version === 1 ? path.join(this.root, l.cpuDir) : this.root;
+    // Some Docker cgroup parent must exist, else containers are not on this host.
+    for (const p of ['docker', 'system.slice', ...this.parents]) if (await exists(path.join(base, p))) return true;
+    return false;
+  }
+
+  /** Candidate cgroup paths of a container, relative to a controller root. */
+  private candidates(id: string): string[] {
+    return [`docker/${id}`, `system.slice/docker-${id}.scope`, ...this.parents.flatMap((p) => [`${p}/${id}`, `${p}/docker-${id}.scope`])];
+  }
+
+  /** Finds the container's cgroup dir under a controller root (null if absent). */
+  private async find(controllerRoot: string, id: string, probe: string): Promise<string | null> {
+    for (const rel of this.candidates(id)) {
+      const dir = path.join(controllerRoot, rel);
+      if (await exists(path.join(dir, probe))) return dir;
+    }
+    return null;
+  }
+
+  private async readCpu(l: Layout, id: string): Promise<CpuReading> {
+    if (l.version === 1) {
+      const dir = await this.find(path.join(this.root, l.cpuDir), id, 'cpuacct.usage');
+      if (!dir) throw new Error(`no cgroup v1 cpuacct group for ${id.slice(0, 12)}`);
+      const text = await readFile(path.join(dir, 'cpuacct.usage'), 'utf8');
+      return { usageNs: BigInt(text.trim()), atNs: this.nowNs() };
+    }
+    const dir = await this.find(this.root, id, 'cpu.stat');
+    if (!dir) throw new Error(`no cgroup v2 group for ${id.slice(0, 12)}`);
+    const usec = statValue(await readFile(path.join(dir, 'cpu.stat'), 'utf8'), 'usage_usec');
+    if (usec === undefined) throw new Error(`cpu.stat of ${id.slice(0, 12)} lacks usage_usec`);
+    return { usageNs: usec * 1000n, atNs: this.nowNs() };
+  }
+
+  private async readMem(l: Layout, id: string): Promise<number> {
+    if (l.version === 1) {
+      const dir = await this.find(path.join(this.root, l.memDir), id, 'memory.usage_in_bytes');
+      if (!dir) throw new Error(`no cgroup v1 memory group for ${id.slice(0, 12)}`);
+      const [usage, stat] = await Promise.all([readFile(path.join(dir, 'memory.usage_in_bytes'), 'utf8'), readFile(path.join(dir, 'memory.stat'), 'utf8')]);
+      const inactive = statValue(stat, 'total_inactive_file') ?? statValue(stat, 'inactive_file') ?? 0n;
+      return Math.max(0, Number(BigInt(usage.trim()) - inactive));
+    }
+    const dir = await this.find(this.root, id, 'memory.current');
+    if (!dir) throw new Error(`no cgroup v2 memory for ${id.slice(0, 12)}`);
+    const [current, stat] = await Promise.all([readFile(path.join(dir, 'memory.current'), 'utf8'), readFile(path.join(dir, 'memory.stat'), 'utf8')]);
+    const inactive = statValue(stat, 'inactive_file') ?? 0n;
+    return Math.max(0, Number(BigInt(current.trim()) - inactive));
+  }
+
+  async sample(containerIds: string[], opts: SampleOptions): Promise<Map<string, ContainerSample>> {
+    const out = new Map<string, ContainerSample>();
+    const l = await this.detect();
+    if (!l) {
+      for (const id of containerIds) out.set(id, { id, cpuPct: null, memBytes: null, error: `no usable cgroup hierarchy at ${this.root}` });
+      return out;
+    }
+    const settle = <T>(p: Promise<T>) => p.then((v) => ({ ok: true as const, v }), (e: unknown) => ({ ok: false as const, e: e instanceof Error ? e.message : String(e) }));
+    const first = await Promise.all(containerIds.map((id) => settle(this.readCpu(l, id))));
+    await this.sleep(opts.windowMs, opts.signal);
+    const [second, mem] = await Promise.all([
+      Promise.all(containerIds.map((id) => settle(this.readCpu(l, id)))),
+      Promise.all(containerIds.map((id) => settle(this.readMem(l, id)))),
+    ]);
+    containerIds.forEach((id, i) => {
+      const a = first[i]!;
+      const b = second[i]!;
+      const m = mem[i]!;
+      let cpuPct: number | null = null;
+      const errors: string[] = [];
+      if (a.ok && b.ok) {
+        const wall = b.v.atNs - a.v.atNs;
+        const used = b.v.usageNs - a.v.usageNs;
+        if (wall > 0n && used >= 0n) cpuPct = (100 * Number(used)) / Number(wall);
+        else errors.push('cpu: counter went backwards or no time passed');
+      } else {
+        errors.push(`cpu: ${!a.ok ? a.e : (b as { e: string }).e}`);
+      }
+      if (!m.ok) errors.push(`memory: ${m.e}`);
+      out.set(id, { id, cpuPct, memBytes: m.ok ? m.v : null, ...(errors.length ? { error: errors.join('; ') } : {}) });
+    });
+    return out;
+  }
+}
