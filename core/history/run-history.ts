@@ -1,0 +1,124 @@
+import type { Redis } from 'ioredis';
+import { jobKey } from '../scheduler/run-ids.js';
+import type { RunQuery, RunRecord } from './run-record.js';
+
+export interface RunHistoryOptions {
+  /** Runs kept at most (newest). Default 10,000. */
+  maxRuns?: number;
+  /** Runs older than this are dropped. Default 7 days. */
+  maxAgeMs?: number;
+}
+
+/**
+ * Run records in Redis: one JSON string per run (expiring with the age
+ * limit), a sorted-set index by queue time, and the last run per job.
+ */
+export class RunHistory {
+  private readonly maxRuns: number;
+  private readonly maxAgeMs: number;
+  private writesSinceTrim = 0;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+    opts: RunHistoryOptions = {},
+  ) {
+    this.maxRuns = opts.maxRuns ?? 10_000;
+    this.maxAgeMs = opts.maxAgeMs ?? 7 * 86_400_000;
+  }
+
+  private runKey(id: string): string {
+    return `${this.prefix}:run:${id}`;
+  }
+  private get indexKey(): string {
+    return `${this.prefix}:runs`;
+  }
+  private get lastKey(): string {
+    return `${this.prefix}:last-run`;
+  }
+
+  /** Writes a record. With `onlyIfNew`, an existing record (a duplicate enqueue) is left alone. */
+  async save(run: RunRecord, opts: { onlyIfNew?: boolean } = {}): Promise<boolean> {
+    const ttlSec = Math.ceil(this.maxAgeMs / 1000);
+    if (opts.onlyIfNew) {
+      const set = await this.redis.set(this.runKey(run.id), JSON.stringify(run), 'EX', ttlSec, 'NX');
+      if (set !== 'OK') return false;
+      await this.redis.multi().zadd(this.indexKey, run.queuedAt, run.id).hset(this.lastKey, jobKey(run.workflow, run.job), run.id).exec();
+    } else {
+      await this.redis
+        .multi()
+        .set(this.runKey(run.id), JSON.stringify(run), 'EX', ttlSec)
+        .zadd(this.indexKey, run.queuedAt, run.id)
+        .hset(this.lastKey, jobKey(run.workflow, run.job), run.id)
+        .exec();
+    }
+    if (++this.writesSinceTrim >= 200) {
+      this.writesSinceTrim = 0;
+      await this.trim();
+    }
+    return true;
+  }
+
+  async get(id: string): Promise<RunRecord | undefined> {
+    const json = await this.redis.get(this.runKey(id));
+    return json ? (JSON.parse(json) as RunRecord) : undefined;
+  }
+
+  async lastRun(workflow: string, job: string): Promise<RunRecord | undefined> {
+    const id = await this.redis.hget(this.lastKey, jobKey(workflow, job));
+    return id ? this.get(id) : undefined;
+  }
+
+  async lastRuns(): Promise<Map<string, RunRecord>> {
+    const ids = await this.redis.hgetall(this.lastKey);
+    const keys = Object.keys(ids);
+    const out = new Map<string, RunRecord>();
+    if (!keys.length) return out;
+    const values = await this.redis.mget(keys.map((k) => this.runKey(ids[k]!)));
+    keys.forEach((k, i) => values[i] && out.set(k, JSON.parse(values[i]!) as RunRecord));
+    return out;
+  }
+
+  /** Newest first, filtered, paginated. Scans the index in pages until enough match. */
+  async query(q: RunQuery): Promise<{ runs: RunRecord[]; total: number }> {
+    const limit = Math.min(Math.max(q.limit ?? 50, 1), 500);
+    const offset = Math.max(q.offset ?? 0, 0);
+    const filtered = q.workflow !== undefined || q.job !== undefined || q.status !== undefined;
+    if (!filtered) {
+      const [ids, total] = await Promise.all([this.redis.zrevrange(this.indexKey, offset, offset + limit - 1), this.redis.zcard(this.indexKey)]);
+      return { runs: await this.load(ids), total };
+    }
+    const matches: RunRecord[] = [];
+    let total = 0;
+    const page = 500;
+    for (let start = 0; ; start += page) {
+      const ids = await this.redis.zrevrange(this.indexKey, start, start + page - 1);
+      if (!ids.length) break;
+      for (const r of await this.load(ids)) {
+        if (q.workflow !== undefined && r.workflow !== q.workflow) continue;
+        if (q.job !== undefined && r.job !== q.job) continue;
+        if (q.status !== undefined && r.status !== q.status) continue;
+        if (total >= offset && matches.length < limit) matches.push(r);
+        total++;
+      }
+    }
+    return { runs: matches, total };
+  }
+
+  private async load(ids: string[]): Promise<RunRecord[]> {
+    if (!ids.length) return [];
+    const values = await this.redis.mget(ids.map((id) => this.runKey(id)));
+    return values.filter((v): v is string => v !== null).map((v) => JSON.parse(v) as RunRecord);
+  }
+
+  /** Applies the count and age bounds to the index (records expire by themselves). */
+  async trim(now = Date.now()): Promise<void> {
+    const old = await this.redis.zrangebyscore(this.indexKey, '-inf', now - this.maxAgeMs);
+    const excess = await this.redis.zrange(this.indexKey, 0, String(-(this.maxRuns + 1)));
+    const drop = [...new Set([...old, ...excess])];
+    if (!drop.length) return;
+    const multi = this.redis.multi().zrem(this.indexKey, ...drop);
+    multi.del(...drop.map((id) => this.runKey(id)));
+    await multi.exec();
+  }
+}

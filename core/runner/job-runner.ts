@@ -1,0 +1,182 @@
+import { EventEmitter } from 'node:events';
+import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { RunEvent, RunEventSource } from '../control/engine-events.js';
+import type { RunHistory } from '../history/run-history.js';
+import type { RunRecord } from '../history/run-record.js';
+import type { Logger } from '../logging/logger.js';
+import { isNonRetryable } from '../plugin/errors.js';
+import type { PluginContext } from '../plugin/plugin.js';
+import type { PluginRegistry } from '../plugin/plugin-registry.js';
+import type { PauseStore } from '../scheduler/pause-store.js';
+import { RUN_QUEUE, chainedRunId, jobKey, scheduledRunId } from '../scheduler/run-ids.js';
+import type { LoadedJob, LoadedWorkflow } from '../workflow/loaded-workflow.js';
+import type { WorkflowCatalog } from '../workflow/workflow-catalog.js';
+import { runJobOptions, type RunJobData } from './run-job-data.js';
+
+export class RunTimeoutError extends Error {
+  constructor(ms: number) {
+    super(`timed out after ${ms} ms`);
+    this.name = 'RunTimeoutError';
+  }
+}
+
+export interface JobRunnerOptions {
+  /** Connection for the worker's blocking commands (maxRetriesPerRequest: null). */
+  connection: Redis;
+  prefix: string;
+  queue: Queue<RunJobData>;
+  catalog: WorkflowCatalog;
+  plugins: PluginRegistry;
+  history: RunHistory;
+  pauses: PauseStore;
+  log: Logger;
+  concurrency: number;
+}
+
+/**
+ * The BullMQ worker: runs each job's plugin with the job's timeout, records
+ * the run, and enqueues `then` successors with deterministic ids.
+ */
+export class JobRunner extends EventEmitter implements RunEventSource {
+  private worker?: Worker<RunJobData>;
+
+  constructor(private readonly opts: JobRunnerOptions) {
+    super();
+    this.setMaxListeners(50);
+  }
+
+  start(): void {
+    const { connection, prefix, concurrency, log } = this.opts;
+    this.worker = new Worker<RunJobData>(RUN_QUEUE, (job, token, signal) => this.process(job, signal), {
+      connection,
+      prefix,
+      concurrency,
+      // Our own timeout governs run length; the lock only detects dead workers.
+      lockDuration: 30_000,
+    });
+    this.worker.on('error', (err) => log.error({ err: err.message }, 'worker error'));
+  }
+
+  /** Stops taking jobs; waits for running ones up to `timeoutMs`, then cancels them. */
+  async close(timeoutMs = 30_000): Promise<void> {
+    const w = this.worker;
+    if (!w) return;
+    let timer: NodeJS.Timeout | undefined;
+    const graceful = w.close();
+    const deadline = new Promise<'timeout'>((res) => (timer = setTimeout(() => res('timeout'), timeoutMs)));
+    if ((await Promise.race([graceful, deadline])) === 'timeout') {
+      this.opts.log.warn(`jobs still running after ${timeoutMs} ms: cancelling them`);
+      w.cancelAllJobs('engine shutdown');
+      await w.close(true);
+    }
+    clearTimeout(timer);
+  }
+
+  private emitRun(e: RunEvent): void {
+    this.emit('run', e);
+  }
+
+  private async process(job: Job<RunJobData>, workerSignal?: AbortSignal): Promise<unknown> {
+    const { catalog, history, pauses, plugins, log } = this.opts;
+    const data = job.data;
+    const runId = data.trigger === 'schedule' ? scheduledRunId(data.workflow, data.job, job.id!) : job.id!;
+    const entry = await catalog.get(data.workflow);
+    const def = entry?.workflow.jobs[data.job];
+    if (!entry || !def) {
+      // A fire of a job that was removed since: nothing to run. Reconcile removes its scheduler.
+      log.warn({ runId }, `no job ${jobKey(data.workflow, data.job)} is defined any more: fire dropped`);
+      return { dropped: 'undefined job' };
+    }
+    if (data.trigger === 'schedule' && (await pauses.pausedBy(data.workflow, data.job))) {
+      // Raced with a pause: a paused job never fires from its trigger.
+      return { dropped: 'paused' };
+    }
+    const registered = plugins.get(def.plugin);
+    if (!registered) throw new UnrecoverableError(`plugin "${def.plugin}" is not installed in this process`);
+
+    const attempt = job.attemptsMade + 1;
+    const existing = attempt > 1 || data.trigger !== 'schedule' ? await history.get(runId) : undefined;
+    const run: RunRecord = {
+      ...(existing ?? { queuedAt: job.timestamp }),
+      id: runId,
+      workflow: data.workflow,
+      job: data.job,
+      plugin: def.plugin,
+      trigger: data.trigger,
+      causedBy: data.causedBy,
+      status: 'running',
+      attempts: attempt,
+      startedAt: Date.now(),
+      finishedAt: undefined,
+      durationMs: undefined,
+      error: undefined,
+    };
+    await history.save(run);
+    this.emitRun({ type: 'started', run });
+
+    const ac = new AbortController();
+    const onWorkerAbort = () => ac.abort(new Error('cancelled: engine shutting down'));
+    workerSignal?.addEventListener('abort', onWorkerAbort, { once: true });
+    let timer: NodeJS.Timeout | undefined;
+    if (def.timeoutMs !== undefined) timer = setTimeout(() => ac.abort(new RunTimeoutError(def.timeoutMs!)), def.timeoutMs);
+    const aborted = new Promise<never>((_, reject) => {
+      ac.signal.addEventListener('abort', () => reject(ac.signal.reason as Error), { once: true });
+    });
+    aborted.catch(() => undefined);
+
+    const ctx: PluginContext = {
+      config: def.config,
+      runId,
+      workflow: data.workflow,
+      job: data.job,
+      trigger: data.trigger,
+      attempt,
+      causedBy: data.causedBy,
+      inputFrom: data.inputFrom,
+      signal: ac.signal,
+      log: log.child({ run: runId }),
+    };
+    try {
+      // The plugin may ignore the signal; the race still ends the attempt on time.
+      const output = await Promise.race([registered.plugin.run(data.input, ctx), aborted]);
+      await this.enqueueSuccessors(entry.workflow, def, runId, output);
+      const done: RunRecord = { ...run, status: 'succeeded', finishedAt: Date.now() };
+      done.durationMs = done.finishedAt! - run.startedAt!;
+      await history.save(done);
+      this.emitRun({ type: 'succeeded', run: done, output });
+      return output ?? null;
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      const final = isNonRetryable(err) || attempt >= def.retry.attempts;
+      const failed: RunRecord = { ...run, status: final ? 'failed' : 'retrying', finishedAt: Date.now(), error: message };
+      failed.durationMs = failed.finishedAt! - run.startedAt!;
+      await history.save(failed);
+      this.emitRun({ type: 'failed', run: failed, willRetry: !final, error: message });
+      ctx.log.warn({ attempt, of: def.retry.attempts }, `${jobKey(data.workflow, data.job)} failed: ${message}${final ? '' : ' (will retry)'}`);
+      if (isNonRetryable(err)) throw new UnrecoverableError(message);
+      throw err;
+    } finally {
+      clearTimeout(timer);
+      workerSignal?.removeEventListener('abort', onWorkerAbort);
+    }
+  }
+
+  private async enqueueSuccessors(wf: LoadedWorkflow, def: LoadedJob, runId: string, output: unknown): Promise<void> {
+    for (const name of def.then) {
+      const next = wf.jobs[name];
+      if (!next) continue;
+      const id = chainedRunId(wf.name, name, runId);
+      const queued: RunRecord = {
+        id, workflow: wf.name, job: name, plugin: next.plugin, trigger: 'chain', status: 'queued', attempts: 0, queuedAt: Date.now(), causedBy: runId,
+      };
+      // Same id on a retried predecessor: the record and the BullMQ job are both left alone.
+      await this.opts.history.save(queued, { onlyIfNew: true });
+      await this.opts.queue.add(
+        jobKey(wf.name, name),
+        { workflow: wf.name, job: name, trigger: 'chain', input: output, causedBy: runId, inputFrom: { job: def.name, plugin: def.plugin, runId } },
+        { ...runJobOptions(next), jobId: id },
+      );
+    }
+  }
+}

@@ -1,0 +1,196 @@
+import { readFileSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import type { PluginRegistry } from '../plugin/plugin-registry.js';
+import { parseDuration } from './duration.js';
+import type { LoadedJob, LoadedWorkflow } from './loaded-workflow.js';
+import { createAjv, describeErrors, escapePointer } from './schema-validator.js';
+import { WorkflowError } from './workflow-error.js';
+import { WorkflowFileSchema, type JobDefinition, type WorkflowFile } from './workflow-schema.js';
+
+export type LoadResult = { ok: true; workflow: LoadedWorkflow } | { ok: false; errors: WorkflowError[] };
+
+const validateFile = createAjv().compile(WorkflowFileSchema);
+
+/** Path shown in errors: relative to the working directory when inside it. */
+export function displayPath(file: string): string {
+  const rel = path.relative(process.cwd(), file);
+  return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : file;
+}
+
+/** Parses and validates one workflow file's text. Reports every error at once. */
+export function parseWorkflow(text: string, file: string, plugins: Pick<PluginRegistry, 'get' | 'names'>): LoadResult {
+  const shown = displayPath(file);
+  const fail = (errors: WorkflowError[]): LoadResult => ({ ok: false, errors });
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    return fail([new WorkflowError(shown, '/', `not valid JSON: ${(err as Error).message}`)]);
+  }
+  // Structure first: semantics on a malformed tree would only add noise.
+  const copy = structuredClone(raw);
+  if (!validateFile(copy)) {
+    return fail(describeErrors(validateFile.errors, copy).map((i) => new WorkflowError(shown, i.pointer, i.message)));
+  }
+  const wf = copy as WorkflowFile;
+  const errors: WorkflowError[] = [];
+  const at = (job: string, ...rest: string[]) => ['', 'jobs', job, ...rest].map(escapePointer).join('/');
+  const names = Object.keys(wf.jobs);
+  const predecessors = new Map<string, string[]>(names.map((n) => [n, []]));
+
+  for (const [name, def] of Object.entries(wf.jobs)) {
+    (def.then ?? []).forEach((next, i) => {
+      if (!wf.jobs[next]) errors.push(new WorkflowError(shown, at(name, 'then', String(i)), `"${next}" is not a job of this workflow (jobs: ${names.join(', ')})`));
+      else if (next === name) errors.push(new WorkflowError(shown, at(name, 'then', String(i)), `job "${name}" cannot follow itself`));
+      else predecessors.get(next)!.push(name);
+    });
+  }
+  for (const cycle of findCycles(wf.jobs)) {
+    const [first, second] = cycle;
+    const idx = (wf.jobs[first!]!.then ?? []).indexOf(second!);
+    errors.push(new WorkflowError(shown, at(first!, 'then', String(idx)), `cycle through then: ${cycle.join(' -> ')}`));
+  }
+
+  const jobs: Record<string, LoadedJob> = {};
+  for (const [name, def] of Object.entries(wf.jobs)) {
+    errors.push(...checkTrigger(def, name, predecessors.get(name)!, shown, at));
+    const registered = plugins.get(def.plugin);
+    let config: unknown = def.config ?? {};
+    if (!registered) {
+      errors.push(new WorkflowError(shown, at(name, 'plugin'), `unknown plugin "${def.plugin}" (known: ${plugins.names().join(', ') || 'none'})`));
+    } else {
+      const checked = registered.validateConfig(def.config ?? {});
+      if (checked.ok) config = checked.value;
+      else for (const issue of checked.issues) errors.push(new WorkflowError(shown, at(name, 'config') + issue.pointer, issue.message));
+    }
+    const retry = def.retry;
+    jobs[name] = {
+      name,
+      plugin: def.plugin,
+      trigger: {
+        every: def.every,
+        everyMs: def.every ? parseDuration(def.every) : undefined,
+        cron: def.cron,
+        timezone: def.timezone,
+        manual: def.manual === true,
+      },
+      config,
+      retry: {
+        attempts: retry?.attempts ?? 1,
+        backoff: retry?.backoff ?? 'exponential',
+        delayMs: retry?.delay ? parseDuration(retry.delay) : 1000,
+      },
+      timeoutMs: def.timeout ? parseDuration(def.timeout) : undefined,
+      then: def.then ?? [],
+      predecessors: predecessors.get(name)!,
+    };
+  }
+  if (errors.length) return fail(errors);
+  return { ok: true, workflow: { name: wf.name, file, description: wf.description, jobs } };
+}
+
+function checkTrigger(
+  def: JobDefinition,
+  name: string,
+  preds: string[],
+  file: string,
+  at: (job: string, ...rest: string[]) => string,
+): WorkflowError[] {
+  const errors: WorkflowError[] = [];
+  if (def.every !== undefined && def.cron !== undefined) {
+    errors.push(new WorkflowError(file, at(name), 'has both "every" and "cron": choose one trigger'));
+  }
+  if (def.every !== undefined) {
+    const ms = parseDuration(def.every);
+    if (ms < 1000) errors.push(new WorkflowError(file, at(name, 'every'), `"${def.every}" is shorter than the smallest interval, 1s`));
+  }
+  if (def.timezone !== undefined && def.cron === undefined) {
+    errors.push(new WorkflowError(file, at(name, 'timezone'), '"timezone" applies only to a "cron" trigger'));
+  }
+  if (def.timeout !== undefined && parseDuration(def.timeout) < 1) {
+    errors.push(new WorkflowError(file, at(name, 'timeout'), 'must be at least 1ms'));
+  }
+  const triggered = def.every !== undefined || def.cron !== undefined;
+  if (def.manual === true && triggered) {
+    errors.push(new WorkflowError(file, at(name, 'manual'), 'a manual job cannot also have "every" or "cron"'));
+  }
+  if (!triggered && def.manual !== true && preds.length === 0) {
+    errors.push(new WorkflowError(file, at(name), 'has no trigger: give it "every" or "cron", name it in another job\'s "then", or set "manual": true'));
+  }
+  return errors;
+}
+
+/** Each elementary cycle once, as [a, b, ..., a], found by DFS from sorted names. */
+function findCycles(jobs: Record<string, JobDefinition>): string[][] {
+  const cycles: string[][] = [];
+  const reported = new Set<string>();
+  const visit = (node: string, stack: string[]) => {
+    for (const next of jobs[node]?.then ?? []) {
+      if (!jobs[next] || next === node) continue;
+      const i = stack.indexOf(next);
+      if (i >= 0) {
+        const cycle = [...stack.slice(i), next];
+        const key = [...cycle.slice(0, -1)].sort().join(',');
+        if (!reported.has(key)) {
+          reported.add(key);
+          cycles.push(cycle);
+        }
+        continue;
+      }
+      if (stack.length < 64) visit(next, [...stack, next]);
+    }
+  };
+  for (const name of Object.keys(jobs).sort()) visit(name, [name]);
+  return cycles;
+}
+
+export function loadWorkflowFile(file: string, plugins: Pick<PluginRegistry, 'get' | 'names'>): LoadResult {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    return { ok: false, errors: [new WorkflowError(displayPath(file), '/', `cannot read: ${(err as Error).message}`)] };
+  }
+  return parseWorkflow(text, file, plugins);
+}
+
+export interface DirectoryLoad {
+  workflows: LoadedWorkflow[];
+  errors: WorkflowError[];
+  /** Files refused whole, by path. */
+  failedFiles: string[];
+}
+
+/** Every *.json in dir but the schema. A broken file is refused whole; the others still load. */
+export function workflowFiles(dir: string): string[] {
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.json') && f !== 'workflow.schema.json')
+    .sort()
+    .map((f) => path.join(dir, f));
+}
+
+export function loadWorkflowDir(dir: string, plugins: Pick<PluginRegistry, 'get' | 'names'>): DirectoryLoad {
+  return loadWorkflowFiles(workflowFiles(dir), plugins);
+}
+
+export function loadWorkflowFiles(files: string[], plugins: Pick<PluginRegistry, 'get' | 'names'>): DirectoryLoad {
+  const out: DirectoryLoad = { workflows: [], errors: [], failedFiles: [] };
+  const byName = new Map<string, string>();
+  for (const file of files) {
+    const r = loadWorkflowFile(file, plugins);
+    if (!r.ok) {
+      out.errors.push(...r.errors);
+      out.failedFiles.push(file);
+      continue;
+    }
+    const other = byName.get(r.workflow.name);
+    if (other) {
+      out.errors.push(new WorkflowError(displayPath(file), '/name', `workflow "${r.workflow.name}" is already defined in ${displayPath(other)}`));
+      out.failedFiles.push(file);
+      continue;
+    }
+    byName.set(r.workflow.name, file);
+    out.workflows.push(r.workflow);
+  }
+  return out;
+}

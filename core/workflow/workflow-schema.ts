@@ -1,0 +1,77 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { DURATION_PATTERN } from './duration.js';
+
+/**
+ * The one source of truth for the workflow file format. The JSON Schema in
+ * workflows/workflow.schema.json is generated from this (npm run schema) and a
+ * test keeps the two in sync.
+ */
+
+export const WORKFLOW_NAME_PATTERN = '^[a-z0-9][a-z0-9_-]{0,62}$';
+export const JOB_NAME_PATTERN = '^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$';
+
+const Duration = (description: string) =>
+  Type.String({ pattern: DURATION_PATTERN, description });
+
+export const RetrySchema = Type.Object(
+  {
+    attempts: Type.Integer({ minimum: 1, maximum: 100, default: 1, description: 'Total attempts, the first included.' }),
+    backoff: Type.Union([Type.Literal('fixed'), Type.Literal('exponential')], {
+      default: 'exponential',
+      description: 'Delay between attempts: constant, or doubling each time.',
+    }),
+    delay: Type.String({ pattern: DURATION_PATTERN, default: '1s', description: 'Base delay between attempts, e.g. "1s".' }),
+  },
+  { additionalProperties: false, description: 'Retry policy of each run of this job.' },
+);
+
+export const JobSchema = Type.Object(
+  {
+    plugin: Type.String({ minLength: 1, description: 'Name of the plugin this job runs (spawner, analyzer, logger, charts, ...).' }),
+    description: Type.Optional(Type.String()),
+    every: Type.Optional(Duration('Fire at this interval, e.g. "10s", "1m", "1h".')),
+    cron: Type.Optional(Type.String({ format: 'cron', description: 'Fire on this cron expression (5 or 6 fields), e.g. "*/5 * * * *".' })),
+    timezone: Type.Optional(Type.String({ format: 'timezone', description: 'IANA time zone of `cron`, e.g. "Europe/Paris". Default UTC.' })),
+    manual: Type.Optional(Type.Boolean({ description: 'Only a person triggers this job (API, CLI, dashboard).' })),
+    config: Type.Optional(
+      Type.Record(Type.String(), Type.Unknown(), { description: "The plugin's configuration, checked against the plugin's own schema." }),
+    ),
+    retry: Type.Optional(RetrySchema),
+    timeout: Type.Optional(Duration('An attempt still running after this fails (and may be retried).')),
+    then: Type.Optional(
+      Type.Array(Type.String({ pattern: JOB_NAME_PATTERN }), {
+        uniqueItems: true,
+        description: "Jobs to run after this one succeeds, each with this job's output as input.",
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const WorkflowFileSchema = Type.Object(
+  {
+    $schema: Type.Optional(Type.String()),
+    name: Type.String({ pattern: WORKFLOW_NAME_PATTERN, description: 'Unique workflow name: lower-case letters, digits, - and _.' }),
+    description: Type.Optional(Type.String()),
+    jobs: Type.Record(Type.String({ pattern: JOB_NAME_PATTERN }), JobSchema, {
+      minProperties: 1,
+      additionalProperties: false,
+      description: 'The jobs of this workflow by name.',
+    }),
+  },
+  {
+    title: 'tideflow workflow',
+    additionalProperties: false,
+  },
+);
+
+export type WorkflowFile = Static<typeof WorkflowFileSchema>;
+export type JobDefinition = Static<typeof JobSchema>;
+
+/** The JSON Schema document written to workflows/workflow.schema.json. */
+export function workflowJsonSchema(): Record<string, unknown> {
+  return {
+    $schema: 'http://json-schema.org/draft-07/schema#',
+    ...JSON.parse(JSON.stringify(WorkflowFileSchema)),
+  };
+}

@@ -1,0 +1,74 @@
+import { Type } from '@sinclair/typebox';
+import { inject, injectable } from 'tsyringe';
+import type { Redis } from 'ioredis';
+import { Tokens } from '../../core/di/tokens.js';
+import { NonRetryableError } from '../../core/plugin/errors.js';
+import type { PluginContext, TideflowPlugin } from '../../core/plugin/plugin.js';
+
+const RecordConfig = Type.Object(
+  {
+    /** Redis list each run appends to (tests read it, from any process). */
+    key: Type.String({ minLength: 1 }),
+    /** Fail the first N attempts of each run. */
+    failTimes: Type.Integer({ minimum: 0, default: 0 }),
+    nonRetryable: Type.Boolean({ default: false }),
+    /** Work this long, ignoring the abort signal (to prove timeouts are enforced). */
+    sleepMs: Type.Integer({ minimum: 0, default: 0 }),
+    output: Type.Optional(Type.Unknown()),
+  },
+  { additionalProperties: false },
+);
+
+export interface RecordedRun {
+  runId: string;
+  workflow: string;
+  job: string;
+  attempt: number;
+  trigger: string;
+  causedBy?: string;
+  input: unknown;
+  at: number;
+  pid: number;
+}
+
+/** Test plugin: records every attempt in Redis, then fails or returns as configured. */
+@injectable()
+export class RecordPlugin implements TideflowPlugin {
+  readonly name = 'record';
+  readonly version = '1.0.0';
+  readonly configSchema = RecordConfig;
+
+  constructor(@inject(Tokens.Redis) private readonly redis: Redis) {}
+
+  async run(input: unknown, ctx: PluginContext<{ key: string; failTimes: number; nonRetryable: boolean; sleepMs: number; output?: unknown }>) {
+    const rec: RecordedRun = {
+      runId: ctx.runId, workflow: ctx.workflow, job: ctx.job, attempt: ctx.attempt, trigger: ctx.trigger,
+      causedBy: ctx.causedBy, input, at: Date.now(), pid: process.pid,
+    };
+    await this.redis.rpush(ctx.config.key, JSON.stringify(rec));
+    if (ctx.config.sleepMs) await new Promise((r) => setTimeout(r, ctx.config.sleepMs));
+    if (ctx.attempt <= ctx.config.failTimes) {
+      if (ctx.config.nonRetryable) throw new NonRetryableError(`configured to fail for good`);
+      throw new Error(`configured failure ${ctx.attempt}/${ctx.config.failTimes}`);
+    }
+    return { job: ctx.job, runId: ctx.runId, value: ctx.config.output ?? ctx.attempt };
+  }
+}
+
+/** Test plugin that does nothing: throughput and loader tests. */
+@injectable()
+export class NoopPlugin implements TideflowPlugin {
+  readonly name = 'noop';
+  readonly version = '1.0.0';
+  readonly configSchema = Type.Object(
+    { level: Type.Optional(Type.Union([Type.Literal('low'), Type.Literal('high')])), count: Type.Integer({ minimum: 1, maximum: 100, default: 10 }) },
+    { additionalProperties: false },
+  );
+  async run(input: unknown) {
+    return input ?? null;
+  }
+}
+
+export async function readRecorded(redis: Redis, key: string): Promise<RecordedRun[]> {
+  return (await redis.lrange(key, 0, -1)).map((s) => JSON.parse(s) as RecordedRun);
+}
