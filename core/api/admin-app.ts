@@ -1,0 +1,151 @@
+import { readFileSync } from 'node:fs';
+import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { Registry } from 'prom-client';
+import type { EngineControl } from '../control/engine-control.js';
+import type { RunEventSource } from '../control/engine-events.js';
+import type { Logger } from '../logging/logger.js';
+import { createBearerAuth, type AdminAuthHook } from './auth/bearer-auth.js';
+import { dashboardRoutes } from './dashboard/dashboard-routes.js';
+import { adminErrorHandler } from './error-handler.js';
+import { EngineMetrics } from './metrics/engine-metrics.js';
+import { metricsRoute } from './metrics/metrics-route.js';
+import { healthRoutes } from './routes/health-routes.js';
+import { runRoutes } from './routes/run-routes.js';
+import { workflowRoutes } from './routes/workflow-routes.js';
+import { sharedSchemas } from './schemas.js';
+
+export interface AdminAppOptions {
+  /** What the API reads and changes (the engine implements it over Redis). */
+  control: EngineControl;
+  /** Runner events; /metrics counts runs, containers and analyses from them. */
+  events?: RunEventSource;
+  /** Loaded plugins; each one's `routes` is registered encapsulated, without prefix. */
+  plugins?: Array<{ name: string; routes?: FastifyPluginAsync }>;
+  /** Bearer token for mutating routes (see resolveAdminToken). */
+  adminToken: string;
+  /** Request logging; off when false or omitted. */
+  logger?: Logger | false;
+  /** Queue job counts by state, read at each /metrics scrape. */
+  queueCounts?: () => Promise<Record<string, number>>;
+  /** The engine's data dir; handed to plugin routes as the `dataDir` option. */
+  dataDir: string;
+  /** Registry for /metrics (e.g. the DI one); a private new one by default. */
+  metricsRegistry?: Registry;
+}
+
+/** What plugin route sets receive as options. */
+export interface PluginRouteOptions {
+  dataDir: string;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** onRequest hook requiring the admin bearer token; plugin routes may use it on mutating routes. */
+    requireAdmin: AdminAuthHook;
+    /** The metrics behind /metrics (its registry accepts more metrics). */
+    engineMetrics: EngineMetrics;
+  }
+}
+
+function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
+    return pkg.version ?? '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+}
+
+/**
+ * The admin HTTP app: OpenAPI (/docs, /docs/json), health, workflows, jobs,
+ * runs, /metrics, the dashboard at /, and every plugin's routes. Returned not
+ * yet listening: call `app.listen({ host, port })`, or `app.inject()` in tests;
+ * `app.close()` also detaches from the run events.
+ */
+export async function buildAdminApp(opts: AdminAppOptions): Promise<FastifyInstance> {
+  if (!opts.adminToken) throw new Error('buildAdminApp: adminToken is required (see resolveAdminToken)');
+
+  const app = Fastify({
+    ...(opts.logger ? { loggerInstance: opts.logger } : { logger: false }),
+    bodyLimit: 1024 * 1024,
+    // Long path segments reach the schema (400 with the path) instead of a bare 414.
+    routerOptions: { maxParamLength: 1000 },
+    // Unknown body/query properties are a 400 (a typo must not be dropped silently).
+    ajv: { customOptions: { removeAdditional: false } },
+  }) as unknown as FastifyInstance;
+
+  try {
+    app.setErrorHandler(adminErrorHandler);
+    // JSON as usual (prototype-poisoning safe), but an empty body with a JSON
+    // content type means "no body" (curl -H 'content-type: application/json' -X POST).
+    const jsonParser = app.getDefaultJsonParser('error', 'error');
+    app.removeContentTypeParser('application/json');
+    app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+      if (typeof body === 'string' && body.trim() === '') done(null, undefined);
+      else jsonParser(req, String(body), done);
+    });
+    for (const schema of sharedSchemas) app.addSchema(schema);
+
+    const requireAdmin = createBearerAuth(opts.adminToken);
+    const metrics = new EngineMetrics({
+      events: opts.events,
+      queueCounts: opts.queueCounts,
+      registry: opts.metricsRegistry,
+      log: opts.logger || undefined,
+    });
+    app.decorate('requireAdmin', requireAdmin);
+    app.decorate('engineMetrics', metrics);
+    app.addHook('onClose', async () => metrics.close());
+
+    await app.register(swagger, {
+      openapi: {
+        openapi: '3.0.3',
+        info: {
+          title: 'tideflow admin API',
+          version: packageVersion(),
+          description:
+            'Trigger, pause and resume workflow jobs; read runs, health and metrics. ' +
+            'Mutating routes need `Authorization: Bearer <TIDEFLOW_ADMIN_TOKEN>`.',
+        },
+        components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer' } } },
+        tags: [
+          { name: 'health', description: 'Engine health' },
+          { name: 'workflows', description: 'Workflows; pause/resume everything' },
+          { name: 'jobs', description: 'Trigger, pause, resume one job' },
+          { name: 'runs', description: 'Run history' },
+          { name: 'metrics', description: 'Prometheus' },
+        ],
+      },
+      refResolver: {
+        buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`),
+      },
+    });
+    await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list', deepLinking: false } });
+
+    const { control } = opts;
+    await app.register(healthRoutes, { control });
+    await app.register(workflowRoutes, { control, requireAdmin });
+    await app.register(runRoutes, { control });
+    await app.register(metricsRoute, { metrics });
+    await app.register(dashboardRoutes);
+
+    for (const plugin of opts.plugins ?? []) {
+      const routes = plugin.routes;
+      if (!routes) continue;
+      // Encapsulated child context, no prefix; a failure names the plugin.
+      await app.register(async (child) => {
+        try {
+          await routes(child, { dataDir: opts.dataDir } as PluginRouteOptions);
+        } catch (err) {
+          throw new Error(`routes of plugin ${plugin.name} failed to register: ${(err as Error).message}`, { cause: err });
+        }
+      });
+    }
+  } catch (err) {
+    await app.close().catch(() => {});
+    throw err;
+  }
+  return app;
+}

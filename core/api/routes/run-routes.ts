@@ -1,0 +1,78 @@
+import { Type, type Static } from '@sinclair/typebox';
+import type { FastifyPluginAsync } from 'fastify';
+import { NotFoundError, type EngineControl } from '../../control/engine-control.js';
+import { BadRequestError } from '../error-handler.js';
+import { errorRef, NameParam, RunStatusSchema } from '../schemas.js';
+
+export interface RunRoutesOptions {
+  control: EngineControl;
+}
+
+export const RUNS_DEFAULT_LIMIT = 50;
+export const RUNS_MAX_LIMIT = 500;
+
+const RunsQuery = Type.Object(
+  {
+    workflow: Type.Optional(NameParam),
+    job: Type.Optional(NameParam),
+    status: Type.Optional(RunStatusSchema),
+    limit: Type.Integer({ minimum: 1, maximum: RUNS_MAX_LIMIT, default: RUNS_DEFAULT_LIMIT }),
+    offset: Type.Integer({ minimum: 0, default: 0 }),
+  },
+  { additionalProperties: false },
+);
+type RunsQuery = Static<typeof RunsQuery>;
+
+const RunIdParams = Type.Object(
+  { id: Type.String({ minLength: 1, maxLength: 256, pattern: '^\\S+$' }) },
+  { additionalProperties: false },
+);
+type RunIdParams = Static<typeof RunIdParams>;
+
+/** Run history: GET /api/runs (filters, pagination) and GET /api/runs/:id. */
+export const runRoutes: FastifyPluginAsync<RunRoutesOptions> = async (app, { control }) => {
+  app.get<{ Querystring: RunsQuery }>(
+    '/api/runs',
+    {
+      schema: {
+        tags: ['runs'],
+        summary: 'Runs, newest first; filter by workflow, job, status; paginate with limit/offset',
+        querystring: RunsQuery,
+        response: {
+          200: Type.Object({
+            runs: Type.Array(Type.Ref('RunRecord')),
+            total: Type.Integer({ description: 'Runs matching the filters, all pages' }),
+            limit: Type.Integer(),
+            offset: Type.Integer(),
+          }),
+          400: errorRef,
+        },
+      },
+    },
+    async (req) => {
+      const { workflow, job, status, limit, offset } = req.query;
+      // ajv coerces "1e400" to Infinity and lets it through; refuse it here.
+      if (!Number.isSafeInteger(limit)) throw new BadRequestError('/querystring/limit', 'must be an integer');
+      if (!Number.isSafeInteger(offset)) throw new BadRequestError('/querystring/offset', 'must be an integer');
+      const { runs, total } = await control.listRuns({ workflow, job, status, limit, offset });
+      return { runs, total, limit, offset };
+    },
+  );
+
+  app.get<{ Params: RunIdParams }>(
+    '/api/runs/:id',
+    {
+      schema: {
+        tags: ['runs'],
+        summary: 'One run',
+        params: RunIdParams,
+        response: { 200: Type.Ref('RunRecord'), 400: errorRef, 404: errorRef },
+      },
+    },
+    async (req) => {
+      const run = await control.getRun(req.params.id);
+      if (!run) throw new NotFoundError(`no run ${req.params.id}`);
+      return run;
+    },
+  );
+};

@@ -1,0 +1,102 @@
+import { Type, type Static } from '@sinclair/typebox';
+
+/**
+ * TypeBox schemas shared by the admin routes. They validate requests and
+ * describe responses for the OpenAPI document. Response objects allow extra
+ * properties so a field the engine adds later is passed through, not dropped.
+ */
+
+/**
+ * Path segment naming a workflow or a job. A superset of the workflow file's
+ * name patterns (so a valid name is never a 400); anything else is a 400, an
+ * unknown but well-formed name is a 404.
+ */
+export const NameParam = Type.String({
+  minLength: 1,
+  maxLength: 128,
+  pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$',
+});
+
+export const WorkflowParams = Type.Object({ wf: NameParam }, { additionalProperties: false });
+export type WorkflowParams = Static<typeof WorkflowParams>;
+
+export const JobParams = Type.Object({ wf: NameParam, job: NameParam }, { additionalProperties: false });
+export type JobParams = Static<typeof JobParams>;
+
+/** A string enum (one `enum` keyword, so a bad value reads "must be equal to one of the allowed values"). */
+export const StringEnum = <T extends string>(values: readonly T[], options: { description?: string } = {}) =>
+  Type.Unsafe<T>({ type: 'string', enum: [...values], ...options });
+
+export const RunStatusSchema = StringEnum(['queued', 'running', 'retrying', 'succeeded', 'failed'] as const);
+const StateSchema = StringEnum(['active', 'paused'] as const);
+
+const Millis = (description: string) => Type.Number({ description });
+
+export const RunRecordSchema = Type.Object(
+  {
+    id: Type.String(),
+    workflow: Type.String(),
+    job: Type.String(),
+    plugin: Type.String(),
+    trigger: StringEnum(['schedule', 'manual', 'chain'] as const),
+    status: RunStatusSchema,
+    attempts: Type.Integer(),
+    queuedAt: Millis('ms since epoch'),
+    startedAt: Type.Optional(Millis('ms since epoch')),
+    finishedAt: Type.Optional(Millis('ms since epoch')),
+    durationMs: Type.Optional(Type.Number()),
+    error: Type.Optional(Type.String()),
+    causedBy: Type.Optional(Type.String({ description: 'Run id of the predecessor when reached through `then`.' })),
+  },
+  { $id: 'RunRecord', additionalProperties: true },
+);
+
+export const JobStatusSchema = Type.Object(
+  {
+    workflow: Type.String(),
+    job: Type.String(),
+    plugin: Type.String(),
+    trigger: Type.Object(
+      {
+        every: Type.Optional(Type.String()),
+        cron: Type.Optional(Type.String()),
+        timezone: Type.Optional(Type.String()),
+        manual: Type.Optional(Type.Boolean()),
+        chainedFrom: Type.Optional(Type.Array(Type.String())),
+      },
+      { additionalProperties: true },
+    ),
+    state: StateSchema,
+    pausedBy: Type.Optional(StringEnum(['job', 'workflow', 'global'] as const)),
+    nextRunAt: Type.Union([Type.Number(), Type.Null()], { description: 'ms since epoch; null when unscheduled or paused' }),
+    lastRun: Type.Union([Type.Ref('RunRecord'), Type.Null()]),
+  },
+  { $id: 'JobStatus', additionalProperties: true },
+);
+
+export const WorkflowStatusSchema = Type.Object(
+  {
+    name: Type.String(),
+    file: Type.String(),
+    state: StateSchema,
+    jobs: Type.Array(Type.Ref('JobStatus')),
+    error: Type.Optional(Type.String({ description: 'Last load error of the file (the previous definition is kept).' })),
+  },
+  { $id: 'WorkflowStatus', additionalProperties: true },
+);
+
+export const ErrorSchema = Type.Object(
+  {
+    statusCode: Type.Integer(),
+    error: Type.String(),
+    message: Type.String(),
+    path: Type.Optional(Type.String({ description: 'Failing input, e.g. /querystring/limit or /body/input' })),
+  },
+  { $id: 'Error', additionalProperties: true },
+);
+
+/** Shared schemas, added once with app.addSchema so $refs resolve and OpenAPI lists them. */
+export const sharedSchemas = [RunRecordSchema, JobStatusSchema, WorkflowStatusSchema, ErrorSchema];
+
+export const errorRef = Type.Ref('Error');
+export const bearerSecurity = [{ bearerAuth: [] as string[] }];
