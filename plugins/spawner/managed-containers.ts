@@ -1,0 +1,58 @@
+import type Docker from 'dockerode';
+import { mapBounded } from './bounded.js';
+import { statusCode } from './docker-errors.js';
+
+export const MANAGED_LABEL = 'tideflow.managed';
+export const WORKFLOW_LABEL = 'tideflow.workflow';
+export const PROTECTED_LABEL = 'tideflow.protected';
+
+export interface RemoveManagedOptions {
+  /** Only this workflow's containers (default: every workflow's). */
+  workflow?: string;
+  /** Also remove `tideflow.protected=true` ones (default false). */
+  includeProtected?: boolean;
+  parallelism?: number;
+}
+
+export interface RemoveManagedResult {
+  removed: string[];
+  /** Protected ones left in place. */
+  keptProtected: string[];
+  failed: Array<{ id: string; error: string }>;
+}
+
+/** Managed containers (any state), found by label, never by name. */
+export async function listManagedContainers(docker: Docker, opts: { workflow?: string; all?: boolean } = {}): Promise<Docker.ContainerInfo[]> {
+  const label = [`${MANAGED_LABEL}=true`];
+  if (opts.workflow !== undefined) label.push(`${WORKFLOW_LABEL}=${opts.workflow}`);
+  const list = await docker.listContainers({ all: opts.all ?? true, filters: { label } });
+  // Double check: the filter is the engine's, the rule is ours.
+  return list.filter((c) => c.Labels?.[MANAGED_LABEL] === 'true' && (opts.workflow === undefined || c.Labels?.[WORKFLOW_LABEL] === opts.workflow));
+}
+
+/**
+ * Force-removes (SIGKILL + remove) the managed containers of one workflow or
+ * of all. Used by `tideflow cleanup [<wf>]` and by the spawner's shutdown.
+ * A container already gone counts as removed.
+ */
+export async function removeManagedContainers(docker: Docker, opts: RemoveManagedOptions = {}): Promise<RemoveManagedResult> {
+  const list = await listManagedContainers(docker, { workflow: opts.workflow });
+  const keptProtected = opts.includeProtected ? [] : list.filter((c) => c.Labels?.[PROTECTED_LABEL] === 'true').map((c) => c.Id);
+  const targets = list.filter((c) => !keptProtected.includes(c.Id));
+  const results = await mapBounded(targets, opts.parallelism ?? 16, async (c) => {
+    try {
+      await docker.getContainer(c.Id).remove({ force: true });
+    } catch (err) {
+      const code = statusCode(err);
+      // 404: already gone; 409 "removal already in progress": someone else is finishing it.
+      if (code !== 404 && !(code === 409 && /already in progress/i.test(String((err as Error).message)))) throw err;
+    }
+  });
+  const out: RemoveManagedResult = { removed: [], keptProtected, failed: [] };
+  results.forEach((r, i) => {
+    const id = targets[i]!.Id;
+    if (r.status === 'fulfilled') out.removed.push(id);
+    else out.failed.push({ id, error: r.reason instanceof Error ? r.reason.message : String(r.reason) });
+  });
+  return out;
+}

@@ -1,0 +1,211 @@
+import { createHash } from 'node:crypto';
+import type Docker from 'dockerode';
+import { inject, injectable } from 'tsyringe';
+import { Tokens, type Clock } from '../../core/di/tokens.js';
+import type { Logger } from '../../core/logging/logger.js';
+import { NonRetryableError } from '../../core/plugin/errors.js';
+import type { PluginContext, PluginShutdownContext, TideflowPlugin } from '../../core/plugin/plugin.js';
+import type { ContainerClass, SpawnedContainer, SpawnResult } from '../../core/records/container-records.js';
+import { mapBounded } from './bounded.js';
+import { engineUnreachableError, isEngineUnreachable, pingEngine, statusCode } from './docker-errors.js';
+import { buildWorkloadImages, DEFAULT_IMAGE_PREFIX, findWorkload } from './images/workload-images.js';
+import { listManagedContainers, removeManagedContainers } from './managed-containers.js';
+import { MIN_MEMORY_BYTES, parseMemory, RESERVED_LABELS, SpawnerConfigSchema, type ImageEntry, type SpawnerConfig } from './spawner-config.js';
+
+export const SLOT_LABEL = 'tideflow.slot';
+
+interface Plan {
+  slot: number;
+  entry: ImageEntry;
+  name: string;
+  nanoCpus: number;
+  memory: number;
+}
+
+function hash(text: string): Buffer {
+  return createHash('sha256').update(text).digest();
+}
+
+/** Docker container names allow [a-zA-Z0-9][a-zA-Z0-9_.-]*. */
+function safeName(s: string): string {
+  return s.toLowerCase().replace(/[^a-z0-9_.-]+/g, '-').replace(/^[^a-z0-9]+/, '').slice(0, 40) || 'wf';
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Creates and starts `count` labelled containers picked at random from the
+ * workflow's images. Each run owns slots 0..count-1 (label tideflow.slot);
+ * a retried run counts what its earlier attempt left (by tideflow.run) and
+ * fills only the missing slots. The image of a slot is chosen by a hash of
+ * (run id, slot), so a duplicate execution of the same run picks the same
+ * image and name and collides on the name instead of doubling containers.
+ */
+@injectable()
+export class SpawnerPlugin implements TideflowPlugin<SpawnerConfig, unknown, SpawnResult> {
+  readonly name = 'spawner';
+  readonly version = '1.0.0';
+  readonly description = 'Creates labelled, limited, network-less containers from the workflow images';
+  readonly configSchema = SpawnerConfigSchema;
+
+  constructor(
+    @inject(Tokens.Docker) private readonly docker: Docker,
+    @inject(Tokens.Clock) private readonly clock: Clock,
+    @inject(Tokens.Logger) private readonly logger: Logger,
+  ) {}
+
+  async run(_input: unknown, ctx: PluginContext<SpawnerConfig>): Promise<SpawnResult> {
+    const started = this.clock.now();
+    const cfg = ctx.config;
+    const { workflow, runId } = ctx;
+    for (const k of Object.keys(cfg.labels ?? {})) {
+      if (RESERVED_LABELS.includes(k)) throw new NonRetryableError(`spawner label "${k}" is reserved`);
+    }
+    await pingEngine(this.docker);
+    await this.ensureImages(cfg, ctx);
+
+    const baseLabels = [`tideflow.managed=true`, `tideflow.workflow=${workflow}`];
+    const mine = await this.call(() => this.docker.listContainers({ all: true, filters: { label: [...baseLabels, `tideflow.run=${runId}`] } }));
+    const created: SpawnedContainer[] = [];
+    const doneSlots = new Set<number>();
+    // Containers an earlier attempt created but did not start get started now.
+    for (const c of mine) {
+      if (c.State === 'created') await this.startContainer(c.Id);
+      doneSlots.add(Number(c.Labels[SLOT_LABEL]));
+      created.push({ id: c.Id, name: (c.Names[0] ?? '').replace(/^\//, ''), image: c.Image, class: (c.Labels['tideflow.class'] as ContainerClass) ?? 'low' });
+    }
+    if (mine.length > 0) ctx.log.info({ existing: mine.length }, 'retry: containers of this run already exist');
+
+    const missing = Array.from({ length: cfg.count }, (_, s) => s).filter((s) => !doneSlots.has(s));
+    const running = (await this.call(() => listManagedContainers(this.docker, { workflow, all: false }))).length;
+    const room = Math.max(0, cfg.maxManaged - running);
+    const slots = missing.slice(0, room);
+    const skipped = missing.length - slots.length;
+
+    const plans = slots.map((slot) => this.plan(cfg, workflow, runId, slot));
+    const results = await mapBounded(plans, cfg.parallelism, async (p) => {
+      if (ctx.signal.aborted) throw new Error('aborted before creating the container');
+      return this.createAndStart(p, workflow, runId, cfg.labels ?? {});
+    });
+    const failures: string[] = [];
+    results.forEach((r, i) => {
+      const p = plans[i]!;
+      if (r.status === 'fulfilled') created.push({ id: r.value, name: p.name, image: p.entry.name, class: p.entry.class });
+      else failures.push(`${p.name}: ${message(r.reason)}`);
+    });
+    if (failures.length > 0) {
+      const unreachable = results.find((r) => r.status === 'rejected' && isEngineUnreachable(r.reason));
+      if (unreachable) throw engineUnreachableError(this.docker, (unreachable as PromiseRejectedResult).reason);
+      // A plain Error: the retry creates only the slots still missing.
+      throw new Error(`spawner created ${results.length - failures.length} of ${plans.length} containers; ${failures.length} failed: ${failures.slice(0, 3).join('; ')}`);
+    }
+    const result: SpawnResult = {
+      kind: 'spawn',
+      runId,
+      workflow,
+      time: started,
+      created,
+      skipped: skipped > 0 ? { count: skipped, reason: `maxManaged cap: ${running} managed containers running, cap ${cfg.maxManaged}` } : null,
+      durationMs: this.clock.now() - started,
+    };
+    ctx.log.info({ created: created.length, skipped: skipped, ms: result.durationMs }, 'spawned containers');
+    return result;
+  }
+
+  /** Removes the workflows' managed containers unless --keep-containers. */
+  async shutdown(ctx: PluginShutdownContext<SpawnerConfig>): Promise<void> {
+    if (ctx.keepContainers) return;
+    for (const wf of new Set(ctx.jobs.map((j) => j.workflow))) {
+      try {
+        const r = await removeManagedContainers(this.docker, { workflow: wf });
+        ctx.log.info({ workflow: wf, removed: r.removed.length, protected: r.keptProtected.length, failed: r.failed.length }, 'removed managed containers');
+      } catch (err) {
+        ctx.log.warn({ workflow: wf, err: message(err) }, 'could not remove managed containers on shutdown');
+      }
+    }
+  }
+
+  private plan(cfg: SpawnerConfig, workflow: string, runId: string, slot: number): Plan {
+    const entry = cfg.images[hash(`${runId}:${slot}`).readUInt32BE(0) % cfg.images.length]!;
+    const builtin = findWorkload(entry.name);
+    const cpus = entry.cpus ?? builtin?.cpus ?? cfg.defaultCpus;
+    const memory = parseMemory(entry.memory ?? builtin?.memory ?? cfg.defaultMemory);
+    if (memory < MIN_MEMORY_BYTES) throw new NonRetryableError(`memory limit of ${entry.name} is under Docker's 6 MiB minimum`);
+    const short = hash(runId).toString('hex').slice(0, 8);
+    return { slot, entry, name: `tf-${safeName(workflow)}-${entry.class}-${short}-${slot}`, nanoCpus: Math.round(cpus * 1e9), memory };
+  }
+
+  private async createAndStart(p: Plan, workflow: string, runId: string, extra: Record<string, string>): Promise<string> {
+    const labels = { ...extra, 'tideflow.managed': 'true', 'tideflow.workflow': workflow, 'tideflow.class': p.entry.class, 'tideflow.run': runId, [SLOT_LABEL]: String(p.slot) };
+    let id: string;
+    try {
+      const c = await this.docker.createContainer({
+        name: p.name,
+        Image: p.entry.name,
+        ...(p.entry.cmd ? { Cmd: p.entry.cmd } : {}),
+        Labels: labels,
+        NetworkDisabled: true,
+        // SIGKILL: busybox sh as PID 1 ignores SIGTERM, so a `docker stop` would wait its full timeout.
+        StopSignal: 'SIGKILL',
+        HostConfig: {
+          NetworkMode: 'none',
+          NanoCpus: p.nanoCpus,
+          Memory: p.memory,
+          MemorySwap: p.memory,
+          RestartPolicy: { Name: 'no' },
+        },
+      });
+      id = c.id;
+    } catch (err) {
+      if (statusCode(err) !== 409) throw err;
+      // Same name: a duplicate execution of this run made it. Adopt it if it is ours.
+      const info = await this.docker.getContainer(p.name).inspect();
+      if (info.Config.Labels?.['tideflow.run'] !== runId) throw err;
+      id = info.Id;
+    }
+    await this.startContainer(id);
+    return id;
+  }
+
+  private async startContainer(id: string): Promise<void> {
+    try {
+      await this.docker.getContainer(id).start();
+    } catch (err) {
+      if (statusCode(err) !== 304) throw err; // 304: already started
+    }
+  }
+
+  /** Builds missing tideflow/* workload images; a missing user image is not retryable. */
+  private async ensureImages(cfg: SpawnerConfig, ctx: PluginContext<SpawnerConfig>): Promise<void> {
+    const names = [...new Set(cfg.images.map((i) => i.name))];
+    const missing: string[] = [];
+    for (const name of names) {
+      try {
+        await this.docker.getImage(name).inspect();
+      } catch (err) {
+        if (statusCode(err) !== 404) throw isEngineUnreachable(err) ? engineUnreachableError(this.docker, err) : err;
+        missing.push(name);
+      }
+    }
+    if (missing.length === 0) return;
+    const buildable = missing.filter((n) => findWorkload(n) && n.startsWith(`${DEFAULT_IMAGE_PREFIX}/`));
+    const foreign = missing.filter((n) => !buildable.includes(n));
+    if (foreign.length > 0) {
+      throw new NonRetryableError(`image(s) not found locally: ${foreign.join(', ')} (no registry is used: build or load them first)`);
+    }
+    if (!cfg.buildImages) throw new NonRetryableError(`workload image(s) missing: ${buildable.join(', ')}; run \`tideflow images build\``);
+    ctx.log.info({ images: buildable }, 'building missing workload images');
+    const only = buildable.map((n) => findWorkload(n)!.short);
+    await buildWorkloadImages(this.docker, { only, log: (m) => this.logger.info(m) });
+  }
+
+  private async call<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw isEngineUnreachable(err) ? engineUnreachableError(this.docker, err) : err;
+    }
+  }
+}
