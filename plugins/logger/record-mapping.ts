@@ -1,0 +1,102 @@
+import { Type } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import type { AnalysisResult, SpawnResult } from '../../core/records/container-records.js';
+import type { NewRecord, RecordBatch } from '../../core/store/record-store.js';
+
+/**
+ * Shapes of what the spawner and analyzer return (core/records), checked at
+ * run time: the log job's input crosses Redis as JSON, so the types alone
+ * prove nothing. Extra fields are allowed so producers can grow.
+ */
+const Class = Type.Union([Type.Literal('high'), Type.Literal('low')]);
+const NullableNumber = Type.Union([Type.Number(), Type.Null()]);
+
+export const SpawnResultSchema = Type.Object({
+  kind: Type.Literal('spawn'),
+  runId: Type.String({ minLength: 1 }),
+  workflow: Type.String(),
+  time: Type.Number(),
+  created: Type.Array(Type.Object({ id: Type.String(), name: Type.String(), image: Type.String(), class: Class })),
+});
+
+export const AnalysisResultSchema = Type.Object({
+  kind: Type.Literal('analysis'),
+  runId: Type.String({ minLength: 1 }),
+  workflow: Type.String(),
+  time: Type.Number(),
+  dryRun: Type.Optional(Type.Boolean()),
+  hostMemory: Type.Object({
+    totalBytes: Type.Number(),
+    freeBytes: Type.Number(),
+    availableBytes: Type.Number(),
+    usedBytes: Type.Number(),
+  }),
+  containers: Type.Array(
+    Type.Object({
+      id: Type.String(),
+      name: Type.String(),
+      image: Type.String(),
+      class: Class,
+      cpuPct: NullableNumber,
+      memBytes: NullableNumber,
+      decision: Type.Union([Type.Literal('kept'), Type.Literal('killed'), Type.Literal('protected')]),
+      reason: Type.String(),
+      killError: Type.Optional(Type.String()),
+    }),
+  ),
+});
+
+/** Why `input` is not a valid result of its claimed kind, as "path: message" lines; empty if valid. */
+export function inputProblems(input: unknown): string[] {
+  const kind = (input as { kind?: unknown } | null)?.kind;
+  const schema = kind === 'spawn' ? SpawnResultSchema : kind === 'analysis' ? AnalysisResultSchema : undefined;
+  if (!schema) return [];
+  const seen = new Set<string>();
+  const out: string[] = [];
+  for (const e of Value.Errors(schema, input)) {
+    if (seen.has(e.path)) continue;
+    seen.add(e.path);
+    out.push(`${e.path || '/'}: ${e.message}`);
+    if (out.length >= 5) break;
+  }
+  return out;
+}
+
+export function spawnBatch(r: SpawnResult): RecordBatch {
+  return {
+    source: r.runId,
+    sourceKind: 'spawn',
+    workflow: r.workflow,
+    time: r.time,
+    records: r.created.map((c) => ({ kind: 'spawned', time: r.time, containerId: c.id, name: c.name, image: c.image, class: c.class })),
+  };
+}
+
+/**
+ * One memory row for the host, one `killed` row per killed container and one
+ * `kept` row per kept or protected one (the reason says which). A dry run
+ * kills nothing, so its would-be kills are stored as kept, reason prefixed.
+ */
+export function analysisBatch(r: AnalysisResult): RecordBatch {
+  const m = r.hostMemory;
+  const records: NewRecord[] = [
+    { kind: 'memory', time: r.time, totalBytes: m.totalBytes, freeBytes: m.freeBytes, availableBytes: m.availableBytes, usedBytes: m.usedBytes },
+  ];
+  for (const c of r.containers) {
+    const killed = c.decision === 'killed' && !r.dryRun;
+    const reason = c.decision === 'killed' && r.dryRun ? `dry run, would kill: ${c.reason}` : c.decision === 'protected' ? `protected: ${c.reason}` : c.reason;
+    records.push({
+      kind: killed ? 'killed' : 'kept',
+      time: r.time,
+      containerId: c.id,
+      name: c.name,
+      image: c.image,
+      class: c.class,
+      cpuPct: c.cpuPct,
+      memBytes: c.memBytes,
+      reason,
+      killError: c.killError ?? null,
+    });
+  }
+  return { source: r.runId, sourceKind: 'analysis', workflow: r.workflow, time: r.time, records };
+}
