@@ -1,0 +1,301 @@
+import type { FastifyInstance } from 'fastify';
+import parsePrometheusTextFormat, { type PromFamily, type PromSample } from 'parse-prometheus-text-format';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { buildAdminApp } from '../../core/api/admin-app.js';
+import type { RunRecord } from '../../core/history/run-record.js';
+import type { AnalysisResult, AnalyzedContainer, SpawnResult } from '../../core/records/container-records.js';
+import { FakeEngineControl, lifecycleWorkflow } from '../support/fake-engine-control.js';
+
+const WF = 'container-lifecycle';
+
+let control: FakeEngineControl;
+let app: FastifyInstance;
+let queue: Record<string, number>;
+
+beforeEach(async () => {
+  control = new FakeEngineControl([lifecycleWorkflow()]);
+  queue = { waiting: 3, active: 1, delayed: 4, failed: 0 };
+  app = await buildAdminApp({
+    control,
+    events: control,
+    adminToken: 'metrics-test-token-0123456789',
+    dataDir: '/nonexistent',
+    queueCounts: async () => queue,
+  });
+});
+
+afterEach(async () => {
+  await app.close();
+});
+
+interface Scrape {
+  /** Families as the parser reads the exposition. */
+  families: Map<string, PromFamily>;
+  /**
+   * The same text parsed with the histogram TYPE lines dropped, so every
+   * `_bucket`/`_sum`/`_count` line keeps its labels. (parse-prometheus-text-format
+   * 1.1.1 flattens a histogram's label sets into one, dropping labelled sums and
+   * counts; the exposition itself is fine.)
+   */
+  lines: Map<string, PromSample[]>;
+}
+
+async function scrape(target = app): Promise<Scrape> {
+  const res = await target.inject({ url: '/metrics' });
+  expect(res.statusCode).toBe(200);
+  expect(res.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
+  const parsed = parsePrometheusTextFormat(res.body);
+  expect(parsed.length).toBeGreaterThan(10);
+  const families = new Map(parsed.map((f) => [f.name, f]));
+  const lines = new Map<string, PromSample[]>();
+  const flat = res.body.split('\n').filter((l) => !/^# TYPE \S+ histogram$/.test(l)).join('\n');
+  for (const f of parsePrometheusTextFormat(flat)) lines.set(f.name, [...(lines.get(f.name) ?? []), ...f.metrics]);
+  return { families, lines };
+}
+
+const sameLabels = (have: Record<string, string> | undefined, want: Record<string, string>) =>
+  Object.keys(have ?? {}).length === Object.keys(want).length && Object.entries(want).every(([k, v]) => have?.[k] === v);
+
+function sample(m: Scrape, name: string, labels: Record<string, string> = {}): PromSample | undefined {
+  const fam = m.families.get(name);
+  if (!fam) throw new Error(`metric ${name} missing; have ${[...m.families.keys()].join(', ')}`);
+  return fam.metrics.find((s) => sameLabels(s.labels, labels));
+}
+
+const value = (m: Scrape, name: string, labels: Record<string, string> = {}) => {
+  const s = sample(m, name, labels);
+  return s?.value === undefined ? undefined : Number(s.value);
+};
+
+/** One labelled series of a histogram: buckets by `le`, sum and count. */
+function histogram(m: Scrape, name: string, labels: Record<string, string>) {
+  expect(m.families.get(name)?.type).toBe('HISTOGRAM');
+  const pick = (suffix: string) => m.lines.get(`${name}${suffix}`) ?? [];
+  const buckets: Record<string, number> = {};
+  for (const b of pick('_bucket')) {
+    const { le, ...rest } = b.labels ?? {};
+    if (le !== undefined && sameLabels(rest, labels)) buckets[le] = Number(b.value);
+  }
+  const one = (suffix: string) => {
+    const s = pick(suffix).find((x) => sameLabels(x.labels, labels));
+    return s === undefined ? undefined : Number(s.value);
+  };
+  return { buckets, sum: one('_sum'), count: one('_count') };
+}
+
+let seq = 0;
+function run(job: string, plugin: string, extra: Partial<RunRecord> = {}): RunRecord {
+  const startedAt = 1_000_000 + seq * 1000;
+  return {
+    id: `r${++seq}`,
+    workflow: WF,
+    job,
+    plugin,
+    trigger: 'schedule',
+    status: 'running',
+    attempts: 1,
+    queuedAt: startedAt - 5,
+    startedAt,
+    ...extra,
+  };
+}
+
+function finished(r: RunRecord, status: 'succeeded' | 'failed', durationMs: number): RunRecord {
+  return { ...r, status, finishedAt: (r.startedAt ?? 0) + durationMs, durationMs };
+}
+
+function spawnOutput(runId: string, classes: Array<'high' | 'low'>): SpawnResult {
+  return {
+    kind: 'spawn',
+    runId,
+    workflow: WF,
+    time: Date.now(),
+    created: classes.map((c, i) => ({ id: `c${runId}${i}`, name: `tf-${runId}-${i}`, image: c === 'high' ? 'tideflow/cpu-hog' : 'tideflow/sleeper', class: c })),
+    skipped: null,
+    durationMs: 1800,
+  };
+}
+
+function container(cls: 'high' | 'low', decision: AnalyzedContainer['decision'], killError?: string): AnalyzedContainer {
+  return {
+    id: Math.random().toString(16).slice(2),
+    name: 'x',
+    image: 'tideflow/ticker',
+    class: cls,
+    classSource: 'label',
+    cpuPct: 1,
+    memBytes: 1000,
+    decision,
+    reason: 'policy',
+    ...(killError ? { killError } : {}),
+  };
+}
+
+function analysisOutput(runId: string, containers: AnalyzedContainer[], durationMs: number, dryRun = false): AnalysisResult {
+  return {
+    kind: 'analysis',
+    runId,
+    workflow: WF,
+    time: Date.now(),
+    hostMemory: { totalBytes: 1, freeBytes: 1, availableBytes: 1, usedBytes: 0 },
+    metricSource: 'cgroup',
+    dryRun,
+    containers,
+    durationMs,
+  };
+}
+
+describe('/metrics', () => {
+  it('parses with a real Prometheus parser and has process, queue and engine families before any run', async () => {
+    const m = await scrape();
+    expect(m.families.get('process_cpu_user_seconds_total')?.type).toBe('COUNTER');
+    expect(m.families.get('process_resident_memory_bytes')?.type).toBe('GAUGE');
+    expect(m.families.get('nodejs_eventloop_lag_seconds')?.type).toBe('GAUGE');
+    expect(m.families.get('tideflow_runs_total')?.type).toBe('COUNTER');
+    expect(m.families.get('tideflow_queue_jobs')?.type).toBe('GAUGE');
+    for (const name of [
+      'tideflow_runs_total',
+      'tideflow_runs_started_total',
+      'tideflow_run_duration_seconds',
+      'tideflow_containers_spawned_total',
+      'tideflow_containers_killed_total',
+      'tideflow_analyzer_duration_seconds',
+      'tideflow_queue_jobs',
+    ]) {
+      expect(m.families.has(name), name).toBe(true);
+    }
+    expect(value(m, 'tideflow_queue_jobs', { state: 'waiting' })).toBe(3);
+    expect(value(m, 'tideflow_queue_jobs', { state: 'delayed' })).toBe(4);
+    expect(value(m, 'tideflow_queue_jobs', { state: 'failed' })).toBe(0);
+  });
+
+  it('counts runs by workflow/job/status, durations, spawned and killed containers by class, analyzer duration', async () => {
+    // spawn #1 succeeds: 3 high + 2 low.
+    const s1 = run('spawn', 'spawner');
+    control.emitRun({ type: 'started', run: s1 });
+    control.emitRun({ type: 'succeeded', run: finished(s1, 'succeeded', 1500), output: spawnOutput(s1.id, ['high', 'high', 'high', 'low', 'low']) });
+    // The chained log job returns/forwards the same spawn result: must not count twice.
+    const l1 = run('log', 'logger', { trigger: 'chain', causedBy: s1.id });
+    control.emitRun({ type: 'started', run: l1 });
+    control.emitRun({ type: 'succeeded', run: finished(l1, 'succeeded', 20), output: spawnOutput(s1.id, ['high', 'high', 'high', 'low', 'low']) });
+    // spawn #2: first attempt fails and retries, then a final failure.
+    const s2 = run('spawn', 'spawner');
+    control.emitRun({ type: 'started', run: s2 });
+    control.emitRun({ type: 'failed', run: finished(s2, 'failed', 300), willRetry: true, error: 'docker busy' });
+    control.emitRun({ type: 'started', run: { ...s2, attempts: 2 } });
+    control.emitRun({ type: 'failed', run: finished({ ...s2, attempts: 2 }, 'failed', 7000), willRetry: false, error: 'docker down' });
+    // analyze: kills 2 high + 1 low, one failed kill (low), keeps/protects others.
+    const a1 = run('analyze', 'analyzer');
+    control.emitRun({ type: 'started', run: a1 });
+    control.emitRun({
+      type: 'succeeded',
+      run: finished(a1, 'succeeded', 40),
+      output: analysisOutput(
+        a1.id,
+        [
+          container('high', 'kept'),
+          container('high', 'killed'),
+          container('high', 'killed'),
+          container('low', 'killed'),
+          container('low', 'killed', 'no such container... permission denied'),
+          container('low', 'protected'),
+          container('low', 'kept'),
+        ],
+        35,
+      ),
+    });
+    // A dry-run analysis decides "killed" but kills nothing; its duration still counts.
+    const a2 = run('analyze', 'analyzer');
+    control.emitRun({ type: 'succeeded', run: finished(a2, 'succeeded', 12), output: analysisOutput(a2.id, [container('high', 'killed')], 8, true) });
+    // Outputs that are not container records are ignored.
+    const c1 = run('chart', 'charts');
+    control.emitRun({ type: 'succeeded', run: finished(c1, 'succeeded', 200), output: { files: ['memory.png'] } });
+    control.emitRun({ type: 'succeeded', run: finished(run('chart', 'charts'), 'succeeded', 250), output: null });
+
+    queue = { waiting: 0, active: 2, delayed: 4, failed: 1 };
+    const m = await scrape();
+
+    expect(value(m, 'tideflow_runs_total', { workflow: WF, job: 'spawn', status: 'succeeded' })).toBe(1);
+    expect(value(m, 'tideflow_runs_total', { workflow: WF, job: 'spawn', status: 'retrying' })).toBe(1);
+    expect(value(m, 'tideflow_runs_total', { workflow: WF, job: 'spawn', status: 'failed' })).toBe(1);
+    expect(value(m, 'tideflow_runs_total', { workflow: WF, job: 'log', status: 'succeeded' })).toBe(1);
+    expect(value(m, 'tideflow_runs_total', { workflow: WF, job: 'analyze', status: 'succeeded' })).toBe(2);
+    expect(value(m, 'tideflow_runs_total', { workflow: WF, job: 'chart', status: 'succeeded' })).toBe(2);
+    expect(value(m, 'tideflow_runs_started_total', { workflow: WF, job: 'spawn' })).toBe(3);
+    expect(value(m, 'tideflow_runs_started_total', { workflow: WF, job: 'analyze' })).toBe(1);
+
+    const spawnOk = histogram(m, 'tideflow_run_duration_seconds', { workflow: WF, job: 'spawn', status: 'succeeded' });
+    expect(spawnOk.count).toBe(1);
+    expect(spawnOk.sum).toBeCloseTo(1.5, 6);
+    expect(spawnOk.buckets['1']).toBe(0);
+    expect(spawnOk.buckets['2.5']).toBe(1);
+    expect(spawnOk.buckets['+Inf']).toBe(1);
+    const spawnFailed = histogram(m, 'tideflow_run_duration_seconds', { workflow: WF, job: 'spawn', status: 'failed' });
+    expect(spawnFailed.sum).toBeCloseTo(7, 6);
+    expect(spawnFailed.buckets['5']).toBe(0);
+    expect(spawnFailed.buckets['10']).toBe(1);
+    const retrying = histogram(m, 'tideflow_run_duration_seconds', { workflow: WF, job: 'spawn', status: 'retrying' });
+    expect(retrying.sum).toBeCloseTo(0.3, 6);
+    const charts = histogram(m, 'tideflow_run_duration_seconds', { workflow: WF, job: 'chart', status: 'succeeded' });
+    expect(charts.count).toBe(2);
+    expect(charts.sum).toBeCloseTo(0.45, 6);
+
+    expect(value(m, 'tideflow_containers_spawned_total', { workflow: WF, class: 'high' })).toBe(3);
+    expect(value(m, 'tideflow_containers_spawned_total', { workflow: WF, class: 'low' })).toBe(2);
+    expect(value(m, 'tideflow_containers_killed_total', { workflow: WF, class: 'high' })).toBe(2);
+    expect(value(m, 'tideflow_containers_killed_total', { workflow: WF, class: 'low' })).toBe(1);
+    expect(value(m, 'tideflow_container_kill_errors_total', { workflow: WF, class: 'low' })).toBe(1);
+
+    const analyzer = histogram(m, 'tideflow_analyzer_duration_seconds', { workflow: WF });
+    expect(analyzer.count).toBe(2);
+    expect(analyzer.sum).toBeCloseTo(0.043, 6);
+    expect(analyzer.buckets['0.005']).toBe(0);
+    expect(analyzer.buckets['0.01']).toBe(1);
+    expect(analyzer.buckets['0.05']).toBe(2);
+    expect(analyzer.buckets['+Inf']).toBe(2);
+
+    expect(value(m, 'tideflow_queue_jobs', { state: 'waiting' })).toBe(0);
+    expect(value(m, 'tideflow_queue_jobs', { state: 'active' })).toBe(2);
+    expect(value(m, 'tideflow_queue_jobs', { state: 'failed' })).toBe(1);
+  });
+
+  it('still answers when the queue counts callback fails', async () => {
+    await app.close();
+    app = await buildAdminApp({
+      control,
+      adminToken: 'metrics-test-token-0123456789',
+      dataDir: '/nonexistent',
+      queueCounts: async () => {
+        throw new Error('redis gone');
+      },
+    });
+    const m = await scrape();
+    expect(m.families.get('tideflow_queue_jobs')?.metrics ?? []).toEqual([]);
+  });
+
+  it('two apps in one process keep separate registries', async () => {
+    const other = new FakeEngineControl([lifecycleWorkflow()]);
+    const second = await buildAdminApp({ control: other, events: other, adminToken: 'second-app-token-0123456789', dataDir: '/nonexistent' });
+    try {
+      const r = run('spawn', 'spawner');
+      control.emitRun({ type: 'succeeded', run: finished(r, 'succeeded', 10), output: spawnOutput(r.id, ['low']) });
+      const first = await scrape();
+      const secondM = await scrape(second);
+      expect(value(first, 'tideflow_containers_spawned_total', { workflow: WF, class: 'low' })).toBe(1);
+      expect(sample(secondM, 'tideflow_containers_spawned_total', { workflow: WF, class: 'low' })).toBeUndefined();
+      expect(secondM.families.has('process_cpu_user_seconds_total')).toBe(true);
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('stops counting after close', async () => {
+    const metrics = app.engineMetrics;
+    await app.close();
+    control.emitRun({ type: 'started', run: run('spawn', 'spawner') });
+    const text = await metrics.text();
+    const m = new Map(parsePrometheusTextFormat(text).map((f) => [f.name, f]));
+    expect(m.get('tideflow_runs_started_total')?.metrics ?? []).toEqual([]);
+    app = await buildAdminApp({ control, adminToken: 'metrics-test-token-0123456789', dataDir: '/nonexistent' });
+  });
+});
