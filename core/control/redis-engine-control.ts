@@ -1,0 +1,125 @@
+import type { Queue } from 'bullmq';
+import type { RunHistory } from '../history/run-history.js';
+import type { RunQuery, RunRecord } from '../history/run-record.js';
+import type { PauseStore } from '../scheduler/pause-store.js';
+import { jobKey, manualRunId, schedulerId } from '../scheduler/run-ids.js';
+import type { SchedulerSync } from '../scheduler/scheduler-sync.js';
+import { runJobOptions, type RunJobData } from '../runner/run-job-data.js';
+import type { CatalogEntry, WorkflowCatalog } from '../workflow/workflow-catalog.js';
+import {
+  NotFoundError,
+  type EngineControl,
+  type HealthCheck,
+  type JobStatus,
+  type PauseTarget,
+  type WorkflowStatus,
+} from './engine-control.js';
+
+export interface RedisEngineControlDeps {
+  queue: Queue<RunJobData>;
+  catalog: WorkflowCatalog;
+  pauses: PauseStore;
+  history: RunHistory;
+  sync: SchedulerSync;
+  healthChecks?: Record<string, () => Promise<HealthCheck>>;
+}
+
+/**
+ * EngineControl over Redis: what the API and the CLI do goes through the
+ * same keys every engine process reads, so it works from any of them.
+ */
+export class RedisEngineControl implements EngineControl {
+  constructor(private readonly d: RedisEngineControlDeps) {}
+
+  async listWorkflows(): Promise<WorkflowStatus[]> {
+    const [entries, pauses, schedulers, lastRuns] = await Promise.all([
+      this.d.catalog.list(true),
+      this.d.pauses.snapshot(),
+      this.d.queue.getJobSchedulers(0, -1),
+      this.d.history.lastRuns(),
+    ]);
+    const next = new Map(schedulers.map((s) => [s.key, s.next ?? null]));
+    return entries.map(({ workflow, error }) => {
+      const jobs: JobStatus[] = Object.values(workflow.jobs).map((j) => {
+        const pausedBy = pauses.pausedBy(workflow.name, j.name);
+        return {
+          workflow: workflow.name,
+          job: j.name,
+          plugin: j.plugin,
+          trigger: {
+            every: j.trigger.every,
+            cron: j.trigger.cron,
+            timezone: j.trigger.timezone,
+            manual: j.trigger.manual || undefined,
+            chainedFrom: j.predecessors.length ? j.predecessors : undefined,
+          },
+          state: pausedBy ? 'paused' : 'active',
+          pausedBy,
+          nextRunAt: pausedBy ? null : (next.get(schedulerId(workflow.name, j.name)) ?? null),
+          lastRun: lastRuns.get(jobKey(workflow.name, j.name)) ?? null,
+        };
+      });
+      const wfPaused = pauses.pausedBy(workflow.name);
+      return { name: workflow.name, file: workflow.file, state: wfPaused ? 'paused' : 'active', jobs, error };
+    });
+  }
+
+  async getWorkflow(name: string): Promise<WorkflowStatus> {
+    const wf = (await this.listWorkflows()).find((w) => w.name === name);
+    if (!wf) throw new NotFoundError(`no workflow named "${name}"`);
+    return wf;
+  }
+
+  private async entry(workflow: string, job?: string): Promise<CatalogEntry> {
+    const entry = await this.d.catalog.get(workflow, true);
+    if (!entry) throw new NotFoundError(`no workflow named "${workflow}"`);
+    if (job !== undefined && !entry.workflow.jobs[job]) {
+      throw new NotFoundError(`workflow "${workflow}" has no job "${job}" (jobs: ${Object.keys(entry.workflow.jobs).join(', ')})`);
+    }
+    return entry;
+  }
+
+  async trigger(workflow: string, job: string, input?: unknown): Promise<{ runId: string }> {
+    const { workflow: wf } = await this.entry(workflow, job);
+    const def = wf.jobs[job]!;
+    const runId = manualRunId(workflow, job);
+    const run: RunRecord = { id: runId, workflow, job, plugin: def.plugin, trigger: 'manual', status: 'queued', attempts: 0, queuedAt: Date.now() };
+    await this.d.history.save(run);
+    await this.d.queue.add(jobKey(workflow, job), { workflow, job, trigger: 'manual', input }, { ...runJobOptions(def), jobId: runId });
+    return { runId };
+  }
+
+  async pause(target: PauseTarget): Promise<void> {
+    if (target.workflow !== undefined) await this.entry(target.workflow, target.job);
+    await this.d.pauses.pause(target.workflow, target.job);
+    await this.reconcile();
+  }
+
+  async resume(target: PauseTarget): Promise<void> {
+    if (target.workflow !== undefined) await this.entry(target.workflow, target.job);
+    await this.d.pauses.resume(target.workflow, target.job);
+    await this.reconcile();
+  }
+
+  /** Pausing removes the job's scheduler (missed fires are never backfilled); resuming re-creates it. */
+  async reconcile(): Promise<void> {
+    await this.d.sync.reconcile(await this.d.catalog.list(true), await this.d.pauses.snapshot());
+  }
+
+  listRuns(query: RunQuery): Promise<{ runs: RunRecord[]; total: number }> {
+    return this.d.history.query(query);
+  }
+
+  getRun(id: string): Promise<RunRecord | undefined> {
+    return this.d.history.get(id);
+  }
+
+  async health(): Promise<Record<string, HealthCheck>> {
+    const checks = this.d.healthChecks ?? {};
+    const names = Object.keys(checks);
+    const results = await Promise.all(
+      names.map((n) => checks[n]!().catch((err: unknown): HealthCheck => ({ status: 'down', reason: (err as Error).message }))),
+    );
+    return Object.fromEntries(names.map((n, i) => [n, results[i]!]));
+  }
+}
