@@ -1,0 +1,44 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import { DURATION_PATTERN } from '../../core/workflow/duration.js';
+
+export const AnalyzerConfigSchema = Type.Object(
+  {
+    keep: Type.Object(
+      {
+        high: Type.Integer({ minimum: 0, default: 2, description: 'Highest-consuming high-class containers kept' }),
+        low: Type.Integer({ minimum: 0, default: 3, description: 'Lowest-consuming low-class containers kept' }),
+      },
+      { additionalProperties: false, default: { high: 2, low: 3 } },
+    ),
+    metricSource: Type.Union([Type.Literal('auto'), Type.Literal('cgroup'), Type.Literal('docker'), Type.Literal('kernel')], {
+      default: 'auto',
+      description: 'auto: kernel module if loaded, else cgroup files (local engine), else the Docker stats API',
+    }),
+    sampleWindow: Type.String({ pattern: DURATION_PATTERN, default: '1s', description: 'Time between the two CPU readings' }),
+    maxKillsPerRun: Type.Optional(Type.Integer({ minimum: 0, description: 'Cap on kills per run (default: no cap)' })),
+    dryRun: Type.Boolean({ default: false, description: 'Decide and report, kill nothing' }),
+    killParallelism: Type.Integer({ minimum: 1, maximum: 200, default: 16, description: 'Kills in flight at once' }),
+    statsParallelism: Type.Integer({ minimum: 1, maximum: 200, default: 50, description: 'Docker stats calls in flight at once (docker source)' }),
+    classify: Type.Object(
+      {
+        highCpuPct: Type.Number({ minimum: 0, default: 10, description: 'Unlabelled containers at or over this CPU% are high' }),
+        highMemMiB: Type.Number({ minimum: 0, default: 32, description: 'Unlabelled containers at or over this memory are high' }),
+      },
+      { additionalProperties: false, default: { highCpuPct: 10, highMemMiB: 32 } },
+    ),
+    cgroupRoot: Type.Optional(Type.String({ description: 'cgroup mount root (default /sys/fs/cgroup)' })),
+  },
+  { additionalProperties: false },
+);
+export type AnalyzerConfig = Static<typeof AnalyzerConfigSchema>;
+
+/** Applies the schema's defaults and validates (the engine does the same on load). */
+export function analyzerConfig(partial: Partial<AnalyzerConfig> = {}): AnalyzerConfig {
+  const cfg = Value.Default(AnalyzerConfigSchema, structuredClone(partial)) as AnalyzerConfig;
+  if (!Value.Check(AnalyzerConfigSchema, cfg)) {
+    const e = [...Value.Errors(AnalyzerConfigSchema, cfg)][0];
+    throw new Error(`invalid analyzer config at ${e?.path || '/'}: ${e?.message}`);
+  }
+  return cfg;
+}

@@ -1,0 +1,130 @@
+import type Docker from 'dockerode';
+import { inject, injectable } from 'tsyringe';
+import { Tokens, type Clock } from '../../core/di/tokens.js';
+import type { PluginContext, TideflowPlugin } from '../../core/plugin/plugin.js';
+import type { AnalysisResult, AnalyzedContainer } from '../../core/records/container-records.js';
+import { parseDuration } from '../../core/workflow/duration.js';
+import { AnalyzerConfigSchema, type AnalyzerConfig } from './analyzer-config.js';
+import { killContainers, type KillOutcome } from './container-killer.js';
+import { engineUnreachableError, isEngineUnreachable } from './docker-errors.js';
+import { PROC_MEMINFO, readHostMemory } from './host-memory.js';
+import type { ContainerSample, MetricSource } from './metrics/metric-source.js';
+import { selectMetricSource } from './metrics/select-source.js';
+import { applyPolicy, LABELS } from './policy.js';
+
+export interface AnalyzerTimings {
+  listMs: number;
+  /** Includes the sample window. */
+  sampleMs: number;
+  windowMs: number;
+  killMs: number;
+}
+
+/**
+ * Lists the workflow's managed containers (by label only), samples their CPU
+ * and memory, reads host memory, applies the pure policy and kills the
+ * surplus (SIGKILL + remove, bounded in parallel). Returns the full record.
+ */
+@injectable()
+export class AnalyzerPlugin implements TideflowPlugin<AnalyzerConfig, unknown, AnalysisResult> {
+  readonly name = 'analyzer';
+  readonly version = '1.0.0';
+  readonly description = 'Keeps the 2 highest high-class and 3 lowest low-class containers, kills the rest';
+  readonly configSchema = AnalyzerConfigSchema;
+  /** Where host memory is read; replaceable for tests. */
+  meminfoPath = PROC_MEMINFO;
+  /** Phase timings of the last run in this process (benchmarks read them; nothing depends on them). */
+  lastTimings: AnalyzerTimings | null = null;
+
+  constructor(
+    @inject(Tokens.Docker) private readonly docker: Docker,
+    @inject(Tokens.Clock) private readonly clock: Clock,
+  ) {}
+
+  async run(_input: unknown, ctx: PluginContext<AnalyzerConfig>): Promise<AnalysisResult> {
+    const cfg = ctx.config;
+    const started = this.clock.now();
+    const t0 = performance.now();
+    const windowMs = parseDuration(cfg.sampleWindow);
+
+    let listed: Docker.ContainerInfo[];
+    try {
+      listed = await this.docker.listContainers({ filters: { label: [`${LABELS.managed}=true`, `${LABELS.workflow}=${ctx.workflow}`] } });
+    } catch (err) {
+      throw isEngineUnreachable(err) ? engineUnreachableError(this.docker, err) : err;
+    }
+    // The engine filtered; we check again, since the rule is ours.
+    const managed = listed.filter((c) => c.Labels?.[LABELS.managed] === 'true' && c.Labels?.[LABELS.workflow] === ctx.workflow);
+    const t1 = performance.now();
+
+    const source: MetricSource = await selectMetricSource(cfg.metricSource, { docker: this.docker, cgroupRoot: cfg.cgroupRoot, statsParallelism: cfg.statsParallelism });
+    const ids = managed.map((c) => c.Id);
+    const [samples, hostMemory] = await Promise.all([
+      ids.length > 0 ? source.sample(ids, { windowMs, signal: ctx.signal }) : Promise.resolve(new Map<string, ContainerSample>()),
+      readHostMemory(this.meminfoPath),
+    ]);
+    const t2 = performance.now();
+
+    const policy = applyPolicy(
+      managed.map((c) => ({ id: c.Id, labels: c.Labels, cpuPct: samples.get(c.Id)?.cpuPct, memBytes: samples.get(c.Id)?.memBytes })),
+      {
+        keep: cfg.keep,
+        maxKillsPerRun: cfg.maxKillsPerRun,
+        dryRun: cfg.dryRun,
+        classify: { highCpuPct: cfg.classify.highCpuPct, highMemBytes: cfg.classify.highMemMiB * 1024 * 1024 },
+      },
+    );
+
+    let kills = new Map<string, KillOutcome>();
+    if (policy.kill.length > 0) {
+      if (ctx.signal.aborted) throw ctx.signal.reason ?? new Error('aborted before killing');
+      const byId = new Map(managed.map((c) => [c.Id, c]));
+      kills = await killContainers(
+        this.docker,
+        policy.kill.map((id) => ({ id, labels: byId.get(id)!.Labels })),
+        { workflow: ctx.workflow, parallelism: cfg.killParallelism },
+      );
+    }
+    const t3 = performance.now();
+
+    const info = new Map(managed.map((c) => [c.Id, c]));
+    const containers: AnalyzedContainer[] = policy.decisions.map((d) => {
+      const c = info.get(d.id)!;
+      const s = samples.get(d.id);
+      const k = kills.get(d.id);
+      const reason = s?.error && (s.cpuPct === null || s.memBytes === null) ? `${d.reason}; metrics: ${s.error}` : d.reason;
+      return {
+        id: d.id,
+        name: (c.Names?.[0] ?? '').replace(/^\//, ''),
+        image: c.Image,
+        class: d.class,
+        classSource: d.classSource,
+        cpuPct: s?.cpuPct ?? null,
+        memBytes: s?.memBytes ?? null,
+        decision: d.decision,
+        reason: k?.alreadyGone ? `${reason}; already gone` : reason,
+        ...(k && !k.ok ? { killError: k.error } : {}),
+      };
+    });
+    const failed = containers.filter((c) => c.killError);
+    if (failed.length > 0) ctx.log.warn({ failed: failed.map((c) => `${c.name}: ${c.killError}`) }, 'some kills failed');
+
+    this.lastTimings = { listMs: t1 - t0, sampleMs: t2 - t1, windowMs: ids.length > 0 ? windowMs : 0, killMs: t3 - t2 };
+    const result: AnalysisResult = {
+      kind: 'analysis',
+      runId: ctx.runId,
+      workflow: ctx.workflow,
+      time: started,
+      hostMemory,
+      metricSource: source.name,
+      dryRun: cfg.dryRun,
+      containers,
+      durationMs: this.clock.now() - started,
+    };
+    ctx.log.info(
+      { containers: containers.length, killed: policy.kill.length, source: source.name, ms: result.durationMs, ...this.lastTimings },
+      'analysis done',
+    );
+    return result;
+  }
+}
