@@ -3,7 +3,9 @@
 # Builds fake containers from real cgroups (v2 and a v1 hierarchy) and PID
 # namespaces, reads /proc/tideflow_sysinfo in several ways and prints
 # everything the host-side checker (check.mjs) needs between @@TF markers.
-# Any line starting with "@@TF" is protocol; see check.mjs.
+# Any line starting with "@@TF" is protocol; see check.mjs. Protocol and
+# captured JSON go to the second serial port (/dev/ttyS1, fd 3), so kernel
+# messages on the console (ttyS0) can never interleave with them.
 
 /bin/busybox --install -s /bin
 echo    # the firmware leaves the console mid-line
@@ -17,7 +19,9 @@ echo 8 > /proc/sys/kernel/printk
 
 . /tf.env    # ID1..ID9, POD_UID
 
-say() { echo "@@TF $*"; }
+stty -F /dev/ttyS1 raw -echo 2>/dev/null
+exec 3>/dev/ttyS1 || echo "@@TF guest-error no /dev/ttyS1"
+say() { echo "@@TF $*" >&3; }
 fail_guest() { say "guest-error $*"; }
 
 mount -t cgroup2 cgroup2 /sys/fs/cgroup || fail_guest "mount cgroup2"
@@ -96,9 +100,9 @@ dump_groups() {
 capture() {
 	name=$1; shift
 	say "BEGIN $name"
-	"$@" 2>/tmp/capture.err
+	"$@" 2>/tmp/capture.err >&3
 	rc=$?
-	echo
+	echo >&3
 	say "END $name rc=$rc"
 	[ $rc -eq 0 ] || cat /tmp/capture.err
 }
@@ -158,12 +162,12 @@ sleep 1
 say "churn done"
 
 # --- unload with a reader holding the file open, reload, unload -------------
-exec 3< /proc/tideflow_sysinfo
-head -c 7 <&3 > /dev/null
+exec 4< /proc/tideflow_sysinfo
+head -c 7 <&4 > /dev/null
 rmmod tideflow_sysinfo
 say "rmmod-open rc=$?"
-if cat <&3 > /dev/null 2>&1; then say "read-after-rmmod ok"; else say "read-after-rmmod failed"; fi
-exec 3<&-
+if cat <&4 > /dev/null 2>&1; then say "read-after-rmmod ok"; else say "read-after-rmmod failed"; fi
+exec 4<&-
 [ -e /proc/tideflow_sysinfo ] && say "proc-after-rmmod present" || say "proc-after-rmmod absent"
 insmod /tideflow_sysinfo.ko list_all=1
 say "reinsmod rc=$?"
@@ -172,10 +176,9 @@ rmmod tideflow_sysinfo
 say "rmmod rc=$?"
 [ -e /proc/tideflow_sysinfo ] && say "proc-final present" || say "proc-final absent"
 
-say "BEGIN dmesg"
-dmesg
-say "END dmesg"
+capture dmesg dmesg
 say "END-OF-TEST"
+echo "@@TF END-OF-TEST"
 sync
 poweroff -f
 echo o > /proc/sysrq-trigger

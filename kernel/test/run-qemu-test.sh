@@ -117,21 +117,23 @@ cp "$STAGE/tf.env" "$B/tf.env"
 
 # --------------------------------------------------------------------- boot --
 CONSOLE=$B/console.log
-rm -f "$CONSOLE"
+DATA=$B/data.log     # guest's /dev/ttyS1: protocol lines and captured JSON
+rm -f "$CONSOLE" "$DATA"
 TQ=$(date +%s%N)
 set +e
 timeout --kill-after=5 "${QEMU_TIMEOUT:-150}" qemu-system-x86_64 \
-	-accel tcg -smp 2 -m 256 -nographic -no-reboot -nic none \
+	-accel tcg -smp 2 -m 256 -display none -no-reboot -nic none \
+	-serial mon:stdio -serial "file:$DATA" \
 	-kernel "$VMLINUZ" -initrd "$B/initramfs.cpio.gz" \
 	-append 'console=ttyS0 quiet panic=-1 oops=panic panic_on_warn=1 softlockup_panic=1' \
 	</dev/null >"$CONSOLE" 2>&1
 QRC=$?
 set -e
-echo "kernel: qemu ran $(( ($(date +%s%N) - TQ) / 1000000 )) ms (exit $QRC), console in kernel/build/console.log"
+echo "kernel: qemu ran $(( ($(date +%s%N) - TQ) / 1000000 )) ms (exit $QRC), console in kernel/build/console.log, data in kernel/build/data.log"
 [[ $QRC -eq 124 || $QRC -eq 137 ]] && bad "qemu timed out after ${QEMU_TIMEOUT:-150}s"
 [[ $QRC -eq 0 || $QRC -eq 124 || $QRC -eq 137 ]] || bad "qemu exit status $QRC"
 
-if grep -q '^@@TF END-OF-TEST' <(tr -d '\r' <"$CONSOLE"); then
+if [[ -f "$DATA" ]] && grep -aq '^@@TF END-OF-TEST' <(tr -d '\r' <"$DATA"); then
 	ok "guest reached its end marker"
 else
 	tail -40 "$CONSOLE" >&2
@@ -146,7 +148,7 @@ fi
 # ----------------------------------------------------------- host checks --
 CHECK_OUT=$B/check.log
 set +e
-node "$TDIR/check.mjs" --console "$CONSOLE" --env "$B/tf.env" --out "$B/capture" \
+node "$TDIR/check.mjs" --console "$DATA" --env "$B/tf.env" --out "$B/capture" \
 	$([[ $UPDATE_FIXTURES == 1 || ! -s $ROOT/test/fixtures/kernel/sysinfo-1.json ]] \
 		&& echo --fixtures "$ROOT/test/fixtures/kernel") | tee "$CHECK_OUT"
 NRC=${PIPESTATUS[0]}
