@@ -1,0 +1,502 @@
+// tideflow dashboard: plain ES module, no build step, same-origin requests only.
+
+const TOKEN_KEY = 'tideflow.adminToken';
+const POLL_MS = { workflows: 3000, charts: 4000, killed: 5000, runs: 3000, health: 5000 };
+
+const $ = (sel, root = document) => root.querySelector(sel);
+
+/** Creates an element; children may be strings (text, never HTML) or nodes. */
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === 'class') el.className = v;
+    else if (k === 'dataset') Object.assign(el.dataset, v);
+    else if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+    else el.setAttribute(k, v === true ? '' : String(v));
+  }
+  for (const c of children.flat()) {
+    if (c === undefined || c === null || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+// ---------------------------------------------------------------- formatting
+
+function toMs(v) {
+  if (v === undefined || v === null || v === '') return undefined;
+  if (typeof v === 'number') return v < 1e12 ? v * 1000 : v; // seconds or ms
+  const n = Number(v);
+  if (Number.isFinite(n)) return toMs(n);
+  const t = Date.parse(v);
+  return Number.isFinite(t) ? t : undefined;
+}
+
+function relTime(v) {
+  const ms = toMs(v);
+  if (ms === undefined) return '—';
+  const d = Math.round((ms - Date.now()) / 1000);
+  const a = Math.abs(d);
+  const txt = a < 1 ? 'now' : a < 60 ? `${a}s` : a < 3600 ? `${Math.round(a / 60)}m` : a < 86400 ? `${Math.round(a / 3600)}h` : `${Math.round(a / 86400)}d`;
+  if (txt === 'now') return 'now';
+  return d > 0 ? `in ${txt}` : `${txt} ago`;
+}
+
+const absTime = (v) => {
+  const ms = toMs(v);
+  return ms === undefined ? '' : new Date(ms).toLocaleString();
+};
+
+/** A cell whose "12s ago" text ticks every second without re-rendering its row. */
+function timeCell(v, attrs = {}) {
+  const ms = toMs(v);
+  return h('td', { ...attrs, title: absTime(ms), dataset: ms === undefined ? {} : { rel: String(ms) } }, relTime(ms));
+}
+
+function tickTimes() {
+  for (const el of document.querySelectorAll('[data-rel]')) {
+    const txt = relTime(Number(el.dataset.rel));
+    if (el.textContent !== txt) el.textContent = txt;
+  }
+}
+
+function duration(ms) {
+  if (typeof ms !== 'number' || !Number.isFinite(ms)) return '—';
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 60000) return `${(ms / 1000).toFixed(ms < 10000 ? 2 : 1)} s`;
+  return `${Math.floor(ms / 60000)}m ${Math.round((ms % 60000) / 1000)}s`;
+}
+
+function bytes(n) {
+  if (typeof n !== 'number' || !Number.isFinite(n)) return '—';
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${n.toFixed(n < 10 && i > 0 ? 1 : 0)} ${units[i]}`;
+}
+
+const pct = (n) => (typeof n === 'number' && Number.isFinite(n) ? `${n.toFixed(1)} %` : '—');
+
+function triggerText(t = {}) {
+  if (t.every) return `every ${t.every}`;
+  if (t.cron) return `cron ${t.cron}${t.timezone ? ` (${t.timezone})` : ''}`;
+  if (t.chainedFrom?.length) return `after ${t.chainedFrom.join(', ')}`;
+  if (t.manual) return 'manual';
+  return '—';
+}
+
+const badge = (text, kind) => h('span', { class: `badge ${kind ?? text}` }, text);
+
+// ---------------------------------------------------------------- toasts
+
+function toast(message, kind = 'info') {
+  const el = h('div', { class: `toast ${kind}` }, message);
+  $('#toasts').append(el);
+  setTimeout(() => el.classList.add('hide'), 3500);
+  setTimeout(() => el.remove(), 4000);
+}
+
+// ---------------------------------------------------------------- token
+
+const getToken = () => localStorage.getItem(TOKEN_KEY) || '';
+
+function showTokenState() {
+  const btn = $('#token-button');
+  btn.textContent = getToken() ? 'Admin token ✓' : 'Set admin token';
+  btn.classList.toggle('ok', !!getToken());
+}
+
+/** Opens the token dialog; resolves to the saved token or null when cancelled. */
+function askToken(reason) {
+  const dialog = $('#token-dialog');
+  const input = $('#token-input');
+  input.value = getToken();
+  input.placeholder = reason || '';
+  return new Promise((resolve) => {
+    const done = (value) => {
+      cleanup();
+      if (dialog.open) dialog.close();
+      resolve(value);
+    };
+    const onSubmit = (e) => {
+      e.preventDefault();
+      const v = input.value.trim();
+      if (!v) return;
+      localStorage.setItem(TOKEN_KEY, v);
+      showTokenState();
+      done(v);
+    };
+    const onCancel = () => done(null);
+    const onForget = () => {
+      localStorage.removeItem(TOKEN_KEY);
+      showTokenState();
+      toast('Admin token forgotten');
+      done(null);
+    };
+    const onClose = () => done(null);
+    function cleanup() {
+      $('#token-form').removeEventListener('submit', onSubmit);
+      $('#token-cancel').removeEventListener('click', onCancel);
+      $('#token-forget').removeEventListener('click', onForget);
+      dialog.removeEventListener('close', onClose);
+    }
+    $('#token-form').addEventListener('submit', onSubmit);
+    $('#token-cancel').addEventListener('click', onCancel);
+    $('#token-forget').addEventListener('click', onForget);
+    dialog.addEventListener('close', onClose);
+    dialog.showModal();
+    input.focus();
+  });
+}
+
+// ---------------------------------------------------------------- API
+
+async function getJson(path) {
+  const res = await fetch(path, { headers: { accept: 'application/json' }, cache: 'no-store' });
+  let body;
+  try {
+    body = await res.json();
+  } catch {
+    body = undefined;
+  }
+  return { status: res.status, ok: res.ok, body };
+}
+
+/** A mutating call: asks for the token once, again only after a 401. */
+async function mutate(path, body) {
+  let token = getToken() || (await askToken());
+  if (!token) return undefined;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const res = await fetch(path, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    let json;
+    try {
+      json = await res.json();
+    } catch {
+      json = undefined;
+    }
+    if (res.status === 401) {
+      localStorage.removeItem(TOKEN_KEY);
+      showTokenState();
+      token = await askToken('That token was refused; try again');
+      if (!token) return undefined;
+      continue;
+    }
+    if (!res.ok) {
+      toast(json?.message || `${res.status} ${res.statusText}`, 'error');
+      return undefined;
+    }
+    return json ?? {};
+  }
+  return undefined;
+}
+
+// ---------------------------------------------------------------- health
+
+async function refreshHealth() {
+  const el = $('#health');
+  try {
+    const { body } = await getJson('/api/health');
+    const checks = Object.entries(body?.checks ?? {});
+    const down = checks.filter(([, c]) => c.status !== 'up');
+    el.classList.toggle('down', down.length > 0 || !body);
+    el.classList.toggle('up', !!body && down.length === 0);
+    $('.health-text', el).textContent = !body
+      ? 'no answer'
+      : down.length === 0
+        ? 'all systems up'
+        : `${down.map(([n]) => n).join(', ')} down`;
+    el.title = checks.map(([n, c]) => `${n}: ${c.status}${c.reason ? ` — ${c.reason}` : ''}`).join('\n');
+  } catch {
+    el.classList.add('down');
+    $('.health-text', el).textContent = 'engine unreachable';
+  }
+}
+
+// ---------------------------------------------------------------- workflows
+
+let workflowsSignature = '';
+
+function jobRow(job) {
+  const id = `${job.workflow}/${job.job}`;
+  const last = job.lastRun;
+  const paused = job.state === 'paused';
+  const stateLabel = paused ? `paused${job.pausedBy && job.pausedBy !== 'job' ? ` (${job.pausedBy})` : ''}` : 'active';
+  return h(
+    'tr',
+    { dataset: { job: id, state: job.state } },
+    h('td', {}, h('div', { class: 'job-name' }, job.job), h('div', { class: 'muted small' }, job.plugin)),
+    h('td', {}, triggerText(job.trigger)),
+    h('td', { class: 'state-cell' }, badge(stateLabel, job.state)),
+    timeCell(job.nextRunAt ?? undefined),
+    timeCell(last ? last.finishedAt ?? last.startedAt ?? last.queuedAt : undefined),
+    h(
+      'td',
+      { title: last?.error ?? '' },
+      last ? badge(last.status) : h('span', { class: 'muted' }, 'never run'),
+      last?.durationMs !== undefined ? h('span', { class: 'muted small dur' }, duration(last.durationMs)) : null,
+    ),
+    h(
+      'td',
+      { class: 'actions' },
+      h('button', { type: 'button', class: 'btn small', dataset: { action: 'trigger' }, title: `Run ${id} now`, onclick: () => act('trigger', job.workflow, job.job) }, '▶ Run'),
+      paused
+        ? h('button', { type: 'button', class: 'btn small', dataset: { action: 'resume' }, title: `Resume ${id}`, onclick: () => act('resume', job.workflow, job.job) }, 'Resume')
+        : h('button', { type: 'button', class: 'btn small', dataset: { action: 'pause' }, title: `Pause ${id}`, onclick: () => act('pause', job.workflow, job.job) }, 'Pause'),
+    ),
+  );
+}
+
+function workflowCard(wf) {
+  const paused = wf.state === 'paused';
+  return h(
+    'div',
+    { class: 'workflow', dataset: { workflow: wf.name, state: wf.state } },
+    h(
+      'div',
+      { class: 'workflow-head' },
+      h('h3', {}, wf.name),
+      badge(wf.state),
+      h('span', { class: 'muted small file' }, wf.file),
+      h('span', { class: 'spacer' }),
+      paused
+        ? h('button', { type: 'button', class: 'btn small', dataset: { action: 'resume-workflow' }, onclick: () => act('resume', wf.name) }, 'Resume workflow')
+        : h('button', { type: 'button', class: 'btn small', dataset: { action: 'pause-workflow' }, onclick: () => act('pause', wf.name) }, 'Pause workflow'),
+    ),
+    wf.error ? h('div', { class: 'wf-error' }, `Last load error (previous definition kept): ${wf.error}`) : null,
+    h(
+      'div',
+      { class: 'table-wrap' },
+      h(
+        'table',
+        { class: 'jobs' },
+        h('thead', {}, h('tr', {}, ['Job', 'Trigger', 'State', 'Next run', 'Last run', 'Last status', ''].map((t) => h('th', {}, t)))),
+        h('tbody', {}, wf.jobs.map(jobRow)),
+      ),
+    ),
+  );
+}
+
+function renderWorkflows(list) {
+  const root = $('#workflows');
+  root.replaceChildren(...(list.length ? list.map(workflowCard) : [h('p', { class: 'empty' }, 'No workflows loaded.')]));
+  const jobs = list.reduce((n, w) => n + w.jobs.length, 0);
+  const paused = list.reduce((n, w) => n + w.jobs.filter((j) => j.state === 'paused').length, 0);
+  $('#workflows-note').textContent = `${list.length} workflow${list.length === 1 ? '' : 's'}, ${jobs} jobs${paused ? `, ${paused} paused` : ''}`;
+}
+
+async function refreshWorkflows() {
+  const { ok, body } = await getJson('/api/workflows');
+  if (!ok || !Array.isArray(body)) {
+    $('#workflows-note').textContent = 'could not load workflows';
+    return;
+  }
+  // Re-render only on change, so a button is never replaced under the pointer.
+  const signature = JSON.stringify(body);
+  if (signature === workflowsSignature) return;
+  workflowsSignature = signature;
+  renderWorkflows(body);
+}
+
+async function act(action, workflow, job) {
+  const base = workflow === undefined ? '/api' : `/api/workflows/${encodeURIComponent(workflow)}`;
+  const path = job === undefined ? `${base}/${action}` : `${base}/jobs/${encodeURIComponent(job)}/${action}`;
+  const what = job ? `${workflow}/${job}` : workflow ?? 'everything';
+  const res = await mutate(path);
+  if (res === undefined) return;
+  workflowsSignature = '';
+  if (action === 'trigger') toast(`Triggered ${what} (run ${res.runId})`, 'ok');
+  else toast(`${action === 'pause' ? 'Paused' : 'Resumed'} ${what}`, 'ok');
+  await Promise.all([refreshWorkflows(), refreshRuns()]);
+}
+
+// ---------------------------------------------------------------- charts
+
+const chartCards = new Map();
+
+/** Accepts [{name, url, updatedAt}] or {charts: [...]}, with file/mtime/size variants. */
+function normalizeCharts(body) {
+  const list = Array.isArray(body) ? body : body?.charts ?? body?.items ?? [];
+  return list
+    .map((c) => {
+      if (typeof c === 'string') c = { name: c };
+      const name = c.name ?? c.file?.replace(/\.png$/, '');
+      if (!name) return undefined;
+      const url = c.url ?? c.png ?? `/charts/${encodeURIComponent(name)}.png`;
+      const updatedAt = c.updatedAt ?? c.mtime ?? c.mtimeMs ?? c.renderedAt ?? c.modified ?? c.size ?? '';
+      return { name, url, updatedAt, title: c.title ?? c.description ?? name };
+    })
+    .filter(Boolean)
+    .sort((a, b) => a.name.localeCompare(b.name));
+}
+
+function cacheBust(url, version) {
+  return `${url}${url.includes('?') ? '&' : '?'}v=${encodeURIComponent(String(version))}`;
+}
+
+async function refreshCharts() {
+  const root = $('#charts');
+  const { status, ok, body } = await getJson('/api/charts');
+  if (!ok) {
+    $('#charts-note').textContent = status === 404 ? 'charts plugin not loaded' : `could not load charts (${status})`;
+    if (!chartCards.size) root.replaceChildren(h('p', { class: 'empty' }, 'No charts available.'));
+    return;
+  }
+  const charts = normalizeCharts(body);
+  const seen = new Set();
+  for (const c of charts) {
+    seen.add(c.name);
+    let card = chartCards.get(c.name);
+    if (!card) {
+      const img = h('img', { class: 'chart-img', alt: c.title, loading: 'eager', decoding: 'async' });
+      img.addEventListener('load', () => card.el.classList.remove('loading'));
+      img.addEventListener('error', () => card.el.classList.add('broken'));
+      const el = h(
+        'figure',
+        { class: 'chart loading', dataset: { chart: c.name } },
+        h('a', { href: c.url, target: '_blank', rel: 'noopener' }, img),
+        h('figcaption', {}, h('span', { class: 'chart-name' }, c.title), h('span', { class: 'muted small chart-time' })),
+      );
+      card = { el, img, version: undefined, updatedAt: undefined };
+      chartCards.set(c.name, card);
+    }
+    const version = `${c.updatedAt}`;
+    if (card.version !== version) {
+      card.version = version;
+      card.el.classList.remove('broken');
+      card.img.src = cacheBust(c.url, version || Date.now());
+    }
+    card.updatedAt = c.updatedAt;
+    const timeEl = $('.chart-time', card.el);
+    const ms = toMs(c.updatedAt);
+    if (ms !== undefined && ms > 1e11) {
+      timeEl.dataset.rel = String(ms);
+      timeEl.textContent = relTime(ms);
+      timeEl.title = `rendered ${absTime(ms)}`;
+    }
+  }
+  for (const [name, card] of chartCards) {
+    if (!seen.has(name)) {
+      card.el.remove();
+      chartCards.delete(name);
+    }
+  }
+  const cards = [...chartCards.values()].map((c) => c.el);
+  if (cards.length) {
+    // Keep existing nodes (no flicker): only append the missing ones in order.
+    cards.forEach((el) => root.append(el));
+    root.querySelectorAll(':scope > p.empty').forEach((p) => p.remove());
+  } else {
+    root.replaceChildren(h('p', { class: 'empty' }, 'No charts yet — the chart job renders them on its schedule.'));
+  }
+  $('#charts-note').textContent = charts.length ? `${charts.length} chart${charts.length === 1 ? '' : 's'}, refreshed when re-rendered` : '';
+}
+
+// ---------------------------------------------------------------- killed containers
+
+function normalizeLogs(body) {
+  if (Array.isArray(body)) return body;
+  return body?.items ?? body?.records ?? body?.logs ?? body?.rows ?? [];
+}
+
+async function refreshKilled() {
+  const tbody = $('#killed tbody');
+  const { status, ok, body } = await getJson('/api/logs?kind=killed&limit=10');
+  if (!ok) {
+    $('#killed-note').textContent = status === 404 ? 'logger plugin not loaded' : `could not load logs (${status})`;
+    tbody.replaceChildren(h('tr', {}, h('td', { colspan: 7, class: 'empty' }, 'No data.')));
+    return;
+  }
+  const rows = normalizeLogs(body);
+  $('#killed-note').textContent = rows.length ? `last ${rows.length}` : '';
+  if (!rows.length) {
+    tbody.replaceChildren(h('tr', {}, h('td', { colspan: 7, class: 'empty' }, 'No container killed yet.')));
+    return;
+  }
+  tbody.replaceChildren(
+    ...rows.map((r) => {
+      const when = r.time ?? r.at ?? r.killedAt ?? r.timestamp;
+      const name = r.name ?? r.containerName ?? (r.containerId ?? r.id ?? '').toString().slice(0, 12);
+      return h(
+        'tr',
+        {},
+        timeCell(when),
+        h('td', { class: 'mono', title: r.containerId ?? '' }, name),
+        h('td', { class: 'mono' }, r.image ?? '—'),
+        h('td', {}, r.class ? badge(r.class, `class-${r.class}`) : '—'),
+        h('td', { class: 'num' }, pct(r.cpuPct ?? r.cpu)),
+        h('td', { class: 'num' }, r.memBytes !== undefined ? bytes(r.memBytes) : pct(r.memPct)),
+        h('td', { class: 'reason', title: r.killError ? `kill failed: ${r.killError}` : '' }, r.reason ?? '', r.killError ? h('span', { class: 'badge failed' }, 'kill failed') : null),
+      );
+    }),
+  );
+}
+
+// ---------------------------------------------------------------- runs
+
+async function refreshRuns() {
+  const tbody = $('#runs tbody');
+  const { ok, body } = await getJson('/api/runs?limit=10');
+  if (!ok || !Array.isArray(body?.runs)) {
+    $('#runs-note').textContent = 'could not load runs';
+    return;
+  }
+  $('#runs-note').textContent = `${body.total} in history`;
+  if (!body.runs.length) {
+    tbody.replaceChildren(h('tr', {}, h('td', { colspan: 5, class: 'empty' }, 'No runs yet.')));
+    return;
+  }
+  tbody.replaceChildren(
+    ...body.runs.map((r) =>
+      h(
+        'tr',
+        { title: r.error ?? '' },
+        timeCell(r.queuedAt),
+        h('td', { class: 'nowrap' }, h('span', { class: 'job-name' }, r.job), h('span', { class: 'muted small run-wf' }, r.workflow)),
+        h('td', {}, r.trigger),
+        h('td', {}, badge(r.status), r.attempts > 1 ? h('span', { class: 'muted small' }, ` ×${r.attempts}`) : null),
+        h('td', { class: 'num' }, duration(r.durationMs)),
+      ),
+    ),
+  );
+}
+
+// ---------------------------------------------------------------- boot
+
+function poll(fn, ms) {
+  const run = async () => {
+    try {
+      await fn();
+    } catch (err) {
+      console.warn('dashboard refresh failed', err);
+    }
+  };
+  void run();
+  return setInterval(run, ms);
+}
+
+function boot() {
+  showTokenState();
+  $('#token-button').addEventListener('click', () => void askToken());
+  $('#pause-all').addEventListener('click', () => void act('pause'));
+  $('#resume-all').addEventListener('click', () => void act('resume'));
+  poll(refreshHealth, POLL_MS.health);
+  poll(refreshWorkflows, POLL_MS.workflows);
+  poll(refreshCharts, POLL_MS.charts);
+  poll(refreshKilled, POLL_MS.killed);
+  poll(refreshRuns, POLL_MS.runs);
+  // Relative times ("12s ago") tick between polls.
+  setInterval(tickTimes, 1000);
+}
+
+boot();
