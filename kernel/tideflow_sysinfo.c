@@ -559,6 +559,19 @@ static struct tf_snap *tf_snapshot(void)
 		tf_free(s);
 		return ERR_PTR(ret);
 	}
+
+	/* An open file keeps only the kept records: usually a few of many. */
+	if (s->nr < s->cap / 2) {
+		size_t size = struct_size(s, procs, s->nr);
+		struct tf_snap *small = kvmalloc(size, GFP_KERNEL);
+
+		if (small) {
+			memcpy(small, s, size);	/* moves the cgroup_path pointers */
+			small->cap = s->nr;
+			kvfree(s);
+			s = small;
+		}
+	}
 	return s;
 }
 

@@ -61,7 +61,7 @@ H3="$CG/machine.slice/libpod-conmon-$ID5.scope"              # conmon is not the
 H4="$CG/system.slice/docker.service"
 X1="$CG/lxc.payload.web"                                      # extra match, no id
 
-start_in "$C1" yes /tfhelper spin 2
+start_in "$C1" yes /tfhelper spin 1
 start_in "$C2" yes /tfhelper alloc 24
 start_in "$C3" yes sleep 1000
 start_in "$C3" no /tfhelper comm 71225c010affc3a9e2827a     # q " \ ^A \n ff c3a9 e2 82 z
@@ -75,7 +75,7 @@ start_in "$H2" no sleep 2002
 start_in "$H3" no sleep 2003
 start_in "$H4" no sleep 2004
 start_in "$X1" no sleep 2005
-sleep 1
+sleep 0.5
 
 # expectations: "@@TF group <name> <id|-> <pids...>", then per pid
 # "@@TF pid <pid> nspid <NSpid fields...>"
@@ -143,7 +143,7 @@ start_in "$C9" no sh -c 'while :; do sleep 0 & wait; done'
 	i=$(( (i + 1) % 4 ))
 done ) &
 CGCHURN=$!
-sleep 1
+sleep 0.5
 dump_group C9 "$ID9" "$C9"
 n=0
 while [ $n -lt 6 ]; do
@@ -155,10 +155,10 @@ while [ $n -lt 6 ]; do
 	echo 0 > /sys/module/tideflow_sysinfo/parameters/list_all
 	n=$((n + 1))
 done
-sleep 1   # let the background readers finish
+sleep 0.5   # let the background readers finish
 kill $CGCHURN
 for p in $(cat "$C9/cgroup.procs"); do kill -9 $p 2>/dev/null; done
-sleep 1
+sleep 0.5
 say "churn done"
 
 # --- unload with a reader holding the file open, reload, unload -------------
