@@ -192,7 +192,7 @@ describe('dashboard in headless Chromium', () => {
 
     // At least one chart image really loaded.
     await page.waitForFunction(
-      () => [...document.querySelectorAll<HTMLImageElement>('img.chart-img')].some((i) => i.complete && i.naturalWidth > 0),
+      () => Array.from(document.querySelectorAll<HTMLImageElement>('img.chart-img')).some((i) => i.complete && i.naturalWidth > 0),
       undefined,
       { timeout: 15_000 },
     );
@@ -236,12 +236,25 @@ describe('dashboard in headless Chromium', () => {
       { timeout: 15_000 },
     );
 
-    await page.waitForTimeout(4200); // let the toasts fade before the screenshot
+    await page.evaluate(() => document.querySelectorAll('.toast').forEach((t) => t.remove()));
     await mkdir(path.dirname(SCREENSHOT), { recursive: true });
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
     expect((await stat(SCREENSHOT)).size).toBeGreaterThan(10_000);
 
     expect(problems).toEqual([]);
     expect(foreign).toEqual([]);
+  });
+
+  it('serves the OpenAPI UI at /docs from this origin only', async () => {
+    const page = await context!.newPage();
+    const foreign: string[] = [];
+    page.on('request', (req) => {
+      if (!req.url().startsWith(`${base}/`) && !req.url().startsWith('data:')) foreign.push(req.url());
+    });
+    await page.goto(`${base}/docs`, { waitUntil: 'load' });
+    await page.locator('.swagger-ui .opblock').first().waitFor({ timeout: 15_000 });
+    expect(await page.locator('.swagger-ui .opblock').count()).toBeGreaterThanOrEqual(13);
+    expect(foreign).toEqual([]);
+    await page.close();
   });
 });
