@@ -50,9 +50,12 @@ command -v gcc >/dev/null || missing+=(gcc)
 if [[ ${#missing[@]} -gt 0 ]]; then
 	echo "kernel: installing ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
-	$SUDO apt-get update -qq
-	$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >"$B/apt.log" 2>&1 \
-		|| { tail -20 "$B/apt.log" >&2; die "apt-get install ${missing[*]}"; }
+	apt_install() { $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >>"$B/apt.log" 2>&1; }
+	# skip the slow index refresh when the lists on the machine are good enough
+	if ! { ls /var/lib/apt/lists/*_Packages* >/dev/null 2>&1 && apt_install; }; then
+		$SUDO apt-get update -qq >>"$B/apt.log" 2>&1
+		apt_install || { tail -20 "$B/apt.log" >&2; die "apt-get install ${missing[*]}"; }
+	fi
 	echo "kernel: apt done after $(elapsed)"
 fi
 KVER=${KVER:-$(find_kver)}
@@ -80,8 +83,13 @@ if [[ ! -s "$VMLINUZ" ]]; then
 	(cd "$B/deb" && apt-get download "linux-image-$KVER" >/dev/null 2>&1) \
 		|| { $SUDO apt-get update -qq && (cd "$B/deb" && apt-get download "linux-image-$KVER" >/dev/null 2>&1); } \
 		|| die "apt-get download linux-image-$KVER"
-	dpkg-deb --fsys-tarfile "$B"/deb/linux-image-"$KVER"_*.deb \
-		| tar -x -C "$B/deb" "./boot/vmlinuz-$KVER" || die "extract vmlinuz-$KVER"
+	# --occurrence: stop at the kernel (in ./boot, near the start) instead of
+	# decompressing the ~400 MB of modules after it; dpkg-deb then gets SIGPIPE.
+	set +o pipefail
+	dpkg-deb --fsys-tarfile "$B"/deb/linux-image-"$KVER"_*.deb 2>/dev/null \
+		| tar -x -C "$B/deb" --occurrence=1 "./boot/vmlinuz-$KVER"
+	set -o pipefail
+	[[ -s "$B/deb/boot/vmlinuz-$KVER" ]] || die "extract vmlinuz-$KVER"
 	mv "$B/deb/boot/vmlinuz-$KVER" "$VMLINUZ"
 	rm -rf "$B/deb"
 	echo "kernel: vmlinuz-$KVER cached after $(elapsed)"
