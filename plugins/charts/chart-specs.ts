@@ -225,7 +225,7 @@ export function liveSpec(kept: KeptSnapshot, w: ChartWindow, size: ChartSize): B
     data: { values },
     encoding: {
       // Rows are already in CPU order; a layered sort by field would be dropped by vega-lite.
-      y: { field: 'container', type: 'nominal', title: 'Container', sort: null, axis: { labelLimit: 220 } },
+      y: { field: 'container', type: 'nominal', title: 'Container', sort: null, axis: { labelLimit: 300 } },
       x: { field: 'cpu', type: 'quantitative', title: 'CPU (% of one core)', scale: { domain: [0, round(maxCpu * 1.35, 1)] } },
     },
     layer: [
