@@ -30,6 +30,7 @@ import type { RecordStore } from '../store/record-store.js';
 import { openRecordStore } from '../store/sqlite-record-store.js';
 import { WorkflowCatalog, type CatalogEntry } from '../workflow/workflow-catalog.js';
 import { displayPath, loadWorkflowDir } from '../workflow/workflow-loader.js';
+import { removeEngineInfo, writeEngineInfo } from './engine-info.js';
 import { WorkflowWatcher } from '../workflow/workflow-watcher.js';
 
 export interface EngineOptions {
@@ -181,6 +182,9 @@ export class Engine {
     this.runner.start();
 
     if (this.opts.api ?? this.role === 'all') await this.startApi(metricsRegistry);
+    if (this.role === 'all') {
+      writeEngineInfo(config.dataDir, { pid: process.pid, redisUrl: this.redisUrl, apiUrl: this.url, queuePrefix: prefix, startedAt: Date.now() });
+    }
     log.info(`tideflow ${this.role === 'all' ? 'engine' : 'worker'} ready in ${Date.now() - t0} ms${this.url ? `: ${this.url}` : ''}`);
     return this;
   }
@@ -270,6 +274,7 @@ export class Engine {
     this.redis?.disconnect();
     this.workerConnection?.disconnect();
     await this.embeddedRedis?.stop();
+    if (this.role === 'all') removeEngineInfo(this.config.dataDir);
     log.info('stopped');
   }
 

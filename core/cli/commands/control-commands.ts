@@ -1,0 +1,67 @@
+import type { EngineConfig } from '../../config/engine-config.js';
+import type { PauseTarget, WorkflowStatus } from '../../control/engine-control.js';
+import { connectControl } from '../control-client.js';
+
+export function parseTarget(text: string | undefined, needJob: boolean): PauseTarget & { job?: string } {
+  if (!text) {
+    if (needJob) throw new Error('name the job as <workflow>/<job>');
+    return {};
+  }
+  const [workflow, job, extra] = text.split('/');
+  if (!workflow || extra !== undefined || (needJob && !job) || job === '') {
+    throw new Error(`"${text}" is not ${needJob ? '<workflow>/<job>' : '<workflow>[/<job>]'}`);
+  }
+  return { workflow, job };
+}
+
+async function withControl<T>(config: EngineConfig, fn: (c: Awaited<ReturnType<typeof connectControl>>['control']) => Promise<T>): Promise<T> {
+  const { control, close } = await connectControl(config);
+  try {
+    return await fn(control);
+  } finally {
+    await close();
+  }
+}
+
+export async function triggerCommand(config: EngineConfig, target: string, inputJson?: string): Promise<string> {
+  const { workflow, job } = parseTarget(target, true);
+  let input: unknown;
+  if (inputJson !== undefined) {
+    try {
+      input = JSON.parse(inputJson);
+    } catch (err) {
+      throw new Error(`--input is not valid JSON: ${(err as Error).message}`);
+    }
+  }
+  const { runId } = await withControl(config, (c) => c.trigger(workflow!, job!, input));
+  return `triggered ${workflow}/${job}: run ${runId}`;
+}
+
+export async function pauseCommand(config: EngineConfig, target: string | undefined, action: 'pause' | 'resume'): Promise<string> {
+  const t = parseTarget(target, false);
+  await withControl(config, (c) => (action === 'pause' ? c.pause(t) : c.resume(t)));
+  const what = t.workflow ? `${t.workflow}${t.job ? `/${t.job}` : ''}` : 'everything';
+  return `${action === 'pause' ? 'paused' : 'resumed'} ${what}`;
+}
+
+const when = (ms: number | null | undefined) => (ms ? new Date(ms).toISOString().replace('T', ' ').slice(0, 19) : '-');
+
+export function formatStatus(workflows: WorkflowStatus[]): string {
+  if (!workflows.length) return 'no workflows are loaded';
+  const rows = [['JOB', 'PLUGIN', 'TRIGGER', 'STATE', 'NEXT RUN', 'LAST RUN', 'LAST STATUS']];
+  for (const wf of workflows) {
+    for (const j of wf.jobs) {
+      const trig = j.trigger.every ? `every ${j.trigger.every}` : j.trigger.cron ? `cron ${j.trigger.cron}` : j.trigger.manual ? 'manual' : `after ${j.trigger.chainedFrom?.join(',')}`;
+      rows.push([`${wf.name}/${j.job}`, j.plugin, trig, j.state + (j.pausedBy && j.pausedBy !== 'job' ? ` (${j.pausedBy})` : ''), when(j.nextRunAt), when(j.lastRun?.startedAt ?? j.lastRun?.queuedAt), j.lastRun?.status ?? '-']);
+    }
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  const lines = rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
+  for (const wf of workflows) if (wf.error) lines.push(`\n${wf.name}: its file has errors; the last good definition is running:\n${wf.error}`);
+  return lines.join('\n');
+}
+
+export async function statusCommand(config: EngineConfig, json: boolean): Promise<string> {
+  const workflows = await withControl(config, (c) => c.listWorkflows());
+  return json ? JSON.stringify(workflows, null, 2) : formatStatus(workflows);
+}

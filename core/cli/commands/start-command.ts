@@ -1,0 +1,59 @@
+import { loadEngineConfig, type EngineConfig } from '../../config/engine-config.js';
+import { Engine } from '../../engine/engine.js';
+import { createLogger } from '../../logging/logger.js';
+
+export interface StartFlags {
+  workflows?: string;
+  dataDir?: string;
+  port?: string;
+  host?: string;
+  keepContainers?: boolean;
+}
+
+export function configFromFlags(flags: StartFlags): EngineConfig {
+  const overrides: Partial<EngineConfig> = {};
+  if (flags.workflows) overrides.workflowsDir = flags.workflows;
+  if (flags.dataDir) overrides.dataDir = flags.dataDir;
+  if (flags.host) overrides.host = flags.host;
+  if (flags.port !== undefined) {
+    const port = Number(flags.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be an integer 0..65535, got "${flags.port}"`);
+    overrides.port = port;
+  }
+  if (flags.keepContainers) overrides.keepContainers = true;
+  return loadEngineConfig(overrides);
+}
+
+/** Runs an engine until SIGINT/SIGTERM; a second signal forces the exit. */
+export async function runEngine(role: 'all' | 'worker', flags: StartFlags): Promise<void> {
+  const config = configFromFlags(flags);
+  if (role === 'worker' && !config.redisUrl) {
+    throw new Error('tideflow worker joins an engine through its Redis: set REDIS_URL (e.g. redis://10.0.0.5:6379) to the Redis `tideflow start` uses');
+  }
+  const logger = createLogger();
+  const engine = new Engine({ config, logger, role });
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    signals++;
+    if (signals > 1) {
+      logger.warn(`${sig} again: exiting now`);
+      process.exit(130);
+    }
+    logger.info(`${sig}: shutting down gracefully (send it again to force)`);
+    engine.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error(`shutdown failed: ${(err as Error).message}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    await engine.start();
+  } catch (err) {
+    await engine.stop().catch(() => undefined);
+    throw err;
+  }
+}

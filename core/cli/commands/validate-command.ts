@@ -1,0 +1,35 @@
+import { statSync } from 'node:fs';
+import { loadEngineConfig } from '../../config/engine-config.js';
+import { createContainer } from '../../di/container.js';
+import { Tokens } from '../../di/tokens.js';
+import { silentLogger } from '../../logging/logger.js';
+import { PluginRegistry } from '../../plugin/plugin-registry.js';
+import { createDockerClient } from '../../services/docker-engine.js';
+import { loadWorkflowFiles, workflowFiles } from '../../workflow/workflow-loader.js';
+
+/**
+ * Checks workflow files (or folders of them) without connecting to anything.
+ * Prints `<file>: <pointer>: <message>` per error; returns the exit code.
+ */
+export async function validateCommand(paths: string[], out: (line: string) => void = console.log): Promise<number> {
+  const config = loadEngineConfig();
+  const c = createContainer({ config, logger: silentLogger(), docker: createDockerClient(config.dockerHost) });
+  // Plugins are only instantiated to read their schemas: the store is a stand-in that refuses use.
+  const noStore = new Proxy({}, { get: (_t, prop) => () => { throw new Error(`validate opens no store (${String(prop)})`); } });
+  c.registerInstance(Tokens.RecordStore, noStore);
+  const registry = new PluginRegistry(c);
+  await registry.registerBuiltins();
+  await registry.registerPackages(config.plugins);
+  const files = paths.flatMap((p) => {
+    try {
+      return statSync(p).isDirectory() ? workflowFiles(p) : [p];
+    } catch {
+      return [p];
+    }
+  });
+  const result = loadWorkflowFiles(files, registry);
+  for (const e of result.errors) out(String(e));
+  if (result.errors.length) return 1;
+  for (const wf of result.workflows) out(`${wf.file}: ok (workflow "${wf.name}", ${Object.keys(wf.jobs).length} jobs)`);
+  return 0;
+}

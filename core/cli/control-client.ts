@@ -1,0 +1,49 @@
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import type { EngineConfig } from '../config/engine-config.js';
+import { RedisEngineControl } from '../control/redis-engine-control.js';
+import { readEngineInfo } from '../engine/engine-info.js';
+import { RunHistory } from '../history/run-history.js';
+import { silentLogger } from '../logging/logger.js';
+import type { RunJobData } from '../runner/run-job-data.js';
+import { PauseStore } from '../scheduler/pause-store.js';
+import { RUN_QUEUE } from '../scheduler/run-ids.js';
+import { SchedulerSync } from '../scheduler/scheduler-sync.js';
+import { WorkflowCatalog } from '../workflow/workflow-catalog.js';
+
+/**
+ * The CLI's way to a running engine: straight to its Redis (REDIS_URL, or
+ * the private one the engine in this data dir advertises), with the same
+ * control the API uses.
+ */
+export async function connectControl(config: EngineConfig): Promise<{ control: RedisEngineControl; close: () => Promise<void>; redisUrl: string }> {
+  const info = readEngineInfo(config.dataDir);
+  const redisUrl = config.redisUrl ?? info?.redisUrl;
+  if (!redisUrl) {
+    throw new Error(`no running engine found for data dir ${config.dataDir}: start one with \`npm start\`, or set REDIS_URL to the engine's Redis`);
+  }
+  const prefix = config.redisUrl ? config.queuePrefix : (info?.queuePrefix ?? config.queuePrefix);
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1, connectTimeout: 3000, lazyConnect: true });
+  redis.on('error', () => undefined);
+  try {
+    await redis.connect();
+  } catch (err) {
+    throw new Error(`cannot reach Redis at ${redisUrl}: ${(err as Error).message}`);
+  }
+  const queue = new Queue<RunJobData>(RUN_QUEUE, { connection: redis, prefix });
+  const control = new RedisEngineControl({
+    queue,
+    catalog: new WorkflowCatalog(redis, prefix),
+    pauses: new PauseStore(redis, prefix),
+    history: new RunHistory(redis, prefix),
+    sync: new SchedulerSync(queue, silentLogger()),
+  });
+  return {
+    control,
+    redisUrl,
+    close: async () => {
+      await queue.close();
+      redis.disconnect();
+    },
+  };
+}

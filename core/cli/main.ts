@@ -1,0 +1,90 @@
+import 'reflect-metadata';
+import { Command } from 'commander';
+import { MissingDependencyError } from '../services/system-installer.js';
+import { cleanupCommand, imagesBuildCommand } from './commands/container-commands.js';
+import { pauseCommand, statusCommand, triggerCommand } from './commands/control-commands.js';
+import { configFromFlags, runEngine, type StartFlags } from './commands/start-command.js';
+import { validateCommand } from './commands/validate-command.js';
+
+const program = new Command('tideflow')
+  .description('Plugin-based automation workflow engine on BullMQ/Redis')
+  .showHelpAfterError()
+  .option('--data-dir <dir>', 'data folder (TIDEFLOW_DATA_DIR, default ./data)');
+
+const dataDir = () => program.opts<{ dataDir?: string }>().dataDir;
+const config = () => configFromFlags({ dataDir: dataDir() });
+
+/** Runs a command that prints a result, mapping errors to a message and exit code 1. */
+function action<A extends unknown[]>(fn: (...args: A) => Promise<string | number | void>) {
+  return async (...args: A) => {
+    try {
+      const r = await fn(...args);
+      if (typeof r === 'string') console.log(r);
+      if (typeof r === 'number') process.exitCode = r;
+    } catch (err) {
+      console.error(`tideflow: ${err instanceof MissingDependencyError ? err.message : (err as Error).message}`);
+      process.exitCode = 1;
+    }
+  };
+}
+
+program
+  .command('start')
+  .description('run the engine: API, schedules and workers for the workflows folder')
+  .option('--workflows <dir>', 'workflow folder (TIDEFLOW_WORKFLOWS, default ./workflows)')
+  .option('--port <n>', 'admin API port (PORT, default 3000)')
+  .option('--host <host>', 'admin API host (HOST, default 127.0.0.1)')
+  .option('--keep-containers', 'leave managed containers running on shutdown')
+  .action(action((flags: StartFlags) => runEngine('all', { ...flags, dataDir: dataDir() })));
+
+program
+  .command('worker')
+  .description('only run jobs, joining an engine through REDIS_URL (scale-out)')
+  .action(action(() => runEngine('worker', { dataDir: dataDir() })));
+
+program
+  .command('validate')
+  .description('check workflow files (or folders); prints <file>: <pointer>: <message> per error')
+  .argument('<files...>')
+  .action(action((files: string[]) => validateCommand(files)));
+
+program
+  .command('trigger')
+  .description('run a job now, even when paused')
+  .argument('<workflow/job>')
+  .option('--input <json>', 'input handed to the plugin')
+  .action(action((target: string, o: { input?: string }) => triggerCommand(config(), target, o.input)));
+
+program
+  .command('pause')
+  .description('pause a job, a workflow, or (no argument) everything')
+  .argument('[workflow[/job]]')
+  .action(action((target?: string) => pauseCommand(config(), target, 'pause')));
+
+program
+  .command('resume')
+  .description('resume a job, a workflow, or (no argument) everything')
+  .argument('[workflow[/job]]')
+  .action(action((target?: string) => pauseCommand(config(), target, 'resume')));
+
+program
+  .command('status')
+  .description('jobs with state, next and last run')
+  .option('--json', 'machine-readable output')
+  .action(action((o: { json?: boolean }) => statusCommand(config(), o.json === true)));
+
+program
+  .command('images')
+  .description('workload images')
+  .command('build')
+  .description('build the 4 workload images locally (no registry needed)')
+  .option('--force', 'rebuild even if present')
+  .action(action((o: { force?: boolean }) => imagesBuildCommand(config(), o.force === true)));
+
+program
+  .command('cleanup')
+  .description('remove the managed containers (of one workflow, or all)')
+  .argument('[workflow]')
+  .action(action((wf?: string) => cleanupCommand(config(), wf)));
+
+await program.parseAsync(process.argv);
