@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import Docker from 'dockerode';
@@ -13,6 +14,7 @@ import { analyzerConfig } from '../../plugins/analyzer/analyzer-config.js';
 import { CgroupMetricSource } from '../../plugins/analyzer/metrics/cgroup-source.js';
 import { DockerStatsMetricSource } from '../../plugins/analyzer/metrics/docker-stats-source.js';
 import { selectMetricSource } from '../../plugins/analyzer/metrics/select-source.js';
+import type { MetricSource } from '../../plugins/analyzer/metrics/metric-source.js';
 import { SpawnerPlugin } from '../../plugins/spawner/spawner-plugin.js';
 import { spawnerConfig, type ImageEntry } from '../../plugins/spawner/spawner-config.js';
 import { buildWorkloadImages } from '../../plugins/spawner/images/workload-images.js';
@@ -89,10 +91,18 @@ describe('analyzer plugin (real Docker)', () => {
     expect(s.validateConfig({ count: 10, bogus: 1 }).ok).toBe(false);
   });
 
-  it('auto picks the cgroup source on this local cgroup host', async () => {
+  it('auto picks the cgroup source on this local cgroup host (no kernel module loaded)', async () => {
     const src = await selectMetricSource('auto', { docker });
-    expect(src.name).toBe('cgroup');
+    expect(src.name).toBe(existsSync('/proc/tideflow_sysinfo') ? 'kernel' : 'cgroup');
     expect(await new CgroupMetricSource().available()).toBe(true);
+  });
+
+  it('auto prefers an available kernel source, and uses the stats API for a remote engine', async () => {
+    const fake = (ok: boolean): MetricSource => ({ name: 'kernel', available: async () => ok, sample: async () => new Map() });
+    expect((await selectMetricSource('auto', { docker, kernel: () => fake(true) })).name).toBe('kernel');
+    expect((await selectMetricSource('auto', { docker, kernel: () => fake(false) })).name).toBe('cgroup');
+    const remote = new Docker({ host: 'remote-engine.invalid', port: 2375, protocol: 'http' }); // never contacted
+    expect((await selectMetricSource('auto', { docker: remote, kernel: () => fake(true) })).name).toBe('docker');
   });
 
   it('measures a CPU hog near its CPU limit, a sleeper near 0 and a memory hog near 48 MiB', async () => {

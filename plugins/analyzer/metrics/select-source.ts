@@ -3,6 +3,7 @@ import { NonRetryableError } from '../../../core/plugin/errors.js';
 import { CgroupMetricSource } from './cgroup-source.js';
 import { DockerStatsMetricSource } from './docker-stats-source.js';
 import { FallbackMetricSource } from './fallback-source.js';
+import { KernelMetricSource } from './kernel-source.js';
 import type { MetricSource } from './metric-source.js';
 
 export type MetricSourceKind = 'auto' | 'cgroup' | 'docker' | 'kernel';
@@ -11,24 +12,12 @@ export interface SelectSourceOptions {
   docker: Docker;
   cgroupRoot?: string;
   statsParallelism?: number;
-  /**
-   * Makes the kernel module source (/proc/tideflow_sysinfo).
-   * >>> KERNEL SOURCE HOOK: plugins/analyzer/metrics/kernel-source.ts
-   * (class KernelMetricSource, written with the kernel module issue) did not
-   * exist when this was written. Connect it in `defaultKernelSource` below;
-   * tests may inject their own factory here.
-   */
+  /** Makes the kernel module source (/proc/tideflow_sysinfo); tests may inject their own. */
   kernel?: () => MetricSource | null | Promise<MetricSource | null>;
 }
 
-/**
- * >>> KERNEL SOURCE HOOK. Replace the body with
- *   `return new KernelMetricSource();`
- * (and `import { KernelMetricSource } from './kernel-source.js';` above)
- * once kernel-source.ts exists. Returning null means "no kernel source".
- */
 export function defaultKernelSource(): MetricSource | null {
-  return null;
+  return new KernelMetricSource();
 }
 
 /** cgroup files are only meaningful when the engine runs on this host. */
@@ -39,10 +28,10 @@ export function isLocalEngine(docker: Docker): boolean {
 }
 
 /**
- * The metric source for a run. `auto`: the kernel module's file when its
- * source is available, else cgroup files when the engine is local and the
- * hierarchy is readable (with the stats API as fallback for containers the
- * cgroup files miss), else the Docker stats API. An explicitly chosen source
+ * The metric source for a run. `auto`, for a local engine: the kernel
+ * module's file when it is loaded, else cgroup files when the hierarchy is
+ * readable; containers the chosen source misses are asked of the next one
+ * (kernel -> cgroup -> Docker stats API). For a remote engine: the stats API. An explicitly chosen source
  * that cannot work here is a configuration error (not retryable).
  */
 export async function selectMetricSource(kind: MetricSourceKind, opts: SelectSourceOptions): Promise<MetricSource> {
@@ -63,13 +52,12 @@ export async function selectMetricSource(kind: MetricSourceKind, opts: SelectSou
       return k;
     }
     case 'auto': {
+      if (!isLocalEngine(opts.docker)) return docker();
+      const c = cgroup();
+      const local = (await c.available()) ? new FallbackMetricSource(c, docker()) : null;
       const k = await kernel();
-      if (k && (await k.available())) return new FallbackMetricSource(k, docker());
-      if (isLocalEngine(opts.docker)) {
-        const c = cgroup();
-        if (await c.available()) return new FallbackMetricSource(c, docker());
-      }
-      return docker();
+      if (k && (await k.available())) return new FallbackMetricSource(k, local ?? docker());
+      return local ?? docker();
     }
   }
 }
