@@ -79,7 +79,8 @@ export function chartsRoutes(chartsDir: () => string): FastifyPluginAsync {
           tags: ['charts'],
           summary: 'A chart as PNG, SVG, or its Vega-Lite spec (.json)',
           description: `file is <name>.png|.svg|.json with name one of ${CHART_NAMES.join(', ')}; anything else is 404.`,
-          params: Type.Object({ file: Type.String({ maxLength: 64 }) }),
+          // No length or pattern here: anything that is not a chart file must be a 404, not a 400.
+          params: Type.Object({ file: Type.String() }),
           produces: ['image/png', 'image/svg+xml', 'application/json'],
         },
       },

@@ -95,6 +95,8 @@ describe('charts routes (Fastify in-process)', () => {
       '/charts/./memory.png/../../secret.png',
       '/charts/',
       '/charts/%20memory.png',
+      `/charts/${'a'.repeat(300)}.png`,
+      `/charts/${'..%2F'.repeat(50)}etc%2Fpasswd`,
     ];
     for (const url of urls) {
       const res = await app.inject({ method: 'GET', url });
