@@ -137,6 +137,8 @@ const containers = {
   C7: { id: ID(7), runtime: 'custom', cgroup: `/tfbox-${ID(7)}` },
   C8: { id: ID(8), runtime: 'cri-o', cgroup: WEIRD_CG },
   X1: { id: null, runtime: 'custom', cgroup: '/lxc.payload.web' },
+  C10: { id: ID(10), runtime: 'docker', cgroup: `/docker/${ID(10)}` },
+  C10D: { id: ID(10), runtime: 'docker', cgroup: `/docker/${ID(10)}` + `/${'\u0001'.repeat(200)}`.repeat(4) },
 };
 const hostGroups = ['H1', 'H2', 'H3', 'H4'];
 check(
@@ -162,7 +164,10 @@ function checkContainers(name, doc, { exact }) {
       `expected pids ${pids}; bad ${show(bad)}`,
     );
     if (exp.id && exact) {
-      const extra = doc.processes.filter((r) => r.container_id === exp.id && !pids.includes(r.pid));
+      const sameId = Object.entries(containers)
+        .filter(([, e]) => e.id === exp.id)
+        .flatMap(([other]) => groups.get(other)?.pids ?? []);
+      const extra = doc.processes.filter((r) => r.container_id === exp.id && !sameId.includes(r.pid));
       check(`${name}: ${g} has no foreign processes`, extra.length === 0, show(extra));
     }
   }
@@ -205,6 +210,9 @@ if (r1) {
     `${show(m)} MemTotal=${memTotal}`,
   );
 
+  check('read1: 200+ processes of one container listed', r1.processes.filter((r) => r.container_id === ID(10)).length >= 202);
+  const long = JSON.stringify(r1.processes.find((r) => groups.get('C10D')?.pids.includes(r.pid)) ?? null);
+  check('read1: a record longer than a page (4.8 KB escaped cgroup path) is complete', long.length > 4096, `${long.length} chars`);
   const comm = r1.processes.find((r) => groups.get('C3')?.pids.includes(r.pid) && r.comm.startsWith('q'));
   const want = 'q"\\\u0001\n\ufffd\u00e9\ufffd\ufffdz';
   check('read1: comm with quote, backslash, control bytes and invalid UTF-8 escaped correctly', comm?.comm === want,

@@ -60,6 +60,11 @@ H2="$CG/user.slice/$(echo "$ID1" | cut -c1-63)"              # 63 hex: not an id
 H3="$CG/machine.slice/libpod-conmon-$ID5.scope"              # conmon is not the container
 H4="$CG/system.slice/docker.service"
 X1="$CG/lxc.payload.web"                                      # extra match, no id
+# many processes, and a record longer than a page: 4 components of 200 \001
+# bytes (each escaped to 6 bytes) make one cgroup path 4.8 KB of JSON
+C10="$CG/docker/$ID10"
+SEG=$(printf '\001%.0s' $(seq 200))
+C10D="$C10/$SEG/$SEG/$SEG/$SEG"
 
 start_in "$C1" yes /tfhelper spin 1
 start_in "$C2" yes /tfhelper alloc 24
@@ -75,6 +80,9 @@ start_in "$H2" no sleep 2002
 start_in "$H3" no sleep 2003
 start_in "$H4" no sleep 2004
 start_in "$X1" no sleep 2005
+start_in "$C10D" no sleep 1006
+mkdir -p "$C10"
+sh -c 'echo $$ > "$0/cgroup.procs"; for i in $(seq 200); do sleep 3000 & done; exec sleep 3001' "$C10" &
 sleep 0.5
 
 # expectations: "@@TF group <name> <id|-> <pids...>", then per pid
@@ -84,7 +92,10 @@ dump_group() {
 	pids=$(cat "$dir/cgroup.procs" | tr '\n' ' ')
 	say "group $name $id $pids"
 	for p in $pids; do
-		say "pid $p nspid $(grep '^NSpid:' /proc/$p/status | cut -f2-)"
+		# builtins only: no fork per pid
+		while read -r k v; do
+			[ "$k" = NSpid: ] && say "pid $p nspid $v" && break
+		done < /proc/$p/status
 	done
 }
 dump_groups() {
@@ -94,6 +105,7 @@ dump_groups() {
 	dump_group C7 "$ID7" "$C7"; dump_group C8 "$ID8" "$WEIRD_CG"
 	dump_group H1 - "$H1"; dump_group H2 - "$H2"; dump_group H3 - "$H3"
 	dump_group H4 - "$H4"; dump_group X1 - "$X1"
+	dump_group C10 "$ID10" "$C10"; dump_group C10D "$ID10" "$C10D"
 }
 
 # capture <name> <command...>: command's output between markers

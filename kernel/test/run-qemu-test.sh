@@ -113,7 +113,7 @@ mknod -m 600 "$STAGE/dev/console" c 5 1 2>/dev/null || true
 mknod -m 666 "$STAGE/dev/null" c 1 3 2>/dev/null || true
 # docker-style 64-hex ids, fixed so captured fixtures are stable
 {
-	for i in 1 2 3 4 5 6 7 8 9; do
+	for i in 1 2 3 4 5 6 7 8 9 10; do
 		echo "ID$i=$(printf 'tideflow-c%s' "$i" | sha256sum | cut -c1-64)"
 	done
 	echo "POD_UID=2f1c7a9e_3b4d_4e5f_8a6b_7c8d9e0f1a2b"

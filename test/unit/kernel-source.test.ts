@@ -79,6 +79,8 @@ describe('mapping processes to containers', () => {
     const u = usageByContainer(s2);
     expect(u.get(SPINNER)!.pids.length).toBeGreaterThanOrEqual(2);
     expect(u.get(ALLOC)!.rssKb).toBeGreaterThanOrEqual(24 * 1024);
+    // 200 sleepers + a process in a deep sub-cgroup of the same container
+    expect(u.get(id(10))!.pids.length).toBeGreaterThanOrEqual(202);
     const podman = s2.processes.filter((p) => p.container_id === PODMAN);
     expect(u.get(PODMAN)!.cpuNs).toBe(podman.reduce((a, p) => a + p.cpu_ns, 0));
     // the match-string group without an id is not a container here
