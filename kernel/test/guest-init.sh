@@ -17,7 +17,7 @@ mount -t tmpfs tmpfs /tmp
 # warnings (level 4) would be hidden by "quiet": show everything from now on
 echo 8 > /proc/sys/kernel/printk
 
-. /tf.env    # ID1..ID9, POD_UID
+. /tf.env    # ID1..ID10, POD_UID
 
 stty -F /dev/ttyS1 raw -echo 2>/dev/null
 exec 3>/dev/ttyS1 || echo "@@TF guest-error no /dev/ttyS1"
