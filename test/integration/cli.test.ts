@@ -1,0 +1,76 @@
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Engine } from '../../core/engine/engine.js';
+import { runCli } from '../support/cli-process.js';
+import { deletePrefix, testRedis, testRedisUrl } from '../support/redis.js';
+import { readRecorded } from '../support/test-plugins.js';
+import { startTestEngine, waitFor, writeWorkflows } from '../support/test-engine.js';
+
+const redis = testRedis();
+const key = `rec:${Date.now()}:cli`;
+let engine: Engine;
+let prefix: string;
+let env: Record<string, string>;
+
+beforeAll(async () => {
+  const started = await startTestEngine({
+    workflows: { 'cli.json': { name: 'cli', jobs: { tick: { plugin: 'record', every: '1h', config: { key } }, once: { plugin: 'record', manual: true, config: { key } } } } },
+  });
+  engine = started.engine;
+  prefix = started.prefix;
+  env = { REDIS_URL: testRedisUrl(), TIDEFLOW_QUEUE_PREFIX: prefix };
+});
+
+afterAll(async () => {
+  await engine.stop();
+  await deletePrefix(redis, prefix);
+  await redis.quit();
+});
+
+describe('tideflow CLI', () => {
+  it('validate prints one line per error with file and pointer, exit 1; exit 0 when valid', () => {
+    const dir = writeWorkflows({});
+    const bad = path.join(dir, 'bad.json');
+    writeFileSync(bad, JSON.stringify({ name: 'x', jobs: { analyze: { plugin: 'analyzer', every: '10 seconds', then: ['nope'] } } }));
+    const r = runCli(['validate', bad]);
+    expect(r.code).toBe(1);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines).toEqual([
+      `${bad}: /jobs/analyze/every: "10 seconds" is not a duration like 10s, 1m`,
+    ]);
+    const ok = runCli(['validate', 'workflows']);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toContain('container-lifecycle');
+  });
+
+  it('trigger, pause, resume and status act on the running engine', async () => {
+    const t = runCli(['trigger', 'cli/once', '--input', '{"n":7}'], env);
+    expect(t.code, t.stderr).toBe(0);
+    const runId = /run (\S+)/.exec(t.stdout)![1]!;
+    const rec = await waitFor(async () => (await readRecorded(redis, key)).find((r) => r.runId === runId), 'the triggered run');
+    expect(rec.input).toEqual({ n: 7 });
+
+    expect(runCli(['pause', 'cli/tick'], env)).toMatchObject({ code: 0, stdout: 'paused cli/tick\n' });
+    expect((await engine.engineControl.getWorkflow('cli')).jobs.find((j) => j.job === 'tick')!.state).toBe('paused');
+    const status = runCli(['status', '--json'], env);
+    expect(status.code).toBe(0);
+    const tick = JSON.parse(status.stdout)[0].jobs.find((j: { job: string }) => j.job === 'tick');
+    expect(tick).toMatchObject({ state: 'paused', pausedBy: 'job', nextRunAt: null });
+    const table = runCli(['status'], env).stdout;
+    expect(table).toMatch(/cli\/tick\s+record\s+every 1h\s+paused/);
+
+    expect(runCli(['resume', 'cli/tick'], env).code).toBe(0);
+    const resumed = await engine.engineControl.getWorkflow('cli');
+    expect(resumed.jobs.find((j) => j.job === 'tick')).toMatchObject({ state: 'active' });
+  });
+
+  it('says clearly what is wrong', () => {
+    expect(runCli(['trigger', 'cli/missing'], env)).toMatchObject({ code: 1, stderr: expect.stringContaining('workflow "cli" has no job "missing"') });
+    expect(runCli(['trigger', 'nojob'], env)).toMatchObject({ code: 1, stderr: expect.stringContaining('"nojob" is not <workflow>/<job>') });
+    expect(runCli(['trigger', 'cli/once', '--input', '{bad'], env)).toMatchObject({ code: 1, stderr: expect.stringContaining('--input is not valid JSON') });
+    const noEngine = runCli(['status', '--data-dir', '/tmp/tf-nowhere'], { REDIS_URL: '' });
+    expect(noEngine.code).toBe(1);
+    expect(noEngine.stderr).toContain('no running engine found');
+  });
+});
