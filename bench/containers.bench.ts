@@ -103,6 +103,7 @@ done`,
       const wall = (performance.now() - t) / 1000;
       const tm = analyzer.lastTimings!;
       const tide = wall - tm.windowMs / 1000;
+      console.log(`    tideflow at ${n}: list ${Math.round(tm.listMs)} ms, sample ${Math.round(tm.sampleMs - tm.windowMs)} ms (+ ${tm.windowMs} ms window), SIGKILL+remove ${n - 5}: ${Math.round(tm.killMs)} ms`);
       const killed = r.containers.filter((c) => c.decision === 'killed').length;
       const left = await docker.listContainers({ filters: { label: [benchLabel] } });
       if (killed !== n - 5 || left.length !== 5) throw new Error(`analyzer at ${n}: killed ${killed}, left ${left.length}`);
