@@ -65,6 +65,7 @@ export class Engine {
   private embeddedRedis?: EmbeddedRedis;
   private redis?: Redis;
   private workerConnection?: Redis;
+  private historyConnection?: Redis;
   private queue?: Queue<RunJobData>;
   private store?: RecordStore;
   private docker?: Docker;
@@ -124,7 +125,9 @@ export class Engine {
     this.queue = new Queue<RunJobData>(RUN_QUEUE, { connection: this.redis, prefix, streams: { events: { maxLen: 1000 } } });
     this.catalogInstance = new WorkflowCatalog(this.redis, prefix);
     this.pauses = new PauseStore(this.redis, prefix);
-    const history = new RunHistory(this.redis, prefix);
+    // Auto-pipelining batches the bookkeeping of concurrent runs into shared round trips.
+    this.historyConnection = new Redis(this.redisUrl, { maxRetriesPerRequest: null, enableAutoPipelining: true });
+    const history = new RunHistory(this.historyConnection, prefix);
     this.sync = new SchedulerSync(this.queue, log);
 
     const metricsRegistry = new Registry();
@@ -273,6 +276,7 @@ export class Engine {
     await this.store?.close();
     this.redis?.disconnect();
     this.workerConnection?.disconnect();
+    this.historyConnection?.disconnect();
     await this.embeddedRedis?.stop();
     if (this.role === 'all') removeEngineInfo(this.config.dataDir);
     log.info('stopped');

@@ -96,9 +96,8 @@ export class JobRunner extends EventEmitter implements RunEventSource {
     if (!registered) throw new UnrecoverableError(`plugin "${def.plugin}" is not installed in this process`);
 
     const attempt = job.attemptsMade + 1;
-    const existing = attempt > 1 || data.trigger !== 'schedule' ? await history.get(runId) : undefined;
     const run: RunRecord = {
-      ...(existing ?? { queuedAt: job.timestamp }),
+      queuedAt: job.timestamp,
       id: runId,
       workflow: data.workflow,
       job: data.job,
@@ -112,7 +111,9 @@ export class JobRunner extends EventEmitter implements RunEventSource {
       durationMs: undefined,
       error: undefined,
     };
-    await history.save(run);
+    // Not awaited before the plugin starts: a short job should not wait a round trip for its own bookkeeping.
+    const savedRunning = history.save(run);
+    savedRunning.catch(() => undefined);
     this.emitRun({ type: 'started', run });
 
     const ac = new AbortController();
@@ -141,6 +142,7 @@ export class JobRunner extends EventEmitter implements RunEventSource {
       // The plugin may ignore the signal; the race still ends the attempt on time.
       const output = await Promise.race([registered.plugin.run(data.input, ctx), aborted]);
       await this.enqueueSuccessors(entry.workflow, def, runId, output);
+      await savedRunning;
       const done: RunRecord = { ...run, status: 'succeeded', finishedAt: Date.now() };
       done.durationMs = done.finishedAt! - run.startedAt!;
       await history.save(done);
@@ -148,6 +150,7 @@ export class JobRunner extends EventEmitter implements RunEventSource {
       return output ?? null;
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
+      await savedRunning.catch(() => undefined);
       const final = isNonRetryable(err) || attempt >= def.retry.attempts;
       const failed: RunRecord = { ...run, status: final ? 'failed' : 'retrying', finishedAt: Date.now(), error: message };
       failed.durationMs = failed.finishedAt! - run.startedAt!;
