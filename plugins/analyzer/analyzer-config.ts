@@ -1,5 +1,5 @@
+import { configWithDefaults } from '../../core/plugin/config-defaults.js';
 import { Type, type Static } from '@sinclair/typebox';
-import { Value } from '@sinclair/typebox/value';
 import { DURATION_PATTERN } from '../../core/workflow/duration.js';
 
 export const AnalyzerConfigSchema = Type.Object(
@@ -35,10 +35,5 @@ export type AnalyzerConfig = Static<typeof AnalyzerConfigSchema>;
 
 /** Applies the schema's defaults and validates (the engine does the same on load). */
 export function analyzerConfig(partial: Partial<AnalyzerConfig> = {}): AnalyzerConfig {
-  const cfg = Value.Default(AnalyzerConfigSchema, structuredClone(partial)) as AnalyzerConfig;
-  if (!Value.Check(AnalyzerConfigSchema, cfg)) {
-    const e = [...Value.Errors(AnalyzerConfigSchema, cfg)][0];
-    throw new Error(`invalid analyzer config at ${e?.path || '/'}: ${e?.message}`);
-  }
-  return cfg;
+  return configWithDefaults(AnalyzerConfigSchema, partial, 'analyzer');
 }

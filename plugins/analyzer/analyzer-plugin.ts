@@ -6,7 +6,7 @@ import type { AnalysisResult, AnalyzedContainer } from '../../core/records/conta
 import { parseDuration } from '../../core/workflow/duration.js';
 import { AnalyzerConfigSchema, type AnalyzerConfig } from './analyzer-config.js';
 import { killContainers, type KillOutcome } from './container-killer.js';
-import { engineUnreachableError, isEngineUnreachable } from './docker-errors.js';
+import { engineUnreachableError, isEngineUnreachable } from '../../core/services/docker-errors.js';
 import { PROC_MEMINFO, readHostMemory } from './host-memory.js';
 import type { ContainerSample, MetricSource } from './metrics/metric-source.js';
 import { selectMetricSource } from './metrics/select-source.js';

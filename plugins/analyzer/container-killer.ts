@@ -1,6 +1,6 @@
 import type Docker from 'dockerode';
-import { mapBounded } from './bounded.js';
-import { statusCode } from './docker-errors.js';
+import { mapBounded } from '../../core/util/map-bounded.js';
+import { statusCode } from '../../core/services/docker-errors.js';
 
 export interface KillTarget {
   id: string;

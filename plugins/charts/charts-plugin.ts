@@ -1,5 +1,5 @@
+import { configWithDefaults } from '../../core/plugin/config-defaults.js';
 import path from 'node:path';
-import { Value } from '@sinclair/typebox/value';
 import type { FastifyPluginAsync } from 'fastify';
 import { inject, injectable } from 'tsyringe';
 import type { EngineConfig } from '../../core/config/engine-config.js';
@@ -90,7 +90,7 @@ export class ChartsPlugin implements TideflowPlugin<ChartsConfig, unknown, Chart
   /** Queries the window once and renders the configured charts; returns what it wrote. */
   async renderAll(config?: Partial<ChartsConfig>, signal?: AbortSignal): Promise<ChartsOutput> {
     const started = performance.now();
-    const cfg = Value.Default(ChartsConfigSchema, { ...(config ?? {}) }) as ChartsConfig;
+    const cfg = configWithDefaults(ChartsConfigSchema, config ?? {}, 'charts');
     try {
       this.renderer.checkFonts();
     } catch (err) {

@@ -1,4 +1,4 @@
-import { Value } from '@sinclair/typebox/value';
+import { configWithDefaults } from '../../core/plugin/config-defaults.js';
 import type { FastifyPluginAsync } from 'fastify';
 import { inject, injectable } from 'tsyringe';
 import { Tokens, type Clock } from '../../core/di/tokens.js';
@@ -72,7 +72,7 @@ export class LoggerPlugin implements TideflowPlugin<LoggerConfig, SpawnResult | 
    * restarts). `force` purges now regardless. Returns null when not due.
    */
   async applyRetention(config?: Partial<LoggerConfig>, opts: { force?: boolean } = {}): Promise<PurgeOutcome | null> {
-    const cfg = Value.Default(LoggerConfigSchema, { ...(config ?? {}) }) as LoggerConfig;
+    const cfg = configWithDefaults(LoggerConfigSchema, config ?? {}, 'logger');
     const now = this.clock.now();
     const cutoff = now - parseDuration(cfg.retention);
     if (opts.force) return this.store.purgeOlderThan(cutoff, now);

@@ -1,5 +1,5 @@
+import { configWithDefaults } from '../../core/plugin/config-defaults.js';
 import { Type, type Static } from '@sinclair/typebox';
-import { Value } from '@sinclair/typebox/value';
 
 /** Memory sizes as "16m", "96MiB", "1g", "512k" or a byte count. */
 export const MEMORY_PATTERN = '^[0-9]+(\\.[0-9]+)?\\s*([kKmMgG]([iI]?[bB])?|[bB])?$';
@@ -57,10 +57,5 @@ export type SpawnerConfig = Static<typeof SpawnerConfigSchema>;
 
 /** Applies the schema's defaults and validates (the engine does the same on load). */
 export function spawnerConfig(partial: Partial<SpawnerConfig> = {}): SpawnerConfig {
-  const cfg = Value.Default(SpawnerConfigSchema, structuredClone(partial)) as SpawnerConfig;
-  if (!Value.Check(SpawnerConfigSchema, cfg)) {
-    const e = [...Value.Errors(SpawnerConfigSchema, cfg)][0];
-    throw new Error(`invalid spawner config at ${e?.path || '/'}: ${e?.message}`);
-  }
-  return cfg;
+  return configWithDefaults(SpawnerConfigSchema, partial, 'spawner');
 }

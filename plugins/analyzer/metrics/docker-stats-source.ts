@@ -1,5 +1,5 @@
 import type Docker from 'dockerode';
-import { mapBounded } from '../bounded.js';
+import { mapBounded } from '../../../core/util/map-bounded.js';
 import type { ContainerSample, MetricSource, SampleOptions } from './metric-source.js';
 
 /**
