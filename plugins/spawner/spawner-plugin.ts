@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { EngineConfig } from '../../core/config/engine-config.js';
 import type Docker from 'dockerode';
 import { inject, injectable } from 'tsyringe';
 import { Tokens, type Clock } from '../../core/di/tokens.js';
@@ -54,6 +55,7 @@ export class SpawnerPlugin implements TideflowPlugin<SpawnerConfig, unknown, Spa
     @inject(Tokens.Docker) private readonly docker: Docker,
     @inject(Tokens.Clock) private readonly clock: Clock,
     @inject(Tokens.Logger) private readonly logger: Logger,
+    @inject(Tokens.Config) private readonly engineConfig: EngineConfig,
   ) {}
 
   async run(_input: unknown, ctx: PluginContext<SpawnerConfig>): Promise<SpawnResult> {
@@ -198,7 +200,8 @@ export class SpawnerPlugin implements TideflowPlugin<SpawnerConfig, unknown, Spa
     if (!cfg.buildImages) throw new NonRetryableError(`workload image(s) missing: ${buildable.join(', ')}; run \`tideflow images build\``);
     ctx.log.info({ images: buildable }, 'building missing workload images');
     const only = buildable.map((n) => findWorkload(n)!.short);
-    await buildWorkloadImages(this.docker, { only, log: (m) => this.logger.info(m) });
+    const log = (m: string) => this.logger.info(m);
+    await buildWorkloadImages(this.docker, { only, log, install: { noInstall: this.engineConfig.noInstall, log } });
   }
 
   private async call<T>(fn: () => Promise<T>): Promise<T> {

@@ -26,7 +26,7 @@ describe('workflow files change while the engine runs', () => {
       await deletePrefix(redis, prefix);
     });
     const file = path.join(dir, 'live.json');
-    const schedulers = async () => (await redis.zrange(`${prefix}:runs:repeat`, 0, -1)).sort();
+    const schedulers = async () => (await redis.zrange(`${prefix}:runs:repeat`, '0', '-1')).sort();
     const jobs = async (e: Engine) => (await e.engineControl.getWorkflow('live')).jobs.map((j) => j.job).sort();
     expect(await schedulers()).toEqual(['live/a']);
 

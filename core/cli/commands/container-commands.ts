@@ -7,7 +7,7 @@ async function docker(config: EngineConfig) {
 }
 
 export async function imagesBuildCommand(config: EngineConfig, force: boolean): Promise<string> {
-  const built = await buildWorkloadImages(await docker(config), { force, log: console.log });
+  const built = await buildWorkloadImages(await docker(config), { force, log: console.log, install: { noInstall: config.noInstall, log: console.log } });
   return built.map((b) => `${b.name}  ${b.built ? `built in ${b.ms} ms` : 'present'}  ${b.id.slice(7, 19)}`).join('\n');
 }
 

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { aptInstall, type InstallOptions } from '../../../core/services/system-installer.js';
 import { readFileSync } from 'node:fs';
 import type Docker from 'dockerode';
 import { pack as tarPack } from 'tar-stream';
@@ -49,6 +50,8 @@ export interface ImageBuildOptions {
   busybox?: string;
   /** Build only these short names (default all four). */
   only?: string[];
+  /** When the static busybox is missing: install busybox-static with these rules (root + apt, unless noInstall). */
+  install?: InstallOptions;
 }
 
 export interface BuiltImage {
@@ -79,6 +82,14 @@ function isStaticElf(buf: Buffer): boolean {
     if (buf.readUInt32LE(phoff + i * phentsize) === 3) return false; // PT_INTERP
   }
   return true;
+}
+
+function hasStaticBusybox(file: string): boolean {
+  try {
+    return isStaticElf(readFileSync(file));
+  } catch {
+    return false;
+  }
 }
 
 function readBusybox(file: string): { binary: Buffer; applets: string[] } {
@@ -163,7 +174,9 @@ export async function buildWorkloadImages(docker: Docker, opts: ImageBuildOption
     else todo.push(w);
   }
   if (todo.length === 0) return result;
-  const busybox = readBusybox(opts.busybox ?? DEFAULT_BUSYBOX);
+  const file = opts.busybox ?? DEFAULT_BUSYBOX;
+  if (opts.install && !hasStaticBusybox(file)) aptInstall(['busybox-static'], 'a static busybox for the workload images (busybox-static)', opts.install);
+  const busybox = readBusybox(file);
   // Sequential: the shared COPY layer is cached after the first build.
   for (const w of todo) {
     const name = workloadImageName(w.short, prefix);
