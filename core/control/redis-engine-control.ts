@@ -6,6 +6,7 @@ import { jobKey, manualRunId, schedulerId } from '../scheduler/run-ids.js';
 import type { SchedulerSync } from '../scheduler/scheduler-sync.js';
 import { runJobOptions, type RunJobData } from '../runner/run-job-data.js';
 import type { CatalogEntry, WorkflowCatalog } from '../workflow/workflow-catalog.js';
+import { displayPath } from '../workflow/workflow-loader.js';
 import {
   NotFoundError,
   type EngineControl,
@@ -60,7 +61,7 @@ export class RedisEngineControl implements EngineControl {
         };
       });
       const wfPaused = pauses.pausedBy(workflow.name);
-      return { name: workflow.name, file: workflow.file, state: wfPaused ? 'paused' : 'active', jobs, error };
+      return { name: workflow.name, file: displayPath(workflow.file), state: wfPaused ? 'paused' : 'active', jobs, error };
     });
   }
 

@@ -116,7 +116,8 @@ export function memorySpec(points: MemoryPoint[], w: ChartWindow, size: ChartSiz
     data: { values },
     mark: { type: 'line', strokeWidth: 2, point: points.length <= 60 },
     encoding: {
-      x: timeAxis,
+      // Minutes alone repeat on a short span (the first minutes after start): show seconds then.
+      x: { ...timeAxis, axis: { ...timeAxis.axis, format: points[points.length - 1]!.time - points[0]!.time < 15 * 60_000 ? '%H:%M:%S' : '%H:%M' } },
       y: { field: 'gib', type: 'quantitative', title: 'Memory (GiB)', scale: { zero: true } },
       color: { field: 'series', type: 'nominal', title: 'Host RAM', scale: { domain: ['Used', 'Free'], range: ['#d62728', '#2ca02c'] } },
     },

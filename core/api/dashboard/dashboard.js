@@ -332,8 +332,9 @@ function normalizeCharts(body) {
       if (typeof c === 'string') c = { name: c };
       const name = c.name ?? c.file?.replace(/\.png$/, '');
       if (!name) return undefined;
-      const url = c.url ?? c.png ?? `/charts/${encodeURIComponent(name)}.png`;
-      const updatedAt = c.updatedAt ?? c.mtime ?? c.mtimeMs ?? c.renderedAt ?? c.modified ?? c.size ?? '';
+      // The charts plugin lists { png: { url, bytes }, time, at }; plain urls are accepted too.
+      const url = c.url ?? (typeof c.png === 'string' ? c.png : c.png?.url) ?? `/charts/${encodeURIComponent(name)}.png`;
+      const updatedAt = c.updatedAt ?? c.time ?? c.at ?? c.mtime ?? c.mtimeMs ?? c.renderedAt ?? c.png?.bytes ?? '';
       return { name, url, updatedAt, title: c.title ?? c.description ?? name };
     })
     .filter(Boolean)
@@ -431,8 +432,8 @@ async function refreshKilled() {
         'tr',
         {},
         timeCell(when),
-        h('td', { class: 'mono', title: r.containerId ?? '' }, name),
-        h('td', { class: 'mono' }, r.image ?? '—'),
+        h('td', { class: 'mono clip', title: `${name}\n${r.containerId ?? ''}` }, name),
+        h('td', { class: 'mono clip', title: r.image ?? '' }, r.image ?? '—'),
         h('td', {}, r.class ? badge(r.class, `class-${r.class}`) : '—'),
         h('td', { class: 'num' }, pct(r.cpuPct ?? r.cpu)),
         h('td', { class: 'num' }, r.memBytes !== undefined ? bytes(r.memBytes) : pct(r.memPct)),
