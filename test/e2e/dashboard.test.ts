@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { chartsRoutes } from '../../plugins/charts/charts-routes.js';
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -68,25 +69,6 @@ function chartPng(title: string, values: number[], width: number, color: string)
   );
 }
 
-/** Mimics the charts plugin's routes: GET /api/charts and GET /charts/:name.png from a folder. */
-function testChartsRoutes(dir: string): FastifyPluginAsync {
-  return async (app) => {
-    app.get('/api/charts', async () => {
-      const out = [];
-      for (const name of ['containers', 'memory']) {
-        const file = path.join(dir, `${name}.png`);
-        const st = await stat(file);
-        out.push({ name, file: `${name}.png`, url: `/charts/${name}.png`, updatedAt: Math.round(st.mtimeMs), size: st.size });
-      }
-      return out;
-    });
-    app.get<{ Params: { name: string } }>('/charts/:name.png', async (req, reply) => {
-      if (!/^[a-z0-9-]+$/.test(req.params.name)) return reply.status(404).send();
-      const png = await readFile(path.join(dir, `${req.params.name}.png`));
-      return reply.type('image/png').header('cache-control', 'no-cache').send(png);
-    });
-  };
-}
 
 /** Mimics the logger's GET /api/logs for kind=killed. */
 const testLogsRoutes: FastifyPluginAsync = async (app) => {
@@ -148,7 +130,8 @@ beforeAll(async () => {
     adminToken: TOKEN,
     dataDir: tmp,
     plugins: [
-      { name: 'charts', routes: testChartsRoutes(chartsDir) },
+      // The charts plugin's real routes over the PNGs written above, so the page reads the real list format.
+      { name: 'charts', routes: chartsRoutes(() => chartsDir) },
       { name: 'logger', routes: testLogsRoutes },
     ],
   });
