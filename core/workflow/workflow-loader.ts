@@ -1,7 +1,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import type { PluginRegistry } from '../plugin/plugin-registry.js';
-import { parseDuration } from './duration.js';
+import { parseDuration, tryParseDuration } from './duration.js';
 import type { LoadedJob, LoadedWorkflow } from './loaded-workflow.js';
 import { createAjv, describeErrors, escapePointer } from './schema-validator.js';
 import { WorkflowError } from './workflow-error.js';
@@ -27,12 +27,13 @@ export function parseWorkflow(text: string, file: string, plugins: Pick<PluginRe
   } catch (err) {
     return fail([new WorkflowError(shown, '/', `not valid JSON: ${(err as Error).message}`)]);
   }
-  // Structure first: semantics on a malformed tree would only add noise.
   const copy = structuredClone(raw);
-  if (!validateFile(copy)) {
-    return fail(describeErrors(validateFile.errors, copy).map((i) => new WorkflowError(shown, i.pointer, i.message)));
-  }
-  const wf = copy as WorkflowFile;
+  const structural = validateFile(copy) ? [] : describeErrors(validateFile.errors, copy).map((i) => new WorkflowError(shown, i.pointer, i.message));
+  const tree = copy as { jobs?: unknown };
+  if (structural.length && (typeof tree !== 'object' || tree === null || !isPlainObject(tree.jobs))) return fail(structural);
+  // Semantics run on a malformed tree too (every error at once), over the jobs
+  // that are objects; a place that already has a structural error gets no second one.
+  const wf = { ...(copy as WorkflowFile), jobs: sanitizeJobs(tree.jobs as Record<string, unknown>) };
   const errors: WorkflowError[] = [];
   const at = (job: string, ...rest: string[]) => ['', 'jobs', job, ...rest].map(escapePointer).join('/');
   const names = Object.keys(wf.jobs);
@@ -50,19 +51,24 @@ export function parseWorkflow(text: string, file: string, plugins: Pick<PluginRe
     const idx = (wf.jobs[first!]!.then ?? []).indexOf(second!);
     errors.push(new WorkflowError(shown, at(first!, 'then', String(idx)), `cycle through then: ${cycle.join(' -> ')}`));
   }
+  for (const [name, def] of Object.entries(wf.jobs)) {
+    errors.push(...checkTrigger(def, name, predecessors.get(name)!, shown, at));
+    if (def.plugin === undefined) continue;
+    const registered = plugins.get(def.plugin);
+    if (!registered) {
+      errors.push(new WorkflowError(shown, at(name, 'plugin'), `unknown plugin "${def.plugin}" (known: ${plugins.names().join(', ') || 'none'})`));
+    } else if (def.config === undefined || isPlainObject(def.config)) {
+      const checked = registered.validateConfig(def.config ?? {});
+      if (checked.ok) def.config = checked.value as Record<string, unknown>;
+      else for (const issue of checked.issues) errors.push(new WorkflowError(shown, at(name, 'config') + issue.pointer, issue.message));
+    }
+  }
+  const taken = new Set(structural.map((e) => e.pointer));
+  const all = [...structural, ...errors.filter((e) => !taken.has(e.pointer))];
+  if (all.length) return fail(all);
 
   const jobs: Record<string, LoadedJob> = {};
   for (const [name, def] of Object.entries(wf.jobs)) {
-    errors.push(...checkTrigger(def, name, predecessors.get(name)!, shown, at));
-    const registered = plugins.get(def.plugin);
-    let config: unknown = def.config ?? {};
-    if (!registered) {
-      errors.push(new WorkflowError(shown, at(name, 'plugin'), `unknown plugin "${def.plugin}" (known: ${plugins.names().join(', ') || 'none'})`));
-    } else {
-      const checked = registered.validateConfig(def.config ?? {});
-      if (checked.ok) config = checked.value;
-      else for (const issue of checked.issues) errors.push(new WorkflowError(shown, at(name, 'config') + issue.pointer, issue.message));
-    }
     const retry = def.retry;
     jobs[name] = {
       name,
@@ -74,7 +80,7 @@ export function parseWorkflow(text: string, file: string, plugins: Pick<PluginRe
         timezone: def.timezone,
         manual: def.manual === true,
       },
-      config,
+      config: def.config ?? {},
       retry: {
         attempts: retry?.attempts ?? 1,
         backoff: retry?.backoff ?? 'exponential',
@@ -85,8 +91,25 @@ export function parseWorkflow(text: string, file: string, plugins: Pick<PluginRe
       predecessors: predecessors.get(name)!,
     };
   }
-  if (errors.length) return fail(errors);
   return { ok: true, workflow: { name: wf.name, file, description: wf.description, jobs } };
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** The jobs that are objects, with wrongly typed `then`/`plugin` left out (their structural errors stand). */
+function sanitizeJobs(jobs: Record<string, unknown>): Record<string, JobDefinition> {
+  const out: Record<string, JobDefinition> = {};
+  for (const [name, value] of Object.entries(jobs)) {
+    if (!isPlainObject(value)) continue;
+    const def = { ...value } as Record<string, unknown>;
+    if (typeof def.plugin !== 'string' || def.plugin === '') delete def.plugin;
+    if (!Array.isArray(def.then)) delete def.then;
+    else def.then = (def.then as unknown[]).filter((t): t is string => typeof t === 'string');
+    out[name] = def as JobDefinition;
+  }
+  return out;
 }
 
 function checkTrigger(
@@ -100,14 +123,15 @@ function checkTrigger(
   if (def.every !== undefined && def.cron !== undefined) {
     errors.push(new WorkflowError(file, at(name), 'has both "every" and "cron": choose one trigger'));
   }
-  if (def.every !== undefined) {
-    const ms = parseDuration(def.every);
+  const everyMs = typeof def.every === 'string' ? tryParseDuration(def.every) : undefined;
+  if (everyMs !== undefined) {
+    const ms = everyMs;
     if (ms < 1000) errors.push(new WorkflowError(file, at(name, 'every'), `"${def.every}" is shorter than the smallest interval, 1s`));
   }
   if (def.timezone !== undefined && def.cron === undefined) {
     errors.push(new WorkflowError(file, at(name, 'timezone'), '"timezone" applies only to a "cron" trigger'));
   }
-  if (def.timeout !== undefined && parseDuration(def.timeout) < 1) {
+  if (typeof def.timeout === 'string' && (tryParseDuration(def.timeout) ?? 1) < 1) {
     errors.push(new WorkflowError(file, at(name, 'timeout'), 'must be at least 1ms'));
   }
   const triggered = def.every !== undefined || def.cron !== undefined;

@@ -38,6 +38,7 @@ describe('tideflow CLI', () => {
     const lines = r.stdout.trim().split('\n');
     expect(lines).toEqual([
       `${bad}: /jobs/analyze/every: "10 seconds" is not a duration like 10s, 1m`,
+      `${bad}: /jobs/analyze/then/0: "nope" is not a job of this workflow (jobs: analyze)`,
     ]);
     const ok = runCli(['validate', 'workflows']);
     expect(ok.code, ok.stderr).toBe(0);

@@ -56,6 +56,18 @@ const broken: Array<[string, string, string[]]> = [
     JSON.stringify({ name: 'wf', jobs: { a: { plugin: 'nope', every: '1m', then: ['zz'] }, b: { plugin: 'noop' } } }),
     [`${F}: /jobs/a/then/0: "zz" is not a job of this workflow`, `${F}: /jobs/a/plugin: unknown plugin "nope"`, `${F}: /jobs/b: has no trigger`],
   ],
+  [
+    'structural and semantic errors together',
+    JSON.stringify({ name: 'wf', jobs: { a: { plugin: 'nope', every: '10 seconds', then: ['zz'] }, b: { plugin: 42 }, c: 'not a job' } }),
+    [
+      `${F}: /jobs/a/every: "10 seconds" is not a duration like 10s, 1m`,
+      `${F}: /jobs/b/plugin: must be string, got number`,
+      `${F}: /jobs/c: must be object, got string`,
+      `${F}: /jobs/a/then/0: "zz" is not a job of this workflow`,
+      `${F}: /jobs/a/plugin: unknown plugin "nope"`,
+      `${F}: /jobs/b: has no trigger`,
+    ],
+  ],
 ];
 
 describe('workflow loader', () => {
