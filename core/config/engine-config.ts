@@ -23,6 +23,11 @@ export interface EngineConfig {
   adminToken?: string;
   /** Worker concurrency per process. */
   concurrency: number;
+  /**
+   * Accept the course project's `POST /logs` without a token (an existing
+   * course daemon sends none). TIDEFLOW_OPEN_LOG_INGEST=1; loopback hosts only.
+   */
+  openLogIngest: boolean;
 }
 
 export function loadEngineConfig(
@@ -43,6 +48,7 @@ export function loadEngineConfig(
     plugins: (env.TIDEFLOW_PLUGINS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
     adminToken: env.TIDEFLOW_ADMIN_TOKEN || undefined,
     concurrency: env.TIDEFLOW_CONCURRENCY ? Number(env.TIDEFLOW_CONCURRENCY) : 8,
+    openLogIngest: env.TIDEFLOW_OPEN_LOG_INGEST === '1',
     ...overrides,
   };
   if (overrides.dataDir) cfg.dataDir = path.resolve(cwd, overrides.dataDir);

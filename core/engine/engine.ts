@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import { instanceCachingFactory, type DependencyContainer } from 'tsyringe';
 import { Registry } from 'prom-client';
 import { buildAdminApp } from '../api/admin-app.js';
-import { resolveAdminToken } from '../api/auth/admin-token.js';
+import { isLoopbackHost, resolveAdminToken } from '../api/auth/admin-token.js';
 import type { EngineConfig } from '../config/engine-config.js';
 import type { EngineControl, HealthCheck } from '../control/engine-control.js';
 import { RedisEngineControl } from '../control/redis-engine-control.js';
@@ -194,6 +194,9 @@ export class Engine {
 
   private async startApi(metricsRegistry: Registry): Promise<void> {
     const { config } = this;
+    if (config.openLogIngest && !isLoopbackHost(config.host)) {
+      throw new Error(`TIDEFLOW_OPEN_LOG_INGEST=1 accepts logs without a token: allowed only on a loopback HOST, not ${config.host}`);
+    }
     const { token } = await resolveAdminToken({ configured: config.adminToken, dataDir: config.dataDir, host: config.host, log: this.log });
     this.adminToken = token;
     const queue = this.queue!;

@@ -1,4 +1,5 @@
 import { configWithDefaults } from '../../core/plugin/config-defaults.js';
+import type { EngineConfig } from '../../core/config/engine-config.js';
 import type { FastifyPluginAsync } from 'fastify';
 import { inject, injectable } from 'tsyringe';
 import { Tokens, type Clock } from '../../core/di/tokens.js';
@@ -47,8 +48,9 @@ export class LoggerPlugin implements TideflowPlugin<LoggerConfig, SpawnResult | 
   constructor(
     @inject(Tokens.RecordStore) private readonly store: RecordStore,
     @inject(Tokens.Clock) private readonly clock: Clock,
+    @inject(Tokens.Config) config: EngineConfig,
   ) {
-    this.routes = logsRoutes(store);
+    this.routes = logsRoutes(store, { openIngest: config.openLogIngest });
   }
 
   async run(input: SpawnResult | AnalysisResult, ctx: PluginContext<LoggerConfig>): Promise<LoggerOutput> {

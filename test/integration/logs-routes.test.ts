@@ -272,6 +272,21 @@ describe('logger routes (Fastify in-process)', () => {
     });
   });
 
+  it('with TIDEFLOW_OPEN_LOG_INGEST=1 an unmodified course daemon posts without a token', async () => {
+    const openDir = mkdtempSync(path.join(os.tmpdir(), 'tideflow-logs-open-'));
+    const openStore = openRecordStore(openDir);
+    const c = createContainer({ config: loadEngineConfig({ dataDir: openDir, openLogIngest: true }), logger: silentLogger(), extra: [[Tokens.RecordStore, openStore]] });
+    const plugin = c.resolve(LoggerPluginClass);
+    const open = Fastify();
+    open.decorate('requireAdmin', (_req: FastifyRequest, reply: FastifyReply) => void reply.status(401).send({ message: 'token required' }));
+    await open.register(async (child) => plugin.routes!(child, { dataDir: openDir }));
+    const res = await open.inject({ method: 'POST', url: '/logs', payload: courseBody('2026-11-20T11:45:00Z') });
+    expect(res.statusCode).toBeLessThan(300);
+    expect((await openStore.stats()).records).toBeGreaterThan(0);
+    await open.close();
+    await openStore.close();
+  });
+
   it('documents its routes in OpenAPI under the logs tag', () => {
     const doc = app.swagger() as { paths: Record<string, Record<string, { tags?: string[] }>> };
     expect(doc.paths['/api/logs']!.get!.tags).toEqual(['logs']);
