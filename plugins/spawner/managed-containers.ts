@@ -30,6 +30,20 @@ export async function listManagedContainers(docker: Docker, opts: { workflow?: s
   return list.filter((c) => c.Labels?.[MANAGED_LABEL] === 'true' && (opts.workflow === undefined || c.Labels?.[WORKFLOW_LABEL] === opts.workflow));
 }
 
+/** Polls until the container is gone (404) or the deadline passes (then returns anyway). */
+async function waitGone(docker: Docker, id: string, deadlineMs: number): Promise<void> {
+  const end = Date.now() + deadlineMs;
+  while (Date.now() < end) {
+    try {
+      await docker.getContainer(id).inspect();
+    } catch (err) {
+      if (statusCode(err) === 404) return;
+      throw err;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 /**
  * Force-removes (SIGKILL + remove) the managed containers of one workflow or
  * of all. Used by `tideflow cleanup [<wf>]` and by the spawner's shutdown.
@@ -44,8 +58,10 @@ export async function removeManagedContainers(docker: Docker, opts: RemoveManage
       await docker.getContainer(c.Id).remove({ force: true });
     } catch (err) {
       const code = statusCode(err);
-      // 404: already gone; 409 "removal already in progress": someone else is finishing it.
-      if (code !== 404 && !(code === 409 && /already in progress/i.test(String((err as Error).message)))) throw err;
+      // 404: already gone; 409 "removal already in progress": someone else (e.g. Docker's own
+      // AutoRemove after the analyzer killed it) is finishing it: wait, bounded, until it is gone.
+      if (code === 409 && /already in progress/i.test(String((err as Error).message))) return waitGone(docker, c.Id, 10_000);
+      if (code !== 404) throw err;
     }
   });
   const out: RemoveManagedResult = { removed: [], keptProtected, failed: [] };

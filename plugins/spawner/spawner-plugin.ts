@@ -141,31 +141,44 @@ export class SpawnerPlugin implements TideflowPlugin<SpawnerConfig, unknown, Spa
 
   private async createAndStart(p: Plan, workflow: string, runId: string, extra: Record<string, string>): Promise<string> {
     const labels = { ...extra, 'tideflow.managed': 'true', 'tideflow.workflow': workflow, 'tideflow.class': p.entry.class, 'tideflow.run': runId, [SLOT_LABEL]: String(p.slot) };
-    let id: string;
-    try {
-      const c = await this.docker.createContainer({
-        name: p.name,
-        Image: p.entry.name,
-        ...(p.entry.cmd ? { Cmd: p.entry.cmd } : {}),
-        Labels: labels,
-        NetworkDisabled: true,
-        // SIGKILL: busybox sh as PID 1 ignores SIGTERM, so a `docker stop` would wait its full timeout.
-        StopSignal: 'SIGKILL',
-        HostConfig: {
-          NetworkMode: 'none',
-          NanoCpus: p.nanoCpus,
-          Memory: p.memory,
-          MemorySwap: p.memory,
-          RestartPolicy: { Name: 'no' },
-        },
-      });
-      id = c.id;
-    } catch (err) {
-      if (statusCode(err) !== 409) throw err;
-      // Same name: a duplicate execution of this run made it. Adopt it if it is ours.
-      const info = await this.docker.getContainer(p.name).inspect();
-      if (info.Config.Labels?.['tideflow.run'] !== runId) throw err;
-      id = info.Id;
+    const spec: Docker.ContainerCreateOptions = {
+      name: p.name,
+      Image: p.entry.name,
+      ...(p.entry.cmd ? { Cmd: p.entry.cmd } : {}),
+      Labels: labels,
+      NetworkDisabled: true,
+      // SIGKILL: busybox sh as PID 1 ignores SIGTERM, so a `docker stop` would wait its full timeout.
+      StopSignal: 'SIGKILL',
+      HostConfig: {
+        NetworkMode: 'none',
+        NanoCpus: p.nanoCpus,
+        Memory: p.memory,
+        MemorySwap: p.memory,
+        RestartPolicy: { Name: 'no' },
+        // Docker removes the container by itself once it dies: the analyzer kills through the
+        // cgroup (no API call) and a container that exits on its own does not linger. A retried
+        // run then simply recreates that slot (it counts existing containers by tideflow.run).
+        AutoRemove: true,
+      },
+    };
+    let id: string | undefined;
+    for (let attempt = 0; id === undefined; attempt++) {
+      try {
+        id = (await this.docker.createContainer(spec)).id;
+      } catch (err) {
+        if (statusCode(err) !== 409) throw err;
+        // Same name: a duplicate execution of this run made it. Adopt it if it is ours.
+        let info: Docker.ContainerInspectInfo;
+        try {
+          info = await this.docker.getContainer(p.name).inspect();
+        } catch (e) {
+          // Gone in between (an AutoRemove container that died and was removed): create it again, once.
+          if (statusCode(e) === 404 && attempt === 0) continue;
+          throw e;
+        }
+        if (info.Config.Labels?.['tideflow.run'] !== runId) throw err;
+        id = info.Id;
+      }
     }
     await this.startContainer(id);
     return id;

@@ -100,6 +100,7 @@ describe('spawner plugin (real Docker)', () => {
         expect(info.HostConfig.NanoCpus).toBe(Math.round(w.cpus * 1e9));
         expect(info.HostConfig.Memory).toBe(parseInt(w.memory) * 1024 * 1024);
         expect(info.HostConfig.RestartPolicy?.Name).toBe('no');
+        expect(info.HostConfig.AutoRemove).toBe(true);
       }),
     );
     expect(slots.size).toBe(10);
