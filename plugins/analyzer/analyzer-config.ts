@@ -18,7 +18,12 @@ export const AnalyzerConfigSchema = Type.Object(
     sampleWindow: Type.String({ pattern: DURATION_PATTERN, default: '1s', description: 'Time between the two CPU readings' }),
     maxKillsPerRun: Type.Optional(Type.Integer({ minimum: 0, description: 'Cap on kills per run (default: no cap)' })),
     dryRun: Type.Boolean({ default: false, description: 'Decide and report, kill nothing' }),
-    killParallelism: Type.Integer({ minimum: 1, maximum: 200, default: 16, description: 'Kills in flight at once' }),
+    killMethod: Type.Union([Type.Literal('auto'), Type.Literal('cgroup'), Type.Literal('docker')], {
+      default: 'auto',
+      description:
+        'auto: SIGKILL through the container cgroup (local engine, cgroup found), else the Docker API; cgroup: same, but a host where it cannot work is a config error; docker: remove({force:true}) only',
+    }),
+    killParallelism: Type.Integer({ minimum: 1, maximum: 200, default: 16, description: 'Docker API kill/remove calls in flight at once' }),
     statsParallelism: Type.Integer({ minimum: 1, maximum: 200, default: 50, description: 'Docker stats calls in flight at once (docker source)' }),
     classify: Type.Object(
       {

@@ -5,7 +5,7 @@ import type { PluginContext, TideflowPlugin } from '../../core/plugin/plugin.js'
 import type { AnalysisResult, AnalyzedContainer } from '../../core/records/container-records.js';
 import { parseDuration } from '../../core/workflow/duration.js';
 import { AnalyzerConfigSchema, type AnalyzerConfig } from './analyzer-config.js';
-import { killContainers, type KillOutcome } from './container-killer.js';
+import { killContainers, type KillOutcome, type KillReport } from './container-killer.js';
 import { engineUnreachableError, isEngineUnreachable } from '../../core/services/docker-errors.js';
 import { PROC_MEMINFO, readHostMemory } from './host-memory.js';
 import type { ContainerSample, MetricSource } from './metrics/metric-source.js';
@@ -17,13 +17,19 @@ export interface AnalyzerTimings {
   /** Includes the sample window. */
   sampleMs: number;
   windowMs: number;
+  /** Until the surplus' processes were dead (includes Docker API fallbacks). */
   killMs: number;
+  /** API removal of killed containers that are not AutoRemove (0 when none). */
+  removeMs: number;
+  killedVia: { cgroup: number; docker: number };
 }
 
 /**
  * Lists the workflow's managed containers (by label only), samples their CPU
  * and memory, reads host memory, applies the pure policy and kills the
- * surplus (SIGKILL + remove, bounded in parallel). Returns the full record.
+ * surplus: SIGKILL through each container's cgroup when local (the
+ * spawner's containers are AutoRemove, so Docker then removes them), else
+ * through the Docker API (see container-killer.ts). Returns the full record.
  */
 @injectable()
 export class AnalyzerPlugin implements TideflowPlugin<AnalyzerConfig, unknown, AnalysisResult> {
@@ -76,14 +82,18 @@ export class AnalyzerPlugin implements TideflowPlugin<AnalyzerConfig, unknown, A
     );
 
     let kills = new Map<string, KillOutcome>();
+    let killReport: KillReport | null = null;
     if (policy.kill.length > 0) {
       if (ctx.signal.aborted) throw ctx.signal.reason ?? new Error('aborted before killing');
       const byId = new Map(managed.map((c) => [c.Id, c]));
-      kills = await killContainers(
+      killReport = await killContainers(
         this.docker,
         policy.kill.map((id) => ({ id, labels: byId.get(id)!.Labels })),
-        { workflow: ctx.workflow, parallelism: cfg.killParallelism },
+        { workflow: ctx.workflow, parallelism: cfg.killParallelism, method: cfg.killMethod, cgroupRoot: cfg.cgroupRoot },
       );
+      kills = killReport.outcomes;
+      const fellBack = [...kills.entries()].filter(([, k]) => k.fallback);
+      if (fellBack.length > 0) ctx.log.info({ fallbacks: fellBack.slice(0, 5).map(([id, k]) => `${id.slice(0, 12)}: ${k.fallback}`), count: fellBack.length }, 'killed through the Docker API instead of the cgroup');
     }
     const t3 = performance.now();
 
@@ -102,14 +112,21 @@ export class AnalyzerPlugin implements TideflowPlugin<AnalyzerConfig, unknown, A
         cpuPct: s?.cpuPct ?? null,
         memBytes: s?.memBytes ?? null,
         decision: d.decision,
-        reason: k?.alreadyGone ? `${reason}; already gone` : reason,
+        reason: `${reason}${k?.alreadyGone ? '; already gone' : ''}${k?.fallback ? `; killed through the Docker API (${k.fallback})` : ''}`,
         ...(k && !k.ok ? { killError: k.error } : {}),
       };
     });
     const failed = containers.filter((c) => c.killError);
     if (failed.length > 0) ctx.log.warn({ failed: failed.map((c) => `${c.name}: ${c.killError}`) }, 'some kills failed');
 
-    this.lastTimings = { listMs: t1 - t0, sampleMs: t2 - t1, windowMs: ids.length > 0 ? windowMs : 0, killMs: t3 - t2 };
+    this.lastTimings = {
+      listMs: t1 - t0,
+      sampleMs: t2 - t1,
+      windowMs: ids.length > 0 ? windowMs : 0,
+      killMs: killReport ? killReport.killMs : t3 - t2,
+      removeMs: killReport?.removeMs ?? 0,
+      killedVia: killReport?.byMethod ?? { cgroup: 0, docker: 0 },
+    };
     const result: AnalysisResult = {
       kind: 'analysis',
       runId: ctx.runId,

@@ -81,7 +81,11 @@ describe('container-lifecycle workflow, end to end', () => {
     expect(kept.filter((c) => c.class === 'low').length).toBeLessThanOrEqual(1);
     expect(analysis.hostMemory.totalBytes).toBeGreaterThan(0);
     const killedIds = analysis.containers.filter((c) => c.decision === 'killed').map((c) => c.id);
-    const alive = new Set((await listManagedContainers(docker, { workflow: wf })).map((c) => c.Id));
+    // Killed through their cgroups: dead when the analysis returns; Docker then removes them (AutoRemove).
+    const alive = await waitFor(async () => {
+      const ids = new Set((await listManagedContainers(docker, { workflow: wf })).map((c) => c.Id));
+      return killedIds.every((id) => !ids.has(id)) ? ids : undefined;
+    }, 'the killed containers removed by Docker', 15_000);
     for (const id of killedIds) expect(alive.has(id)).toBe(false);
 
     const spawn = outputs<SpawnResult>('spawn')[0]!;

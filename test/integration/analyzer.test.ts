@@ -56,11 +56,14 @@ async function raw(labels: Record<string, string>): Promise<string> {
   return c.id;
 }
 
-/** Polls until fn returns a value accepted by ok, or the deadline passes (returns the last value). */
-async function pollUntil<T>(fn: () => Promise<T>, ok: (v: T) => boolean, deadlineMs: number): Promise<T> {
+/** Polls (every intervalMs) until fn returns a value accepted by ok, or the deadline passes (returns the last value). */
+async function pollUntil<T>(fn: () => Promise<T>, ok: (v: T) => boolean, deadlineMs: number, intervalMs = 50): Promise<T> {
   const end = Date.now() + deadlineMs;
   let v = await fn();
-  while (!ok(v) && Date.now() < end) v = await fn();
+  while (!ok(v) && Date.now() < end) {
+    await new Promise((r) => setTimeout(r, intervalMs));
+    v = await fn();
+  }
   return v;
 }
 
@@ -166,9 +169,19 @@ describe('analyzer plugin (real Docker)', () => {
       expect(c.killError).toBeUndefined();
     }
 
-    const alive = await docker.listContainers({ filters: { label: [`${mark.key}=${mark.value}`] } });
+    // The default kill is SIGKILL through the cgroup: the processes are dead when the run returns, and
+    // Docker notices and removes the (AutoRemove) containers at its own pace. Wait for that (all: true,
+    // so a killed container must be removed, not merely stopped).
+    const killedIds = new Set(by('killed').map((c) => c.id));
+    expect(r.containers.filter((c) => c.decision === 'killed' && c.reason.includes('already gone'))).toHaveLength(0);
+    const alive = await pollUntil(
+      () => docker.listContainers({ all: true, filters: { label: [`${mark.key}=${mark.value}`] } }),
+      (l) => !l.some((c) => killedIds.has(c.Id)),
+      15_000,
+    );
     const aliveIds = new Set(alive.map((c) => c.Id));
     for (const c of by('killed')) expect(aliveIds.has(c.id)).toBe(false);
+    expect(alive.every((c) => c.State === 'running')).toBe(true);
     for (const c of by('kept')) expect(aliveIds.has(c.id)).toBe(true);
     for (const id of [prot, unmanaged, foreign]) expect(aliveIds.has(id)).toBe(true);
     const managedLeft = alive.filter((c) => c.Labels['tideflow.managed'] === 'true' && c.Labels['tideflow.workflow'] === wf && c.Labels['tideflow.protected'] !== 'true');

@@ -1,5 +1,6 @@
-import { access, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { DEFAULT_CGROUP_ROOT, detectCgroupLayout, findContainerCgroupDir, hasDockerParent, type CgroupLayout } from './cgroup-paths.js';
 import type { ContainerSample, MetricSource, SampleOptions } from './metric-source.js';
 
 export interface CgroupSourceOptions {
@@ -13,24 +14,11 @@ export interface CgroupSourceOptions {
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
 }
 
-type Layout =
-  | { version: 1; cpuDir: string; memDir: string }
-  | { version: 2 };
+type Layout = CgroupLayout;
 
 interface CpuReading {
   usageNs: bigint;
   atNs: bigint;
-}
-
-const V1_CPU_DIRS = ['cpuacct', 'cpu,cpuacct', 'cpuacct,cpu'];
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await access(p);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -74,7 +62,7 @@ export class CgroupMetricSource implements MetricSource {
   private layout: Layout | null | undefined;
 
   constructor(opts: CgroupSourceOptions = {}) {
-    this.root = opts.root ?? '/sys/fs/cgroup';
+    this.root = opts.root ?? DEFAULT_CGROUP_ROOT;
     this.parents = opts.parents ?? [];
     this.nowNs = opts.nowNs ?? (() => process.hrtime.bigint());
     this.sleep = opts.sleep ?? abortableSleep;
@@ -82,43 +70,18 @@ export class CgroupMetricSource implements MetricSource {
 
   /** Which cgroup version is mounted at the root, or null if none usable. */
   async detect(): Promise<Layout | null> {
-    if (this.layout !== undefined) return this.layout;
-    let layout: Layout | null = null;
-    if (await exists(path.join(this.root, 'cgroup.controllers'))) {
-      layout = { version: 2 };
-    } else {
-      for (const d of V1_CPU_DIRS) {
-        if ((await exists(path.join(this.root, d, 'cpuacct.usage'))) && (await exists(path.join(this.root, 'memory')))) {
-          layout = { version: 1, cpuDir: d, memDir: 'memory' };
-          break;
-        }
-      }
-    }
-    this.layout = layout;
-    return layout;
+    if (this.layout === undefined) this.layout = await detectCgroupLayout(this.root);
+    return this.layout;
   }
 
   async available(): Promise<boolean> {
     const l = await this.detect();
-    if (!l) return false;
-    const base = l.version === 1 ? path.join(this.root, l.cpuDir) : this.root;
-    // Some Docker cgroup parent must exist, else containers are not on this host.
-    for (const p of ['docker', 'system.slice', ...this.parents]) if (await exists(path.join(base, p))) return true;
-    return false;
-  }
-
-  /** Candidate cgroup paths of a container, relative to a controller root. */
-  private candidates(id: string): string[] {
-    return [`docker/${id}`, `system.slice/docker-${id}.scope`, ...this.parents.flatMap((p) => [`${p}/${id}`, `${p}/docker-${id}.scope`])];
+    return l !== null && (await hasDockerParent(this.root, l, this.parents));
   }
 
   /** Finds the container's cgroup dir under a controller root (null if absent). */
-  private async find(controllerRoot: string, id: string, probe: string): Promise<string | null> {
-    for (const rel of this.candidates(id)) {
-      const dir = path.join(controllerRoot, rel);
-      if (await exists(path.join(dir, probe))) return dir;
-    }
-    return null;
+  private find(controllerRoot: string, id: string, probe: string): Promise<string | null> {
+    return findContainerCgroupDir(controllerRoot, id, probe, this.parents);
   }
 
   private async readCpu(l: Layout, id: string): Promise<CpuReading> {

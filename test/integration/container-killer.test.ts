@@ -1,0 +1,200 @@
+import { readFile } from 'node:fs/promises';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createContainer } from '../../core/di/container.js';
+import { loadEngineConfig } from '../../core/config/engine-config.js';
+import { silentLogger } from '../../core/logging/logger.js';
+import { isNonRetryable } from '../../core/plugin/errors.js';
+import type { PluginContext } from '../../core/plugin/plugin.js';
+import { randomUUID, removeLabelled, testDocker, testRunLabel } from '../support/docker.js';
+import { AnalyzerPlugin } from '../../plugins/analyzer/analyzer-plugin.js';
+import { analyzerConfig } from '../../plugins/analyzer/analyzer-config.js';
+import { killContainers, type KillTarget } from '../../plugins/analyzer/container-killer.js';
+import { DEFAULT_CGROUP_ROOT, detectCgroupLayout, findContainerProcsDir } from '../../plugins/analyzer/metrics/cgroup-paths.js';
+import { SpawnerPlugin } from '../../plugins/spawner/spawner-plugin.js';
+import { spawnerConfig } from '../../plugins/spawner/spawner-config.js';
+import { buildWorkloadImages } from '../../plugins/spawner/images/workload-images.js';
+import { removeManagedContainers } from '../../plugins/spawner/managed-containers.js';
+
+const docker = testDocker();
+const workflows = new Set<string>();
+const marks: Array<{ key: string; value: string }> = [];
+const MiB = 1024 * 1024;
+
+function di() {
+  return createContainer({ config: loadEngineConfig(), logger: silentLogger(), docker });
+}
+
+/** A fresh workflow name and container label for one test. */
+function fresh(): { wf: string; mark: { key: string; value: string } } {
+  const wf = `t-kill-${randomUUID().slice(0, 8)}`;
+  workflows.add(wf);
+  const mark = testRunLabel();
+  marks.push(mark);
+  return { wf, mark };
+}
+
+function ctx<C>(workflow: string, config: C, job = 'analyze'): PluginContext<C> {
+  return { config, runId: randomUUID(), workflow, job, trigger: 'manual', attempt: 1, signal: new AbortController().signal, log: silentLogger() };
+}
+
+/** `count` sleepers of class `cls` through the real spawner (AutoRemove containers). */
+async function spawn(wf: string, mark: { key: string; value: string }, count: number, cls: 'high' | 'low' = 'low'): Promise<string[]> {
+  const cfg = spawnerConfig({ count, images: [{ name: 'tideflow/sleeper', class: cls }], maxManaged: 100, labels: { [mark.key]: mark.value } });
+  const r = await di().resolve(SpawnerPlugin).run(undefined, ctx(wf, cfg, 'spawn'));
+  return r.created.map((c) => c.id);
+}
+
+/** A running container made directly (not AutoRemove, like containers made before the spawner used it). */
+async function raw(mark: { key: string; value: string }, labels: Record<string, string>): Promise<string> {
+  const c = await docker.createContainer({
+    Image: 'tideflow/sleeper',
+    Labels: { [mark.key]: mark.value, ...labels },
+    HostConfig: { NetworkMode: 'none', Memory: 16 * MiB, NanoCpus: 50_000_000 },
+  });
+  await c.start();
+  return c.id;
+}
+
+async function labelsOf(id: string): Promise<Record<string, string>> {
+  return (await docker.getContainer(id).inspect()).Config.Labels ?? {};
+}
+
+async function targets(ids: string[]): Promise<KillTarget[]> {
+  return Promise.all(ids.map(async (id) => ({ id, labels: await labelsOf(id) })));
+}
+
+/** The PIDs in the container's cgroup (null when its cgroup is gone). */
+async function procs(id: string): Promise<number[] | null> {
+  const layout = (await detectCgroupLayout(DEFAULT_CGROUP_ROOT))!;
+  const dir = await findContainerProcsDir(DEFAULT_CGROUP_ROOT, layout, id);
+  if (!dir) return null;
+  try {
+    return (await readFile(`${dir}/cgroup.procs`, 'utf8')).split('\n').filter(Boolean).map(Number);
+  } catch {
+    return null;
+  }
+}
+
+async function pollUntil<T>(fn: () => Promise<T>, ok: (v: T) => boolean, deadlineMs: number, intervalMs = 50): Promise<T> {
+  const end = Date.now() + deadlineMs;
+  let v = await fn();
+  while (!ok(v) && Date.now() < end) {
+    await new Promise((r) => setTimeout(r, intervalMs));
+    v = await fn();
+  }
+  return v;
+}
+
+const listAll = (mark: { key: string; value: string }) => docker.listContainers({ all: true, filters: { label: [`${mark.key}=${mark.value}`] } });
+
+beforeAll(async () => {
+  await buildWorkloadImages(docker);
+});
+
+afterEach(async () => {
+  for (const wf of workflows) await removeManagedContainers(docker, { workflow: wf, includeProtected: true });
+  for (const m of marks) await removeLabelled(docker, m.key, m.value);
+});
+
+afterAll(async () => {
+  for (const m of marks) await removeLabelled(docker, m.key, m.value);
+});
+
+describe('container killer (real Docker)', () => {
+  it('the cgroup path kills managed containers at once, and Docker removes them (AutoRemove)', async () => {
+    const { wf, mark } = fresh();
+    const ids = await spawn(wf, mark, 3);
+    const [a, b, keep] = ids as [string, string, string];
+    expect((await procs(a))!.length).toBeGreaterThan(0);
+
+    const t = performance.now();
+    const report = await killContainers(docker, await targets([a, b]), { workflow: wf, parallelism: 4 });
+    const ms = performance.now() - t;
+    expect(report.outcomes.get(a)).toEqual({ ok: true, method: 'cgroup' });
+    expect(report.outcomes.get(b)).toEqual({ ok: true, method: 'cgroup' });
+    expect(report.byMethod).toEqual({ cgroup: 2, docker: 0 });
+    expect(report.removeMs).toBe(0);
+    expect(ms).toBeLessThan(2000);
+    // Dead when the killer returns: no live process left in their cgroups.
+    for (const id of [a, b]) {
+      const left = (await procs(id)) ?? [];
+      for (const pid of left) expect((await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => 'x) Z')).split(') ')[1]![0]).toBe('Z');
+    }
+    // Docker notices the exits and removes the containers by itself.
+    const list = await pollUntil(() => listAll(mark), (l) => l.length === 1, 15_000);
+    expect(list.map((c) => c.Id)).toEqual([keep]);
+    expect(list[0]!.State).toBe('running');
+    expect((await procs(keep))!.length).toBeGreaterThan(0);
+  });
+
+  it('a container already gone counts as done', async () => {
+    const { wf, mark } = fresh();
+    const [a] = await spawn(wf, mark, 1);
+    const tg = await targets([a!]);
+    await docker.getContainer(a!).remove({ force: true });
+    const report = await killContainers(docker, tg, { workflow: wf, parallelism: 4 });
+    expect(report.outcomes.get(a!)).toMatchObject({ ok: true, alreadyGone: true });
+  });
+
+  it('a cgroup-killed container that is not AutoRemove is removed through the API in the same call', async () => {
+    const { wf, mark } = fresh();
+    const old = await raw(mark, { 'tideflow.managed': 'true', 'tideflow.workflow': wf, 'tideflow.class': 'low' });
+    const report = await killContainers(docker, await targets([old]), { workflow: wf, parallelism: 4 });
+    expect(report.outcomes.get(old)).toEqual({ ok: true, method: 'cgroup' });
+    expect(report.removeMs).toBeGreaterThan(0);
+    expect(await listAll(mark)).toHaveLength(0);
+  });
+
+  it('protected, unmanaged and other-workflow containers are refused and never signalled, whatever the method', async () => {
+    const { wf, mark } = fresh();
+    const prot = await raw(mark, { 'tideflow.managed': 'true', 'tideflow.workflow': wf, 'tideflow.protected': 'true' });
+    const unmanaged = await raw(mark, { 'tideflow.workflow': wf });
+    const foreign = await raw(mark, { 'tideflow.managed': 'true', 'tideflow.workflow': `${wf}-other` });
+    const before = new Map(await Promise.all([prot, unmanaged, foreign].map(async (id) => [id, await procs(id)] as const)));
+    for (const method of ['auto', 'cgroup', 'docker'] as const) {
+      const report = await killContainers(docker, await targets([prot, unmanaged, foreign]), { workflow: wf, parallelism: 4, method });
+      expect(report.outcomes.get(prot)!.error).toBe('refused to kill: protected');
+      expect(report.outcomes.get(unmanaged)!.error).toBe('refused to kill: not managed by tideflow');
+      expect(report.outcomes.get(foreign)!.error).toMatch(/^refused to kill: belongs to workflow/);
+      expect(report.byMethod).toEqual({ cgroup: 0, docker: 0 });
+    }
+    const list = await listAll(mark);
+    expect(list).toHaveLength(3);
+    expect(list.every((c) => c.State === 'running')).toBe(true);
+    for (const [id, pids] of before) expect(await procs(id)).toEqual(pids);
+  });
+
+  it('killMethod "docker" keeps the old path: remove({force:true}), gone when the run returns', async () => {
+    const { wf, mark } = fresh();
+    await spawn(wf, mark, 6, 'low');
+    const analyzer = di().resolve(AnalyzerPlugin);
+    const r = await analyzer.run(undefined, ctx(wf, analyzerConfig({ killMethod: 'docker', sampleWindow: '200ms' })));
+    const killed = r.containers.filter((c) => c.decision === 'killed');
+    expect(killed).toHaveLength(3);
+    expect(analyzer.lastTimings!.killedVia).toEqual({ cgroup: 0, docker: 3 });
+    const left = await listAll(mark);
+    expect(left).toHaveLength(3);
+    for (const c of killed) expect(left.map((l) => l.Id)).not.toContain(c.id);
+  });
+
+  it('the analyzer defaults to the cgroup path; without a cgroup hierarchy auto falls back to Docker, and "cgroup" is a config error', async () => {
+    const { wf, mark } = fresh();
+    await spawn(wf, mark, 5, 'low');
+    await spawn(wf, mark, 3, 'high');
+    const analyzer = di().resolve(AnalyzerPlugin);
+    const r = await analyzer.run(undefined, ctx(wf, analyzerConfig({ sampleWindow: '200ms', keep: { high: 2, low: 4 } })));
+    expect(r.containers.filter((c) => c.decision === 'killed')).toHaveLength(2);
+    expect(analyzer.lastTimings!.killedVia).toEqual({ cgroup: 2, docker: 0 });
+    await pollUntil(() => listAll(mark), (l) => l.length === 6, 15_000);
+
+    const report = await killContainers(docker, await targets([(await listAll(mark))[0]!.Id]), { workflow: wf, parallelism: 4, cgroupRoot: '/nonexistent' });
+    const [only] = [...report.outcomes.values()];
+    expect(only).toMatchObject({ ok: true, method: 'docker', fallback: 'no usable cgroup hierarchy at /nonexistent' });
+    expect(await listAll(mark)).toHaveLength(5);
+
+    const err = await killContainers(docker, await targets([(await listAll(mark))[0]!.Id]), { workflow: wf, parallelism: 4, method: 'cgroup', cgroupRoot: '/nonexistent' }).catch((e: unknown) => e);
+    expect(isNonRetryable(err)).toBe(true);
+    expect((err as Error).message).toMatch(/killMethod "cgroup"/);
+    expect(await listAll(mark)).toHaveLength(5);
+  });
+});

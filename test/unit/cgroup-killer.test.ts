@@ -1,0 +1,77 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { killViaCgroup } from '../../plugins/analyzer/cgroup-killer.js';
+import type { CgroupLayout } from '../../plugins/analyzer/metrics/cgroup-paths.js';
+
+const base = mkdtempSync(path.join(tmpdir(), 'tf-cgkill-'));
+const children: ChildProcess[] = [];
+afterEach(() => {
+  for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+});
+afterAll(() => rmSync(base, { recursive: true, force: true }));
+
+const v1: CgroupLayout = { version: 1, cpuDir: 'cpuacct', memDir: 'memory' };
+const v2: CgroupLayout = { version: 2 };
+let n = 0;
+
+/** A fake cgroup tree whose container group lists the given PIDs (a real child process stands for the container). */
+function tree(layout: CgroupLayout, id: string, pids: number[], rel = `docker/${id}`): string {
+  const root = path.join(base, `t${n++}`);
+  const dir = layout.version === 1 ? path.join(root, 'pids', rel) : path.join(root, rel);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, 'cgroup.procs'), pids.map((p) => `${p}\n`).join(''));
+  return root;
+}
+
+function child(): ChildProcess & { pid: number } {
+  const c = spawn('sleep', ['300'], { stdio: 'ignore' });
+  children.push(c);
+  return c as ChildProcess & { pid: number };
+}
+
+const exited = (c: ChildProcess) => new Promise<string | null>((r) => (c.exitCode !== null || c.signalCode !== null ? r(c.signalCode) : c.once('exit', (_code, sig) => r(sig))));
+const alive = (c: ChildProcess) => c.exitCode === null && c.signalCode === null;
+const ID = 'c'.repeat(64);
+
+describe('killViaCgroup (fake cgroup tree, real child processes)', () => {
+  it.each([
+    ['v1 cgroupfs', v1, `docker/${ID}`],
+    ['v2 systemd', v2, `system.slice/docker-${ID}.scope`],
+  ])('%s: SIGKILLs the PIDs listed in the container cgroup and confirms they died', async (_n, layout, rel) => {
+    const c = child();
+    const root = tree(layout, ID, [c.pid], rel);
+    const r = await killViaCgroup(ID, c.pid, { root, layout, confirmTimeoutMs: 2000 });
+    expect(r).toMatchObject({ ok: true, alreadyDead: false, pids: 1 });
+    expect(await exited(c)).toBe('SIGKILL');
+  });
+
+  it('an empty or missing group is already dead', async () => {
+    expect(await killViaCgroup(ID, 1234, { root: tree(v1, ID, []), layout: v1, confirmTimeoutMs: 100 })).toMatchObject({ ok: true, alreadyDead: true });
+    const r = await killViaCgroup(ID, 1234, { root: path.join(base, 'none'), layout: v1, confirmTimeoutMs: 100 });
+    expect(r).toMatchObject({ ok: false, reason: expect.stringMatching(/no cgroup dir/) });
+  });
+
+  it('signals nothing when the group lists PID 1, this process, or lacks the container init PID', async () => {
+    const c = child();
+    for (const [pids, init] of [
+      [[1, c.pid], c.pid],
+      [[process.pid, c.pid], c.pid],
+      [[0, c.pid], c.pid],
+      [[c.pid], c.pid + 1_000_000],
+    ] as Array<[number[], number]>) {
+      const r = await killViaCgroup(ID, init, { root: tree(v1, ID, pids), layout: v1, confirmTimeoutMs: 100 });
+      expect(r).toMatchObject({ ok: false, signalled: 0 });
+    }
+    expect(alive(c)).toBe(true);
+  });
+
+  it('refuses ids that are not full 64-hex ids and dirs that do not name the container', async () => {
+    const c = child();
+    const r = await killViaCgroup('c'.repeat(12), c.pid, { root: tree(v1, 'c'.repeat(12), [c.pid]), layout: v1, confirmTimeoutMs: 100 });
+    expect(r).toMatchObject({ ok: false, signalled: 0 });
+    expect(alive(c)).toBe(true);
+  });
+});
