@@ -45,12 +45,13 @@ export class RunHistory {
       if (set !== 'OK') return false;
       await this.redis.multi().zadd(this.indexKey, run.queuedAt, run.id).hset(this.lastKey, jobKey(run.workflow, run.job), run.id).exec();
     } else {
-      await this.redis
-        .multi()
-        .set(this.runKey(run.id), JSON.stringify(run), 'EX', ttlSec)
-        .zadd(this.indexKey, run.queuedAt, run.id)
-        .hset(this.lastKey, jobKey(run.workflow, run.job), run.id)
-        .exec();
+      // Plain commands, not MULTI: on an auto-pipelining connection those of
+      // concurrent runs share round trips; the three need no atomicity.
+      await Promise.all([
+        this.redis.set(this.runKey(run.id), JSON.stringify(run), 'EX', ttlSec),
+        this.redis.zadd(this.indexKey, run.queuedAt, run.id),
+        this.redis.hset(this.lastKey, jobKey(run.workflow, run.job), run.id),
+      ]);
     }
     if (++this.writesSinceTrim >= 200) {
       this.writesSinceTrim = 0;

@@ -14,6 +14,9 @@ import type { LoadedJob, LoadedWorkflow } from '../workflow/loaded-workflow.js';
 import type { WorkflowCatalog } from '../workflow/workflow-catalog.js';
 import { runJobOptions, type RunJobData } from './run-job-data.js';
 
+/** Runs shorter than this get no separate "running" record. */
+const RUNNING_RECORD_DELAY_MS = 200;
+
 export class RunTimeoutError extends Error {
   constructor(ms: number) {
     super(`timed out after ${ms} ms`);
@@ -111,9 +114,13 @@ export class JobRunner extends EventEmitter implements RunEventSource {
       durationMs: undefined,
       error: undefined,
     };
-    // Not awaited before the plugin starts: a short job should not wait a round trip for its own bookkeeping.
-    const savedRunning = history.save(run);
-    savedRunning.catch(() => undefined);
+    // The "running" record is written only if the run is still going after a
+    // moment: a short run gets one write (its final state), not two; Redis
+    // round trips are what a no-op job costs.
+    let savedRunning: Promise<unknown> = Promise.resolve();
+    const runningTimer = setTimeout(() => {
+      savedRunning = history.save(run).catch(() => undefined);
+    }, RUNNING_RECORD_DELAY_MS);
     this.emitRun({ type: 'started', run });
 
     const ac = new AbortController();
@@ -142,6 +149,7 @@ export class JobRunner extends EventEmitter implements RunEventSource {
       // The plugin may ignore the signal; the race still ends the attempt on time.
       const output = await Promise.race([registered.plugin.run(data.input, ctx), aborted]);
       await this.enqueueSuccessors(entry.workflow, def, runId, output);
+      clearTimeout(runningTimer);
       await savedRunning;
       const done: RunRecord = { ...run, status: 'succeeded', finishedAt: Date.now() };
       done.durationMs = done.finishedAt! - run.startedAt!;
@@ -150,7 +158,8 @@ export class JobRunner extends EventEmitter implements RunEventSource {
       return output ?? null;
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
-      await savedRunning.catch(() => undefined);
+      clearTimeout(runningTimer);
+      await savedRunning;
       const final = isNonRetryable(err) || attempt >= def.retry.attempts;
       const failed: RunRecord = { ...run, status: final ? 'failed' : 'retrying', finishedAt: Date.now(), error: message };
       failed.durationMs = failed.finishedAt! - run.startedAt!;

@@ -9,6 +9,7 @@ import { isNonRetryable } from '../../core/plugin/errors.js';
 import { PluginRegistry } from '../../core/plugin/plugin-registry.js';
 import type { PluginContext } from '../../core/plugin/plugin.js';
 import { randomUUID, removeLabelled, testDocker, testRunLabel } from '../support/docker.js';
+import { pollUntil } from '../support/poll.js';
 import AnalyzerPluginDefault, { AnalyzerPlugin } from '../../plugins/analyzer/index.js';
 import { analyzerConfig } from '../../plugins/analyzer/analyzer-config.js';
 import { CgroupMetricSource } from '../../plugins/analyzer/metrics/cgroup-source.js';
@@ -56,16 +57,6 @@ async function raw(labels: Record<string, string>): Promise<string> {
   return c.id;
 }
 
-/** Polls (every intervalMs) until fn returns a value accepted by ok, or the deadline passes (returns the last value). */
-async function pollUntil<T>(fn: () => Promise<T>, ok: (v: T) => boolean, deadlineMs: number, intervalMs = 50): Promise<T> {
-  const end = Date.now() + deadlineMs;
-  let v = await fn();
-  while (!ok(v) && Date.now() < end) {
-    await new Promise((r) => setTimeout(r, intervalMs));
-    v = await fn();
-  }
-  return v;
-}
 
 beforeAll(async () => {
   await buildWorkloadImages(docker);

@@ -6,6 +6,7 @@ import { silentLogger } from '../../core/logging/logger.js';
 import { isNonRetryable } from '../../core/plugin/errors.js';
 import type { PluginContext } from '../../core/plugin/plugin.js';
 import { randomUUID, removeLabelled, testDocker, testRunLabel } from '../support/docker.js';
+import { pollUntil } from '../support/poll.js';
 import { AnalyzerPlugin } from '../../plugins/analyzer/analyzer-plugin.js';
 import { analyzerConfig } from '../../plugins/analyzer/analyzer-config.js';
 import { killContainers, type KillTarget } from '../../plugins/analyzer/container-killer.js';
@@ -75,15 +76,6 @@ async function procs(id: string): Promise<number[] | null> {
   }
 }
 
-async function pollUntil<T>(fn: () => Promise<T>, ok: (v: T) => boolean, deadlineMs: number, intervalMs = 50): Promise<T> {
-  const end = Date.now() + deadlineMs;
-  let v = await fn();
-  while (!ok(v) && Date.now() < end) {
-    await new Promise((r) => setTimeout(r, intervalMs));
-    v = await fn();
-  }
-  return v;
-}
 
 const listAll = (mark: { key: string; value: string }) => docker.listContainers({ all: true, filters: { label: [`${mark.key}=${mark.value}`] } });
 
