@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 export interface BenchFigure {
@@ -32,9 +32,22 @@ export function printTable(): void {
   for (const r of rows) console.log(line(r));
 }
 
+/**
+ * Writes this run's figures into bench/results.json, each stamped with its
+ * time; figures of parts not run this time (BENCH_ONLY) are kept as they were.
+ */
 export function writeResults(file = path.resolve('bench/results.json')): void {
-  writeFileSync(file, JSON.stringify({ at: new Date().toISOString(), figures }, null, 2) + '\n');
-  console.log(`\nwrote ${figures.length} figures to ${file}`);
+  const at = new Date().toISOString();
+  let previous: Array<BenchFigure & { at?: string }> = [];
+  try {
+    previous = (JSON.parse(readFileSync(file, 'utf8')) as { figures?: typeof previous }).figures ?? [];
+  } catch {
+    // first run, or an unreadable file: start afresh
+  }
+  const fresh = new Set(figures.map((f) => f.name));
+  const merged = [...previous.filter((f) => !fresh.has(f.name)), ...figures.map((f) => ({ ...f, at }))];
+  writeFileSync(file, JSON.stringify({ at, figures: merged }, null, 2) + '\n');
+  console.log(`\nwrote ${figures.length} figures to ${file} (${merged.length} in all)`);
 }
 
 function round(n: number): number {

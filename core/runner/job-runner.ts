@@ -143,7 +143,12 @@ export class JobRunner extends EventEmitter implements RunEventSource {
       causedBy: data.causedBy,
       inputFrom: data.inputFrom,
       signal: ac.signal,
-      log: log.child({ run: runId }),
+      // Made on first use: most runs of most plugins log nothing.
+      get log() {
+        const child = log.child({ run: runId });
+        Object.defineProperty(this, 'log', { value: child });
+        return child;
+      },
     };
     try {
       // The plugin may ignore the signal; the race still ends the attempt on time.
