@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { chartsRoutes } from '../../plugins/charts/charts-routes.js';
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';

@@ -8,7 +8,7 @@ import { silentLogger } from '../../core/logging/logger.js';
 import { isNonRetryable } from '../../core/plugin/errors.js';
 import { PluginRegistry } from '../../core/plugin/plugin-registry.js';
 import type { PluginContext } from '../../core/plugin/plugin.js';
-import { randomUUID, removeLabelled, testDocker, testRunLabel } from '../support/docker.js';
+import { randomUUID, removeLabelled, startSleeper, testDocker, testRunLabel } from '../support/docker.js';
 import { pollUntil } from '../support/poll.js';
 import AnalyzerPluginDefault, { AnalyzerPlugin } from '../../plugins/analyzer/index.js';
 import { analyzerConfig } from '../../plugins/analyzer/analyzer-config.js';
@@ -46,16 +46,7 @@ async function spawn(workflow: string, count: number, entry: ImageEntry): Promis
   return r.created.map((c) => c.id);
 }
 
-/** A container made directly (not by the spawner) with the given labels. */
-async function raw(labels: Record<string, string>): Promise<string> {
-  const c = await docker.createContainer({
-    Image: 'tideflow/sleeper',
-    Labels: { [mark.key]: mark.value, ...labels },
-    HostConfig: { NetworkMode: 'none', Memory: 16 * MiB, NanoCpus: 50_000_000 },
-  });
-  await c.start();
-  return c.id;
-}
+const raw = (labels: Record<string, string>) => startSleeper(docker, mark, labels);
 
 
 beforeAll(async () => {

@@ -5,7 +5,7 @@ import { loadEngineConfig } from '../../core/config/engine-config.js';
 import { silentLogger } from '../../core/logging/logger.js';
 import { isNonRetryable } from '../../core/plugin/errors.js';
 import type { PluginContext } from '../../core/plugin/plugin.js';
-import { randomUUID, removeLabelled, testDocker, testRunLabel } from '../support/docker.js';
+import { randomUUID, removeLabelled, startSleeper, testDocker, testRunLabel } from '../support/docker.js';
 import { pollUntil } from '../support/poll.js';
 import { AnalyzerPlugin } from '../../plugins/analyzer/analyzer-plugin.js';
 import { analyzerConfig } from '../../plugins/analyzer/analyzer-config.js';
@@ -19,7 +19,6 @@ import { removeManagedContainers } from '../../plugins/spawner/managed-container
 const docker = testDocker();
 const workflows = new Set<string>();
 const marks: Array<{ key: string; value: string }> = [];
-const MiB = 1024 * 1024;
 
 function di() {
   return createContainer({ config: loadEngineConfig(), logger: silentLogger(), docker });
@@ -45,16 +44,7 @@ async function spawn(wf: string, mark: { key: string; value: string }, count: nu
   return r.created.map((c) => c.id);
 }
 
-/** A running container made directly (not AutoRemove, like containers made before the spawner used it). */
-async function raw(mark: { key: string; value: string }, labels: Record<string, string>): Promise<string> {
-  const c = await docker.createContainer({
-    Image: 'tideflow/sleeper',
-    Labels: { [mark.key]: mark.value, ...labels },
-    HostConfig: { NetworkMode: 'none', Memory: 16 * MiB, NanoCpus: 50_000_000 },
-  });
-  await c.start();
-  return c.id;
-}
+const raw = (mark: { key: string; value: string }, labels: Record<string, string>) => startSleeper(docker, mark, labels);
 
 async function labelsOf(id: string): Promise<Record<string, string>> {
   return (await docker.getContainer(id).inspect()).Config.Labels ?? {};

@@ -21,3 +21,17 @@ export async function removeLabelled(docker: Docker, key: string, value: string)
 }
 
 export { randomUUID };
+
+/**
+ * A running tideflow/sleeper made directly, not by the spawner (so not
+ * AutoRemove): stands for unmanaged, protected or older containers.
+ */
+export async function startSleeper(docker: Docker, mark: { key: string; value: string }, labels: Record<string, string>): Promise<string> {
+  const c = await docker.createContainer({
+    Image: 'tideflow/sleeper',
+    Labels: { [mark.key]: mark.value, ...labels },
+    HostConfig: { NetworkMode: 'none', Memory: 16 * 1024 * 1024, NanoCpus: 50_000_000 },
+  });
+  await c.start();
+  return c.id;
+}
