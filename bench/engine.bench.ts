@@ -19,6 +19,18 @@ const DRIFT_SECONDS = Number(process.env.BENCH_DRIFT_SECONDS ?? 60);
 const ROUNDS = Number(process.env.BENCH_ENGINE_ROUNDS ?? 5);
 
 
+/**
+ * Both sides get the same jobs: what a manual trigger enqueues (name, data,
+ * custom run id), added in bulk, so the difference is only what runs them.
+ */
+function sameJobs(n: number) {
+  return Array.from({ length: n }, () => ({
+    name: 'bench/noop',
+    data: { workflow: 'bench', job: 'noop', trigger: 'manual' as const },
+    opts: { jobId: manualRunId('bench', 'noop'), removeOnComplete: true },
+  }));
+}
+
 async function rawBullmqThroughput(url: string, jobs = JOBS): Promise<number> {
   const prefix = `bench-raw-${Date.now()}`;
   const conn = new Redis(url, { maxRetriesPerRequest: null });
@@ -29,7 +41,7 @@ async function rawBullmqThroughput(url: string, jobs = JOBS): Promise<number> {
   const all = new Promise<void>((resolve) => worker.on('completed', () => ++done === jobs && resolve()));
   // Both sides: worker already running, clock from the bulk add to the last completion.
   const t0 = performance.now();
-  await queue.addBulk(Array.from({ length: jobs }, (_, i) => ({ name: 'noop', data: { i }, opts: { removeOnComplete: true } })));
+  await queue.addBulk(sameJobs(jobs));
   await all;
   const seconds = (performance.now() - t0) / 1000;
   await worker.close();
@@ -72,10 +84,7 @@ async function runnerThroughput(url: string, jobs = JOBS): Promise<number> {
   });
   const t0 = performance.now();
   // Same jobs a manual trigger enqueues, added in bulk so only the runner is measured.
-  await queue.addBulk(Array.from({ length: jobs }, () => {
-    const id = manualRunId('bench', 'noop');
-    return { name: 'bench/noop', data: { workflow: 'bench', job: 'noop', trigger: 'manual' }, opts: { jobId: id, removeOnComplete: true } };
-  }));
+  await queue.addBulk(sameJobs(jobs));
   await all;
   const seconds = (performance.now() - t0) / 1000;
   await engine.stop();
