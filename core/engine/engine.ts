@@ -10,7 +10,7 @@ import { Registry } from 'prom-client';
 import { buildAdminApp } from '../api/admin-app.js';
 import { isLoopbackHost, resolveAdminToken } from '../api/auth/admin-token.js';
 import type { EngineConfig } from '../config/engine-config.js';
-import type { EngineControl, HealthCheck } from '../control/engine-control.js';
+import type { EngineControl } from '../control/engine-control.js';
 import { RedisEngineControl } from '../control/redis-engine-control.js';
 import { createContainer } from '../di/container.js';
 import { Tokens } from '../di/tokens.js';
@@ -30,6 +30,7 @@ import type { RecordStore } from '../store/record-store.js';
 import { openRecordStore } from '../store/sqlite-record-store.js';
 import { WorkflowCatalog, type CatalogEntry } from '../workflow/workflow-catalog.js';
 import { displayPath, loadWorkflowDir } from '../workflow/workflow-loader.js';
+import { engineHealthChecks } from './engine-health.js';
 import { removeEngineInfo, writeEngineInfo } from './engine-info.js';
 import { WorkflowWatcher } from '../workflow/workflow-watcher.js';
 
@@ -154,7 +155,13 @@ export class Engine {
       pauses: this.pauses,
       history,
       sync: this.sync,
-      healthChecks: this.healthChecks(),
+      healthChecks: engineHealthChecks({
+        redis: this.redis,
+        docker: this.docker,
+        watchdog: () => this.watchdogInstance,
+        prefix,
+        store: () => this.container!.resolve<RecordStore>(Tokens.RecordStore),
+      }),
     });
 
     if (this.role === 'all') {
@@ -211,34 +218,6 @@ export class Engine {
     });
     const address = await this.app.listen({ host: config.host, port: config.port });
     this.url = address;
-  }
-
-  private healthChecks(): Record<string, () => Promise<HealthCheck>> {
-    return {
-      redis: async () => ((await this.redis!.ping()) === 'PONG' ? { status: 'up' } : { status: 'down', reason: 'no PONG' }),
-      docker: async () => {
-        try {
-          await this.docker!.ping();
-          return { status: 'up' };
-        } catch (err) {
-          return { status: 'down', reason: `Docker engine does not answer: ${(err as Error).message}` };
-        }
-      },
-      scheduler: async () => {
-        const wd = this.watchdogInstance;
-        if (!wd) {
-          const raw = await this.redis!.get(`${this.config.queuePrefix}:watchdog`);
-          return raw ? { status: 'up', reason: `watchdog of another process: ${raw}` } : { status: 'down', reason: 'no scheduler watchdog has run' };
-        }
-        if (wd.status.lastError) return { status: 'down', reason: `watchdog check failed: ${wd.status.lastError}` };
-        return { status: 'up', reason: wd.status.lastCheckAt ? `last check ${new Date(wd.status.lastCheckAt).toISOString()}, ${wd.status.repaired} repaired` : 'starting' };
-      },
-      store: async () => {
-        const store = this.container!.resolve<RecordStore>(Tokens.RecordStore);
-        const s = await store.stats();
-        return { status: 'up', reason: `${s.records} records in ${store.location}` };
-      },
-    };
   }
 
   /** Loads the workflow files, keeps the last good definition of a broken file, publishes, reconciles. */
