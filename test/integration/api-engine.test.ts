@@ -33,8 +33,9 @@ describe('admin API on a real engine (real Redis)', () => {
     expect(engine.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     const res = await engine.app!.inject({ method: 'GET', url: '/api/health' });
     const body = res.json();
-    expect(body.checks.redis.status).toBe('up');
-    expect(body.checks.scheduler.status).toBe('up');
+    expect(res.statusCode, JSON.stringify(body)).toBe(200);
+    for (const check of ['redis', 'docker', 'scheduler', 'store']) expect(body.checks[check].status, check).toBe('up');
+    expect(body.checks.store.reason).toMatch(/records in .*tideflow\.db/);
   });
 
   it('pausing through the API really stops fires, resuming restarts them', async () => {
