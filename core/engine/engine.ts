@@ -240,6 +240,11 @@ export class Engine {
     log.info(`workflows: ${entries.map((e) => `${e.workflow.name} (${Object.keys(e.workflow.jobs).length} jobs)`).join(', ') || 'none'}`);
   }
 
+  /** A forced exit is coming: stop the child processes we started, now. */
+  abandon(): void {
+    this.embeddedRedis?.killNow();
+  }
+
   /** Graceful: stop taking jobs, let running ones finish (bounded), run plugin shutdowns, close. */
   stop(): Promise<void> {
     this.stopping ??= this.doStop();

@@ -68,6 +68,12 @@ export class EmbeddedRedis {
     return this.url;
   }
 
+  /** For a forced exit: signal our redis-server (by the PID we started) without waiting. */
+  killNow(): void {
+    const child = this.child;
+    if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  }
+
   async stop(): Promise<void> {
     const child = this.child;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;

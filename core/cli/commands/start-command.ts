@@ -37,6 +37,7 @@ export async function runEngine(role: 'all' | 'worker', flags: StartFlags): Prom
     signals++;
     if (signals > 1) {
       logger.warn(`${sig} again: exiting now`);
+      engine.abandon();
       process.exit(130);
     }
     logger.info(`${sig}: shutting down gracefully (send it again to force)`);
