@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import Docker from 'dockerode';
 import { createContainer } from '../../core/di/container.js';
 import { loadEngineConfig } from '../../core/config/engine-config.js';
@@ -8,7 +8,8 @@ import { silentLogger } from '../../core/logging/logger.js';
 import { isNonRetryable } from '../../core/plugin/errors.js';
 import { PluginRegistry } from '../../core/plugin/plugin-registry.js';
 import type { PluginContext } from '../../core/plugin/plugin.js';
-import { randomUUID, removeLabelled, startSleeper, testDocker, testRunLabel } from '../support/docker.js';
+import { randomUUID, startSleeper, testDocker, testRunLabel } from '../support/docker.js';
+import { useContainerFixtures } from '../support/container-fixtures.js';
 import { pollUntil } from '../support/poll.js';
 import AnalyzerPluginDefault, { AnalyzerPlugin } from '../../plugins/analyzer/index.js';
 import { analyzerConfig } from '../../plugins/analyzer/analyzer-config.js';
@@ -18,8 +19,6 @@ import { selectMetricSource } from '../../plugins/analyzer/metrics/select-source
 import type { MetricSource } from '../../plugins/analyzer/metrics/metric-source.js';
 import { SpawnerPlugin } from '../../plugins/spawner/spawner-plugin.js';
 import { spawnerConfig, type ImageEntry } from '../../plugins/spawner/spawner-config.js';
-import { buildWorkloadImages } from '../../plugins/spawner/images/workload-images.js';
-import { removeManagedContainers } from '../../plugins/spawner/managed-containers.js';
 
 const docker = testDocker();
 const mark = testRunLabel();
@@ -49,17 +48,7 @@ async function spawn(workflow: string, count: number, entry: ImageEntry): Promis
 const raw = (labels: Record<string, string>) => startSleeper(docker, mark, labels);
 
 
-beforeAll(async () => {
-  await buildWorkloadImages(docker);
-});
-
-afterEach(async () => {
-  for (const wf of workflows) await removeManagedContainers(docker, { workflow: wf, includeProtected: true });
-});
-
-afterAll(async () => {
-  await removeLabelled(docker, mark.key, mark.value);
-});
+useContainerFixtures(docker, workflows, mark);
 
 describe('analyzer plugin (real Docker)', () => {
   it('is the default export, resolves through DI, and accepts the built-in workflow config through the registry', async () => {

@@ -1,15 +1,15 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import Docker from 'dockerode';
 import { createContainer } from '../../core/di/container.js';
 import { loadEngineConfig } from '../../core/config/engine-config.js';
 import { silentLogger } from '../../core/logging/logger.js';
 import { isNonRetryable } from '../../core/plugin/errors.js';
 import type { PluginContext } from '../../core/plugin/plugin.js';
-import { randomUUID, removeLabelled, testDocker, testRunLabel } from '../support/docker.js';
+import { randomUUID, testDocker, testRunLabel } from '../support/docker.js';
+import { useContainerFixtures } from '../support/container-fixtures.js';
 import SpawnerPluginDefault, { SpawnerPlugin } from '../../plugins/spawner/index.js';
 import { spawnerConfig, type SpawnerConfig } from '../../plugins/spawner/spawner-config.js';
-import { buildWorkloadImages, WORKLOAD_IMAGES } from '../../plugins/spawner/images/workload-images.js';
-import { removeManagedContainers } from '../../plugins/spawner/managed-containers.js';
+import { WORKLOAD_IMAGES } from '../../plugins/spawner/images/workload-images.js';
 
 const docker = testDocker();
 const mark = testRunLabel();
@@ -42,17 +42,7 @@ async function byRun(runId: string): Promise<Docker.ContainerInfo[]> {
   return docker.listContainers({ all: true, filters: { label: [`tideflow.run=${runId}`] } });
 }
 
-beforeAll(async () => {
-  await buildWorkloadImages(docker);
-});
-
-afterEach(async () => {
-  for (const wf of workflows) await removeManagedContainers(docker, { workflow: wf, includeProtected: true });
-});
-
-afterAll(async () => {
-  await removeLabelled(docker, mark.key, mark.value);
-});
+useContainerFixtures(docker, workflows, mark);
 
 describe('spawner plugin (real Docker)', () => {
   it('is the default export and resolves through the DI container', () => {
