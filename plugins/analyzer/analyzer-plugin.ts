@@ -10,7 +10,8 @@ import { engineUnreachableError, isEngineUnreachable } from '../../core/services
 import { PROC_MEMINFO, readHostMemory } from './host-memory.js';
 import type { ContainerSample, MetricSource } from './metrics/metric-source.js';
 import { selectMetricSource } from './metrics/select-source.js';
-import { applyPolicy, LABELS } from './policy.js';
+import { applyPolicy } from './policy.js';
+import { listManagedContainers } from '../../core/records/container-labels.js';
 
 export interface AnalyzerTimings {
   listMs: number;
@@ -53,14 +54,13 @@ export class AnalyzerPlugin implements TideflowPlugin<AnalyzerConfig, unknown, A
     const t0 = performance.now();
     const windowMs = parseDuration(cfg.sampleWindow);
 
-    let listed: Docker.ContainerInfo[];
+    let managed: Docker.ContainerInfo[];
     try {
-      listed = await this.docker.listContainers({ filters: { label: [`${LABELS.managed}=true`, `${LABELS.workflow}=${ctx.workflow}`] } });
+      // Running ones of this workflow, by label, double-checked (the rule is ours, not the engine's filter's).
+      managed = await listManagedContainers(this.docker, { workflow: ctx.workflow, all: false });
     } catch (err) {
       throw isEngineUnreachable(err) ? engineUnreachableError(this.docker, err) : err;
     }
-    // The engine filtered; we check again, since the rule is ours.
-    const managed = listed.filter((c) => c.Labels?.[LABELS.managed] === 'true' && c.Labels?.[LABELS.workflow] === ctx.workflow);
     const t1 = performance.now();
 
     const source: MetricSource = await selectMetricSource(cfg.metricSource, { docker: this.docker, cgroupRoot: cfg.cgroupRoot, statsParallelism: cfg.statsParallelism });

@@ -1,5 +1,6 @@
 import type Docker from 'dockerode';
 import { NonRetryableError } from '../../core/plugin/errors.js';
+import { LABELS } from '../../core/records/container-labels.js';
 import { mapBounded } from '../../core/util/map-bounded.js';
 import { statusCode } from '../../core/services/docker-errors.js';
 import { killViaCgroup } from './cgroup-killer.js';
@@ -53,9 +54,9 @@ export interface KillReport {
  * change after creation, so the listed labels are authoritative.
  */
 export function mayKill(t: KillTarget, workflow: string): string | null {
-  if (t.labels['tideflow.managed'] !== 'true') return 'not managed by tideflow';
-  if (t.labels['tideflow.workflow'] !== workflow) return `belongs to workflow "${t.labels['tideflow.workflow'] ?? ''}"`;
-  if (t.labels['tideflow.protected'] === 'true') return 'protected';
+  if (t.labels[LABELS.managed] !== 'true') return 'not managed by tideflow';
+  if (t.labels[LABELS.workflow] !== workflow) return `belongs to workflow "${t.labels[LABELS.workflow] ?? ''}"`;
+  if (t.labels[LABELS.protected] === 'true') return 'protected';
   return null;
 }
 

@@ -1,3 +1,4 @@
+import { LABELS } from '../../core/records/container-labels.js';
 import type { ContainerClass, Decision } from '../../core/records/container-records.js';
 
 /**
@@ -66,14 +67,6 @@ export interface PolicyResult {
 }
 
 export const DEFAULT_CLASSIFY = { highCpuPct: 10, highMemBytes: 32 * 1024 * 1024 } as const;
-
-export const LABELS = {
-  managed: 'tideflow.managed',
-  workflow: 'tideflow.workflow',
-  class: 'tideflow.class',
-  run: 'tideflow.run',
-  protected: 'tideflow.protected',
-} as const;
 
 /** A usable figure, or null (null/NaN/Infinity/negative are "unknown"). */
 export function usable(n: number | null | undefined): number | null {

@@ -1,10 +1,9 @@
 import type Docker from 'dockerode';
 import { mapBounded } from '../../core/util/map-bounded.js';
 import { statusCode } from '../../core/services/docker-errors.js';
+import { LABELS, listManagedContainers } from '../../core/records/container-labels.js';
 
-export const MANAGED_LABEL = 'tideflow.managed';
-export const WORKFLOW_LABEL = 'tideflow.workflow';
-export const PROTECTED_LABEL = 'tideflow.protected';
+export { listManagedContainers };
 
 export interface RemoveManagedOptions {
   /** Only this workflow's containers (default: every workflow's). */
@@ -19,15 +18,6 @@ export interface RemoveManagedResult {
   /** Protected ones left in place. */
   keptProtected: string[];
   failed: Array<{ id: string; error: string }>;
-}
-
-/** Managed containers (any state), found by label, never by name. */
-export async function listManagedContainers(docker: Docker, opts: { workflow?: string; all?: boolean } = {}): Promise<Docker.ContainerInfo[]> {
-  const label = [`${MANAGED_LABEL}=true`];
-  if (opts.workflow !== undefined) label.push(`${WORKFLOW_LABEL}=${opts.workflow}`);
-  const list = await docker.listContainers({ all: opts.all ?? true, filters: { label } });
-  // Double check: the filter is the engine's, the rule is ours.
-  return list.filter((c) => c.Labels?.[MANAGED_LABEL] === 'true' && (opts.workflow === undefined || c.Labels?.[WORKFLOW_LABEL] === opts.workflow));
 }
 
 /** Polls until the container is gone (404) or the deadline passes (then returns anyway). */
@@ -51,7 +41,7 @@ async function waitGone(docker: Docker, id: string, deadlineMs: number): Promise
  */
 export async function removeManagedContainers(docker: Docker, opts: RemoveManagedOptions = {}): Promise<RemoveManagedResult> {
   const list = await listManagedContainers(docker, { workflow: opts.workflow });
-  const keptProtected = opts.includeProtected ? [] : list.filter((c) => c.Labels?.[PROTECTED_LABEL] === 'true').map((c) => c.Id);
+  const keptProtected = opts.includeProtected ? [] : list.filter((c) => c.Labels?.[LABELS.protected] === 'true').map((c) => c.Id);
   const targets = list.filter((c) => !keptProtected.includes(c.Id));
   const results = await mapBounded(targets, opts.parallelism ?? 16, async (c) => {
     try {

@@ -1,3 +1,4 @@
+import { LABELS } from '../../core/records/container-labels.js';
 import { configWithDefaults } from '../../core/plugin/config-defaults.js';
 import { Type, type Static } from '@sinclair/typebox';
 
@@ -38,7 +39,7 @@ export const DEFAULT_IMAGES: ImageEntry[] = [
 ];
 
 /** Labels the spawner owns; extra `labels` may not set them. */
-export const RESERVED_LABELS = ['tideflow.managed', 'tideflow.workflow', 'tideflow.class', 'tideflow.run', 'tideflow.slot'];
+export const RESERVED_LABELS: string[] = [LABELS.managed, LABELS.workflow, LABELS.class, LABELS.run, LABELS.slot];
 
 export const SpawnerConfigSchema = Type.Object(
   {

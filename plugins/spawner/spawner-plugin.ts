@@ -8,12 +8,12 @@ import { NonRetryableError } from '../../core/plugin/errors.js';
 import type { PluginContext, PluginShutdownContext, TideflowPlugin } from '../../core/plugin/plugin.js';
 import type { ContainerClass, SpawnedContainer, SpawnResult } from '../../core/records/container-records.js';
 import { mapBounded } from '../../core/util/map-bounded.js';
+import { LABELS } from '../../core/records/container-labels.js';
 import { engineUnreachableError, isEngineUnreachable, pingEngine, statusCode } from '../../core/services/docker-errors.js';
 import { buildWorkloadImages, DEFAULT_IMAGE_PREFIX, findWorkload } from './images/workload-images.js';
 import { listManagedContainers, removeManagedContainers } from './managed-containers.js';
 import { MIN_MEMORY_BYTES, parseMemory, RESERVED_LABELS, SpawnerConfigSchema, type ImageEntry, type SpawnerConfig } from './spawner-config.js';
 
-export const SLOT_LABEL = 'tideflow.slot';
 
 interface Plan {
   slot: number;
@@ -68,15 +68,15 @@ export class SpawnerPlugin implements TideflowPlugin<SpawnerConfig, unknown, Spa
     await pingEngine(this.docker);
     await this.ensureImages(cfg, ctx);
 
-    const baseLabels = [`tideflow.managed=true`, `tideflow.workflow=${workflow}`];
-    const mine = await this.call(() => this.docker.listContainers({ all: true, filters: { label: [...baseLabels, `tideflow.run=${runId}`] } }));
+    const baseLabels = [`${LABELS.managed}=true`, `${LABELS.workflow}=${workflow}`];
+    const mine = await this.call(() => this.docker.listContainers({ all: true, filters: { label: [...baseLabels, `${LABELS.run}=${runId}`] } }));
     const created: SpawnedContainer[] = [];
     const doneSlots = new Set<number>();
     // Containers an earlier attempt created but did not start get started now.
     for (const c of mine) {
       if (c.State === 'created') await this.startContainer(c.Id);
-      doneSlots.add(Number(c.Labels[SLOT_LABEL]));
-      created.push({ id: c.Id, name: (c.Names[0] ?? '').replace(/^\//, ''), image: c.Image, class: (c.Labels['tideflow.class'] as ContainerClass) ?? 'low' });
+      doneSlots.add(Number(c.Labels[LABELS.slot]));
+      created.push({ id: c.Id, name: (c.Names[0] ?? '').replace(/^\//, ''), image: c.Image, class: (c.Labels[LABELS.class] as ContainerClass) ?? 'low' });
     }
     if (mine.length > 0) ctx.log.info({ existing: mine.length }, 'retry: containers of this run already exist');
 
@@ -140,7 +140,7 @@ export class SpawnerPlugin implements TideflowPlugin<SpawnerConfig, unknown, Spa
   }
 
   private async createAndStart(p: Plan, workflow: string, runId: string, extra: Record<string, string>): Promise<string> {
-    const labels = { ...extra, 'tideflow.managed': 'true', 'tideflow.workflow': workflow, 'tideflow.class': p.entry.class, 'tideflow.run': runId, [SLOT_LABEL]: String(p.slot) };
+    const labels = { ...extra, [LABELS.managed]: 'true', [LABELS.workflow]: workflow, [LABELS.class]: p.entry.class, [LABELS.run]: runId, [LABELS.slot]: String(p.slot) };
     const spec: Docker.ContainerCreateOptions = {
       name: p.name,
       Image: p.entry.name,
@@ -176,7 +176,7 @@ export class SpawnerPlugin implements TideflowPlugin<SpawnerConfig, unknown, Spa
           if (statusCode(e) === 404 && attempt === 0) continue;
           throw e;
         }
-        if (info.Config.Labels?.['tideflow.run'] !== runId) throw err;
+        if (info.Config.Labels?.[LABELS.run] !== runId) throw err;
         id = info.Id;
       }
     }

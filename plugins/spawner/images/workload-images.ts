@@ -1,3 +1,4 @@
+import { LABELS } from '../../../core/records/container-labels.js';
 import { execFileSync } from 'node:child_process';
 import { aptInstall, type InstallOptions } from '../../../core/services/system-installer.js';
 import { readFileSync } from 'node:fs';
@@ -6,7 +7,7 @@ import { pack as tarPack } from 'tar-stream';
 import type { ContainerClass } from '../../../core/records/container-records.js';
 
 /** Label every workload image carries (value: the image's short name). */
-export const IMAGE_LABEL = 'tideflow.image';
+export const IMAGE_LABEL = LABELS.image;
 export const DEFAULT_IMAGE_PREFIX = 'tideflow';
 export const DEFAULT_BUSYBOX = '/bin/busybox';
 
