@@ -6,6 +6,7 @@ import type { RunHistory } from '../history/run-history.js';
 import type { RunRecord } from '../history/run-record.js';
 import type { Logger } from '../logging/logger.js';
 import { isNonRetryable } from '../plugin/errors.js';
+import { errorMessage } from '../util/error-message.js';
 import type { PluginContext } from '../plugin/plugin.js';
 import type { PluginRegistry } from '../plugin/plugin-registry.js';
 import type { PauseStore } from '../scheduler/pause-store.js';
@@ -162,7 +163,7 @@ export class JobRunner extends EventEmitter implements RunEventSource {
       this.emitRun({ type: 'succeeded', run: done, output });
       return output ?? null;
     } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
+      const message = errorMessage(err);
       clearTimeout(runningTimer);
       await savedRunning;
       const final = isNonRetryable(err) || attempt >= def.retry.attempts;

@@ -1,3 +1,4 @@
+import { errorMessage } from '../util/error-message.js';
 import type Docker from 'dockerode';
 
 const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ENOENT', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'EACCES', 'ENOTCONN']);
@@ -24,8 +25,18 @@ export function isEngineUnreachable(err: unknown): boolean {
  * retries it, and the message tells a person what to do.
  */
 export function engineUnreachableError(docker: Docker, err: unknown): Error {
-  const detail = err instanceof Error ? err.message : String(err);
+  const detail = errorMessage(err);
   return new Error(`Docker engine not reachable at ${engineAddress(docker)} (${detail}); is dockerd running? The run will be retried.`, { cause: err });
+}
+
+/** What to throw for a failed Docker call: the clear "engine not reachable" error, or the error itself. */
+export function explainEngineError(docker: Docker, err: unknown): unknown {
+  return isEngineUnreachable(err) ? engineUnreachableError(docker, err) : err;
+}
+
+/** 409 "removal of container ... is already in progress": Docker (e.g. AutoRemove) is finishing it. */
+export function isRemovalInProgress(err: unknown): boolean {
+  return statusCode(err) === 409 && /already in progress/i.test(errorMessage(err));
 }
 
 /** Pings the engine, turning a connection failure into the clear error above. */

@@ -6,7 +6,7 @@ import type { AnalysisResult, AnalyzedContainer } from '../../core/records/conta
 import { parseDuration } from '../../core/workflow/duration.js';
 import { AnalyzerConfigSchema, type AnalyzerConfig } from './analyzer-config.js';
 import { killContainers, type KillOutcome, type KillReport } from './container-killer.js';
-import { engineUnreachableError, isEngineUnreachable } from '../../core/services/docker-errors.js';
+import { explainEngineError } from '../../core/services/docker-errors.js';
 import { PROC_MEMINFO, readHostMemory } from './host-memory.js';
 import type { ContainerSample, MetricSource } from './metrics/metric-source.js';
 import { selectMetricSource } from './metrics/select-source.js';
@@ -59,7 +59,7 @@ export class AnalyzerPlugin implements TideflowPlugin<AnalyzerConfig, unknown, A
       // Running ones of this workflow, by label, double-checked (the rule is ours, not the engine's filter's).
       managed = await listManagedContainers(this.docker, { workflow: ctx.workflow, all: false });
     } catch (err) {
-      throw isEngineUnreachable(err) ? engineUnreachableError(this.docker, err) : err;
+      throw explainEngineError(this.docker, err);
     }
     const t1 = performance.now();
 

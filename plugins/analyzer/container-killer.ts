@@ -2,7 +2,8 @@ import type Docker from 'dockerode';
 import { NonRetryableError } from '../../core/plugin/errors.js';
 import { LABELS } from '../../core/records/container-labels.js';
 import { mapBounded } from '../../core/util/map-bounded.js';
-import { statusCode } from '../../core/services/docker-errors.js';
+import { isRemovalInProgress, statusCode } from '../../core/services/docker-errors.js';
+import { errorMessage } from '../../core/util/error-message.js';
 import { killViaCgroup } from './cgroup-killer.js';
 import { DEFAULT_CGROUP_ROOT, detectCgroupLayout, hasDockerParent, type CgroupLayout } from './metrics/cgroup-paths.js';
 import { isLocalEngine } from './metrics/select-source.js';
@@ -60,14 +61,9 @@ export function mayKill(t: KillTarget, workflow: string): string | null {
   return null;
 }
 
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
 /** 404 (gone) or 409 "removal already in progress": someone else is finishing it. */
 function isGone(err: unknown): boolean {
-  const code = statusCode(err);
-  return code === 404 || (code === 409 && /already in progress/i.test(message(err)));
+  return statusCode(err) === 404 || isRemovalInProgress(err);
 }
 
 /** SIGKILL + remove through the Docker API; a container already gone counts as done. */
@@ -77,7 +73,7 @@ async function removeViaDocker(docker: Docker, id: string): Promise<KillOutcome>
     return { ok: true, method: 'docker' };
   } catch (err) {
     if (isGone(err)) return { ok: true, alreadyGone: true, method: 'docker' };
-    return { ok: false, method: 'docker', error: message(err) };
+    return { ok: false, method: 'docker', error: errorMessage(err) };
   }
 }
 
@@ -150,7 +146,7 @@ export async function killContainers(docker: Docker, targets: KillTarget[], opts
           const r = inspected[i]!;
           if (r.status === 'rejected') {
             if (isGone(r.reason)) out.set(t.id, { ok: true, alreadyGone: true, method: 'cgroup' });
-            else viaDocker.push({ id: t.id, fallback: `inspect failed: ${message(r.reason)}` });
+            else viaDocker.push({ id: t.id, fallback: `inspect failed: ${errorMessage(r.reason)}` });
             return;
           }
           const info = r.value;
@@ -175,7 +171,7 @@ export async function killContainers(docker: Docker, targets: KillTarget[], opts
   const fell = await mapBounded(viaDocker, opts.parallelism, (v) => removeViaDocker(docker, v.id));
   fell.forEach((r, i) => {
     const v = viaDocker[i]!;
-    const o: KillOutcome = r.status === 'fulfilled' ? r.value : { ok: false, method: 'docker', error: message(r.reason) };
+    const o: KillOutcome = r.status === 'fulfilled' ? r.value : { ok: false, method: 'docker', error: errorMessage(r.reason) };
     out.set(v.id, v.fallback ? { ...o, fallback: v.fallback } : o);
   });
   const t1 = performance.now();
@@ -183,7 +179,7 @@ export async function killContainers(docker: Docker, targets: KillTarget[], opts
   const removed = await mapBounded(leftovers, opts.parallelism, (id) => removeViaDocker(docker, id));
   removed.forEach((r, i) => {
     const id = leftovers[i]!;
-    const o = r.status === 'fulfilled' ? r.value : { ok: false, error: message(r.reason) };
+    const o = r.status === 'fulfilled' ? r.value : { ok: false, error: errorMessage(r.reason) };
     out.set(id, o.ok ? { ok: true, method: 'cgroup' } : { ok: false, method: 'cgroup', error: `processes killed, but removal failed: ${o.error}` });
   });
   const t2 = performance.now();

@@ -1,6 +1,7 @@
 import type Docker from 'dockerode';
 import { mapBounded } from '../../core/util/map-bounded.js';
-import { statusCode } from '../../core/services/docker-errors.js';
+import { isRemovalInProgress, statusCode } from '../../core/services/docker-errors.js';
+import { errorMessage } from '../../core/util/error-message.js';
 import { LABELS, listManagedContainers } from '../../core/records/container-labels.js';
 
 export { listManagedContainers };
@@ -47,18 +48,17 @@ export async function removeManagedContainers(docker: Docker, opts: RemoveManage
     try {
       await docker.getContainer(c.Id).remove({ force: true });
     } catch (err) {
-      const code = statusCode(err);
-      // 404: already gone; 409 "removal already in progress": someone else (e.g. Docker's own
-      // AutoRemove after the analyzer killed it) is finishing it: wait, bounded, until it is gone.
-      if (code === 409 && /already in progress/i.test(String((err as Error).message))) return waitGone(docker, c.Id, 10_000);
-      if (code !== 404) throw err;
+      // 404: already gone; a removal in progress (e.g. Docker's own AutoRemove after the
+      // analyzer killed it) is someone else finishing it: wait, bounded, until it is gone.
+      if (isRemovalInProgress(err)) return waitGone(docker, c.Id, 10_000);
+      if (statusCode(err) !== 404) throw err;
     }
   });
   const out: RemoveManagedResult = { removed: [], keptProtected, failed: [] };
   results.forEach((r, i) => {
     const id = targets[i]!.Id;
     if (r.status === 'fulfilled') out.removed.push(id);
-    else out.failed.push({ id, error: r.reason instanceof Error ? r.reason.message : String(r.reason) });
+    else out.failed.push({ id, error: errorMessage(r.reason) });
   });
   return out;
 }

@@ -9,7 +9,8 @@ import type { PluginContext, PluginShutdownContext, TideflowPlugin } from '../..
 import type { ContainerClass, SpawnedContainer, SpawnResult } from '../../core/records/container-records.js';
 import { mapBounded } from '../../core/util/map-bounded.js';
 import { LABELS } from '../../core/records/container-labels.js';
-import { engineUnreachableError, isEngineUnreachable, pingEngine, statusCode } from '../../core/services/docker-errors.js';
+import { engineUnreachableError, explainEngineError, isEngineUnreachable, pingEngine, statusCode } from '../../core/services/docker-errors.js';
+import { errorMessage } from '../../core/util/error-message.js';
 import { buildWorkloadImages, DEFAULT_IMAGE_PREFIX, findWorkload } from './images/workload-images.js';
 import { listManagedContainers, removeManagedContainers } from './managed-containers.js';
 import { MIN_MEMORY_BYTES, parseMemory, RESERVED_LABELS, SpawnerConfigSchema, type ImageEntry, type SpawnerConfig } from './spawner-config.js';
@@ -30,10 +31,6 @@ function hash(text: string): Buffer {
 /** Docker container names allow [a-zA-Z0-9][a-zA-Z0-9_.-]*. */
 function safeName(s: string): string {
   return s.toLowerCase().replace(/[^a-z0-9_.-]+/g, '-').replace(/^[^a-z0-9]+/, '').slice(0, 40) || 'wf';
-}
-
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
 
 /**
@@ -95,7 +92,7 @@ export class SpawnerPlugin implements TideflowPlugin<SpawnerConfig, unknown, Spa
     results.forEach((r, i) => {
       const p = plans[i]!;
       if (r.status === 'fulfilled') created.push({ id: r.value, name: p.name, image: p.entry.name, class: p.entry.class });
-      else failures.push(`${p.name}: ${message(r.reason)}`);
+      else failures.push(`${p.name}: ${errorMessage(r.reason)}`);
     });
     if (failures.length > 0) {
       const unreachable = results.find((r) => r.status === 'rejected' && isEngineUnreachable(r.reason));
@@ -124,7 +121,7 @@ export class SpawnerPlugin implements TideflowPlugin<SpawnerConfig, unknown, Spa
         const r = await removeManagedContainers(this.docker, { workflow: wf });
         ctx.log.info({ workflow: wf, removed: r.removed.length, protected: r.keptProtected.length, failed: r.failed.length }, 'removed managed containers');
       } catch (err) {
-        ctx.log.warn({ workflow: wf, err: message(err) }, 'could not remove managed containers on shutdown');
+        ctx.log.warn({ workflow: wf, err: errorMessage(err) }, 'could not remove managed containers on shutdown');
       }
     }
   }
@@ -200,7 +197,7 @@ export class SpawnerPlugin implements TideflowPlugin<SpawnerConfig, unknown, Spa
       try {
         await this.docker.getImage(name).inspect();
       } catch (err) {
-        if (statusCode(err) !== 404) throw isEngineUnreachable(err) ? engineUnreachableError(this.docker, err) : err;
+        if (statusCode(err) !== 404) throw explainEngineError(this.docker, err);
         missing.push(name);
       }
     }
@@ -221,7 +218,7 @@ export class SpawnerPlugin implements TideflowPlugin<SpawnerConfig, unknown, Spa
     try {
       return await fn();
     } catch (err) {
-      throw isEngineUnreachable(err) ? engineUnreachableError(this.docker, err) : err;
+      throw explainEngineError(this.docker, err);
     }
   }
 }

@@ -1,3 +1,4 @@
+import { errorMessage } from '../../../core/util/error-message.js';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { DEFAULT_CGROUP_ROOT, detectCgroupLayout, findContainerCgroupDir, hasDockerParent, type CgroupLayout } from './cgroup-paths.js';
@@ -120,7 +121,7 @@ export class CgroupMetricSource implements MetricSource {
       for (const id of containerIds) out.set(id, { id, cpuPct: null, memBytes: null, error: `no usable cgroup hierarchy at ${this.root}` });
       return out;
     }
-    const settle = <T>(p: Promise<T>) => p.then((v) => ({ ok: true as const, v }), (e: unknown) => ({ ok: false as const, e: e instanceof Error ? e.message : String(e) }));
+    const settle = <T>(p: Promise<T>) => p.then((v) => ({ ok: true as const, v }), (e: unknown) => ({ ok: false as const, e: errorMessage(e) }));
     const first = await Promise.all(containerIds.map((id) => settle(this.readCpu(l, id))));
     await this.sleep(opts.windowMs, opts.signal);
     const [second, mem] = await Promise.all([

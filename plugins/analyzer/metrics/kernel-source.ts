@@ -1,3 +1,4 @@
+import { errorMessage } from '../../../core/util/error-message.js';
 import { readFile } from 'node:fs/promises';
 import type { ContainerSample, MetricSource, SampleOptions } from './metric-source.js';
 
@@ -91,7 +92,7 @@ export function parseSysinfo(text: string): SysinfoSnapshot {
   try {
     raw = JSON.parse(text);
   } catch (e) {
-    fail(`not JSON (${e instanceof Error ? e.message : String(e)})`);
+    fail(`not JSON (${errorMessage(e)})`);
   }
   const o = obj(raw, 'document');
   const version = num(o, 'version', 'document');
@@ -275,7 +276,7 @@ export class KernelMetricSource implements MetricSource {
       next = await this.read();
     } catch (e) {
       if (opts.signal?.aborted) throw e;
-      const error = `kernel: ${e instanceof Error ? e.message : String(e)}`;
+      const error = `kernel: ${errorMessage(e)}`;
       return new Map(containerIds.map((id) => [id, { id, cpuPct: null, memBytes: null, error }]));
     }
     return samplesFromReadings(prev, next, containerIds);
