@@ -1,7 +1,9 @@
 import { spawn } from 'node:child_process';
+import { sleep } from '../util/sleep.js';
 import { existsSync, mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
 import Docker from 'dockerode';
+import { isLoopbackHost } from '../util/loopback-host.js';
 import { aptInstall, findExecutable, type InstallOptions } from './system-installer.js';
 
 export const DEFAULT_DOCKER_SOCKET = '/var/run/docker.sock';
@@ -20,6 +22,13 @@ export function createDockerClient(dockerHost?: string): Docker {
   if (dockerHost.startsWith('unix://')) return new Docker({ socketPath: dockerHost.slice('unix://'.length) });
   const u = new URL(dockerHost.replace(/^tcp:/, 'http:'));
   return new Docker({ host: u.hostname, port: Number(u.port || 2375), protocol: 'http' });
+}
+
+/** Whether the engine runs on this host (a socket, or a loopback address): only then are its cgroups and PIDs ours to read. */
+export function isLocalEngine(docker: Docker): boolean {
+  const m = (docker as unknown as { modem?: { socketPath?: string; host?: string } }).modem;
+  if (m?.socketPath) return true;
+  return m?.host === undefined || isLoopbackHost(m.host);
 }
 
 async function answers(docker: Docker): Promise<boolean> {
@@ -65,7 +74,7 @@ export async function ensureDockerEngine(opts: DockerEngineOptions): Promise<{ d
       opts.log(`dockerd (pid ${child.pid}) is up`);
       return { docker, started: true, pid: child.pid };
     }
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
   }
   throw new Error(`dockerd did not answer within ${(opts.startTimeoutMs ?? 60_000) / 1000} s; see ${logFile}`);
 }

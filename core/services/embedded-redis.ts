@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { sleep } from '../util/sleep.js';
 import { mkdirSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -99,7 +100,7 @@ export async function waitForRedis(url: string, timeoutMs: number): Promise<void
     } finally {
       r.disconnect();
     }
-    await new Promise((res) => setTimeout(res, 50));
+    await sleep(50);
   }
   throw new Error(`Redis at ${url} did not answer within ${timeoutMs} ms: ${String(lastErr)}`);
 }

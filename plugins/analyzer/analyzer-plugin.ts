@@ -65,6 +65,7 @@ export class AnalyzerPlugin implements TideflowPlugin<AnalyzerConfig, unknown, A
 
     const source: MetricSource = await selectMetricSource(cfg.metricSource, { docker: this.docker, cgroupRoot: cfg.cgroupRoot, statsParallelism: cfg.statsParallelism });
     const ids = managed.map((c) => c.Id);
+    const byId = new Map(managed.map((c) => [c.Id, c]));
     const [samples, hostMemory] = await Promise.all([
       ids.length > 0 ? source.sample(ids, { windowMs, signal: ctx.signal }) : Promise.resolve(new Map<string, ContainerSample>()),
       readHostMemory(this.meminfoPath),
@@ -85,7 +86,6 @@ export class AnalyzerPlugin implements TideflowPlugin<AnalyzerConfig, unknown, A
     let killReport: KillReport | null = null;
     if (policy.kill.length > 0) {
       if (ctx.signal.aborted) throw ctx.signal.reason ?? new Error('aborted before killing');
-      const byId = new Map(managed.map((c) => [c.Id, c]));
       killReport = await killContainers(
         this.docker,
         policy.kill.map((id) => ({ id, labels: byId.get(id)!.Labels })),
@@ -97,9 +97,8 @@ export class AnalyzerPlugin implements TideflowPlugin<AnalyzerConfig, unknown, A
     }
     const t3 = performance.now();
 
-    const info = new Map(managed.map((c) => [c.Id, c]));
     const containers: AnalyzedContainer[] = policy.decisions.map((d) => {
-      const c = info.get(d.id)!;
+      const c = byId.get(d.id)!;
       const s = samples.get(d.id);
       const k = kills.get(d.id);
       const reason = s?.error && (s.cpuPct === null || s.memBytes === null) ? `${d.reason}; metrics: ${s.error}` : d.reason;

@@ -1,4 +1,5 @@
 import { readdir, readFile } from 'node:fs/promises';
+import { sleep } from '../../core/util/sleep.js';
 import path from 'node:path';
 import { FULL_ID, findContainerProcsDir, type CgroupLayout } from './metrics/cgroup-paths.js';
 
@@ -50,9 +51,6 @@ function isGroupGone(err: unknown): boolean {
   return c === 'ENOENT' || c === 'ENODEV';
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
 
 /** PIDs listed in a cgroup dir and its sub-groups; null when the dir is gone. */
 async function readProcs(dir: string, depth = 0): Promise<number[] | null> {

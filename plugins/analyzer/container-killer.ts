@@ -6,7 +6,7 @@ import { isRemovalInProgress, statusCode } from '../../core/services/docker-erro
 import { errorMessage } from '../../core/util/error-message.js';
 import { killViaCgroup } from './cgroup-killer.js';
 import { DEFAULT_CGROUP_ROOT, detectCgroupLayout, hasDockerParent, type CgroupLayout } from './metrics/cgroup-paths.js';
-import { isLocalEngine } from './metrics/select-source.js';
+import { isLocalEngine } from '../../core/services/docker-engine.js';
 
 export type KillMethod = 'auto' | 'cgroup' | 'docker';
 

@@ -1,4 +1,5 @@
 import type Docker from 'dockerode';
+import { sleep } from '../../core/util/sleep.js';
 import { mapBounded } from '../../core/util/map-bounded.js';
 import { isRemovalInProgress, statusCode } from '../../core/services/docker-errors.js';
 import { errorMessage } from '../../core/util/error-message.js';
@@ -31,7 +32,7 @@ async function waitGone(docker: Docker, id: string, deadlineMs: number): Promise
       if (statusCode(err) === 404) return;
       throw err;
     }
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
   }
 }
 

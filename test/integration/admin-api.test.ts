@@ -12,7 +12,8 @@ vi.mock('node:crypto', async (importOriginal) => {
 const crypto = await import('node:crypto');
 
 const { buildAdminApp } = await import('../../core/api/admin-app.js');
-const { resolveAdminToken, isLoopbackHost, ADMIN_TOKEN_FILE } = await import('../../core/api/auth/admin-token.js');
+const { resolveAdminToken, ADMIN_TOKEN_FILE } = await import('../../core/api/auth/admin-token.js');
+const { isLoopbackHost } = await import('../../core/util/loopback-host.js');
 const { tokenMatches, bearerToken } = await import('../../core/api/auth/bearer-auth.js');
 const { FakeEngineControl, lifecycleWorkflow } = await import('../support/fake-engine-control.js');
 

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
-import { isIP } from 'node:net';
 import path from 'node:path';
 import type { Logger } from '../../logging/logger.js';
+import { isLoopbackHost } from '../../util/loopback-host.js';
 
 export const ADMIN_TOKEN_FILE = 'admin-token';
 
@@ -23,18 +23,6 @@ export interface ResolvedAdminToken {
   source: 'configured' | 'stored' | 'generated';
   /** The token file (stored/generated only). */
   file?: string;
-}
-
-/** True for 127.0.0.0/8, ::1, ::ffff:127.x and `localhost`. */
-export function isLoopbackHost(host: string): boolean {
-  let h = host.trim().toLowerCase();
-  if (h.startsWith('[') && h.endsWith(']')) h = h.slice(1, -1);
-  if (h === 'localhost' || h.endsWith('.localhost')) return true;
-  if (h.startsWith('::ffff:')) h = h.slice('::ffff:'.length);
-  const kind = isIP(h);
-  if (kind === 4) return h.startsWith('127.');
-  if (kind === 6) return /^(0{0,4}:){7}0{0,3}1$|^::1$/.test(h);
-  return false;
 }
 
 function emit(log: ResolveAdminTokenOptions['log'], level: 'info' | 'warn', message: string): void {

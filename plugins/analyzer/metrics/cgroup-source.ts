@@ -1,5 +1,6 @@
 import { errorMessage } from '../../../core/util/error-message.js';
 import { readFile } from 'node:fs/promises';
+import { sleep } from '../../../core/util/sleep.js';
 import path from 'node:path';
 import { DEFAULT_CGROUP_ROOT, detectCgroupLayout, findContainerCgroupDir, hasDockerParent, type CgroupLayout } from './cgroup-paths.js';
 import type { ContainerSample, MetricSource, SampleOptions } from './metric-source.js';
@@ -15,26 +16,11 @@ export interface CgroupSourceOptions {
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
 }
 
-type Layout = CgroupLayout;
+type Finder = (controllerRoot: string, id: string, probe: string) => Promise<string | null>;
 
 interface CpuReading {
   usageNs: bigint;
   atNs: bigint;
-}
-
-function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason ?? new Error('aborted'));
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(signal!.reason ?? new Error('aborted'));
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 /** One numeric key of a flat-keyed cgroup stat file ("key value" lines). */
@@ -60,17 +46,17 @@ export class CgroupMetricSource implements MetricSource {
   private readonly parents: string[];
   private readonly nowNs: () => bigint;
   private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
-  private layout: Layout | null | undefined;
+  private layout: CgroupLayout | null | undefined;
 
   constructor(opts: CgroupSourceOptions = {}) {
     this.root = opts.root ?? DEFAULT_CGROUP_ROOT;
     this.parents = opts.parents ?? [];
     this.nowNs = opts.nowNs ?? (() => process.hrtime.bigint());
-    this.sleep = opts.sleep ?? abortableSleep;
+    this.sleep = opts.sleep ?? sleep;
   }
 
   /** Which cgroup version is mounted at the root, or null if none usable. */
-  async detect(): Promise<Layout | null> {
+  async detect(): Promise<CgroupLayout | null> {
     if (this.layout === undefined) this.layout = await detectCgroupLayout(this.root);
     return this.layout;
   }
@@ -80,34 +66,43 @@ export class CgroupMetricSource implements MetricSource {
     return l !== null && (await hasDockerParent(this.root, l, this.parents));
   }
 
-  /** Finds the container's cgroup dir under a controller root (null if absent). */
-  private find(controllerRoot: string, id: string, probe: string): Promise<string | null> {
-    return findContainerCgroupDir(controllerRoot, id, probe, this.parents);
+  /**
+   * Finds a container's cgroup dir under a controller root (null if absent),
+   * once per sample: the second CPU reading reuses what the first found.
+   */
+  private finder(): Finder {
+    const found = new Map<string, Promise<string | null>>();
+    return (controllerRoot, id, probe) => {
+      const key = `${controllerRoot}\0${id}\0${probe}`;
+      let dir = found.get(key);
+      if (!dir) found.set(key, (dir = findContainerCgroupDir(controllerRoot, id, probe, this.parents)));
+      return dir;
+    };
   }
 
-  private async readCpu(l: Layout, id: string): Promise<CpuReading> {
+  private async readCpu(find: Finder, l: CgroupLayout, id: string): Promise<CpuReading> {
     if (l.version === 1) {
-      const dir = await this.find(path.join(this.root, l.cpuDir), id, 'cpuacct.usage');
+      const dir = await find(path.join(this.root, l.cpuDir), id, 'cpuacct.usage');
       if (!dir) throw new Error(`no cgroup v1 cpuacct group for ${id.slice(0, 12)}`);
       const text = await readFile(path.join(dir, 'cpuacct.usage'), 'utf8');
       return { usageNs: BigInt(text.trim()), atNs: this.nowNs() };
     }
-    const dir = await this.find(this.root, id, 'cpu.stat');
+    const dir = await find(this.root, id, 'cpu.stat');
     if (!dir) throw new Error(`no cgroup v2 group for ${id.slice(0, 12)}`);
     const usec = statValue(await readFile(path.join(dir, 'cpu.stat'), 'utf8'), 'usage_usec');
     if (usec === undefined) throw new Error(`cpu.stat of ${id.slice(0, 12)} lacks usage_usec`);
     return { usageNs: usec * 1000n, atNs: this.nowNs() };
   }
 
-  private async readMem(l: Layout, id: string): Promise<number> {
+  private async readMem(find: Finder, l: CgroupLayout, id: string): Promise<number> {
     if (l.version === 1) {
-      const dir = await this.find(path.join(this.root, l.memDir), id, 'memory.usage_in_bytes');
+      const dir = await find(path.join(this.root, l.memDir), id, 'memory.usage_in_bytes');
       if (!dir) throw new Error(`no cgroup v1 memory group for ${id.slice(0, 12)}`);
       const [usage, stat] = await Promise.all([readFile(path.join(dir, 'memory.usage_in_bytes'), 'utf8'), readFile(path.join(dir, 'memory.stat'), 'utf8')]);
       const inactive = statValue(stat, 'total_inactive_file') ?? statValue(stat, 'inactive_file') ?? 0n;
       return Math.max(0, Number(BigInt(usage.trim()) - inactive));
     }
-    const dir = await this.find(this.root, id, 'memory.current');
+    const dir = await find(this.root, id, 'memory.current');
     if (!dir) throw new Error(`no cgroup v2 memory for ${id.slice(0, 12)}`);
     const [current, stat] = await Promise.all([readFile(path.join(dir, 'memory.current'), 'utf8'), readFile(path.join(dir, 'memory.stat'), 'utf8')]);
     const inactive = statValue(stat, 'inactive_file') ?? 0n;
@@ -122,11 +117,12 @@ export class CgroupMetricSource implements MetricSource {
       return out;
     }
     const settle = <T>(p: Promise<T>) => p.then((v) => ({ ok: true as const, v }), (e: unknown) => ({ ok: false as const, e: errorMessage(e) }));
-    const first = await Promise.all(containerIds.map((id) => settle(this.readCpu(l, id))));
+    const find = this.finder();
+    const first = await Promise.all(containerIds.map((id) => settle(this.readCpu(find, l, id))));
     await this.sleep(opts.windowMs, opts.signal);
     const [second, mem] = await Promise.all([
-      Promise.all(containerIds.map((id) => settle(this.readCpu(l, id)))),
-      Promise.all(containerIds.map((id) => settle(this.readMem(l, id)))),
+      Promise.all(containerIds.map((id) => settle(this.readCpu(find, l, id)))),
+      Promise.all(containerIds.map((id) => settle(this.readMem(find, l, id)))),
     ]);
     containerIds.forEach((id, i) => {
       const a = first[i]!;

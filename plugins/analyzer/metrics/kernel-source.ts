@@ -1,5 +1,6 @@
 import { errorMessage } from '../../../core/util/error-message.js';
 import { readFile } from 'node:fs/promises';
+import { sleep } from '../../../core/util/sleep.js';
 import type { ContainerSample, MetricSource, SampleOptions } from './metric-source.js';
 
 /** Where the tideflow_sysinfo kernel module (kernel/) publishes its JSON. */
@@ -219,21 +220,6 @@ export interface KernelSourceOptions {
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
 }
 
-function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason ?? new Error('aborted'));
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(signal!.reason ?? new Error('aborted'));
-    };
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
 /**
  * Container CPU/memory from the tideflow_sysinfo kernel module
  * (/proc/tideflow_sysinfo): one read lists every containerised process of the
@@ -249,7 +235,7 @@ export class KernelMetricSource implements MetricSource {
 
   constructor(opts: KernelSourceOptions = {}) {
     this.path = opts.path ?? SYSINFO_PATH;
-    this.sleep = opts.sleep ?? abortableSleep;
+    this.sleep = opts.sleep ?? sleep;
   }
 
   /** One reading of the module's file. */

@@ -1,5 +1,6 @@
 import type Docker from 'dockerode';
 import { NonRetryableError } from '../../../core/plugin/errors.js';
+import { isLocalEngine } from '../../../core/services/docker-engine.js';
 import { CgroupMetricSource } from './cgroup-source.js';
 import { DockerStatsMetricSource } from './docker-stats-source.js';
 import { FallbackMetricSource } from './fallback-source.js';
@@ -18,13 +19,6 @@ export interface SelectSourceOptions {
 
 export function defaultKernelSource(): MetricSource | null {
   return new KernelMetricSource();
-}
-
-/** cgroup files are only meaningful when the engine runs on this host. */
-export function isLocalEngine(docker: Docker): boolean {
-  const m = (docker as unknown as { modem?: { socketPath?: string; host?: string } }).modem;
-  if (m?.socketPath) return true;
-  return m?.host === undefined || ['127.0.0.1', 'localhost', '::1', '[::1]'].includes(m.host);
 }
 
 /**
