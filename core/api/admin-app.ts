@@ -116,6 +116,8 @@ export async function buildAdminApp(opts: AdminAppOptions): Promise<FastifyInsta
           { name: 'jobs', description: 'Trigger, pause, resume one job' },
           { name: 'runs', description: 'Run history' },
           { name: 'metrics', description: 'Prometheus' },
+          { name: 'logs', description: 'Stored spawn, kill and memory records (logger plugin)' },
+          { name: 'charts', description: 'Rendered charts (charts plugin)' },
         ],
       },
       refResolver: {

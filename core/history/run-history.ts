@@ -72,11 +72,6 @@ export class RunHistory {
     return json ? (JSON.parse(json) as RunRecord) : undefined;
   }
 
-  async lastRun(workflow: string, job: string): Promise<RunRecord | undefined> {
-    const id = await this.redis.hget(this.lastKey, jobKey(workflow, job));
-    return id ? this.get(id) : undefined;
-  }
-
   async lastRuns(): Promise<Map<string, RunRecord>> {
     const ids = await this.redis.hgetall(this.lastKey);
     const keys = Object.keys(ids);

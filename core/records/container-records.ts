@@ -62,5 +62,3 @@ export interface AnalysisResult {
   containers: AnalyzedContainer[];
   durationMs: number;
 }
-
-export type ContainerLifecycleRecord = SpawnResult | AnalysisResult;

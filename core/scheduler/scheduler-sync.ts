@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import type { Logger } from '../logging/logger.js';
 import { runJobOptions, type RunJobData } from '../runner/run-job-data.js';
-import type { LoadedJob } from '../workflow/loaded-workflow.js';
+import { isScheduled, type LoadedJob } from '../workflow/loaded-workflow.js';
 import type { CatalogEntry } from '../workflow/workflow-catalog.js';
 import type { PauseSnapshot } from './pause-store.js';
 import { jobKey, parseSchedulerId, schedulerId } from './run-ids.js';
@@ -40,7 +40,7 @@ export class SchedulerSync {
     const out: DesiredScheduler[] = [];
     for (const { workflow } of entries) {
       for (const job of Object.values(workflow.jobs)) {
-        if (job.trigger.everyMs === undefined && job.trigger.cron === undefined) continue;
+        if (!isScheduled(job)) continue;
         if (pauses.pausedBy(workflow.name, job.name)) continue;
         out.push({ id: schedulerId(workflow.name, job.name), job, workflow: workflow.name, hash: definitionHash(job) });
       }
