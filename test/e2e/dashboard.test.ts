@@ -5,10 +5,12 @@ import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { Resvg } from '@resvg/resvg-js';
-import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildAdminApp } from '../../core/api/admin-app.js';
+import { openRecordStore, type SqliteRecordStore } from '../../core/store/sqlite-record-store.js';
+import { logsRoutes } from '../../plugins/logger/logs-routes.js';
 import { FakeEngineControl, lifecycleWorkflow } from '../support/fake-engine-control.js';
 
 /**
@@ -70,34 +72,28 @@ function chartPng(title: string, values: number[], width: number, color: string)
 }
 
 
-/** Mimics the logger's GET /api/logs for kind=killed. */
-const testLogsRoutes: FastifyPluginAsync = async (app) => {
-  app.get('/api/logs', async () => {
-    const now = Date.now();
-    const items = [
-      ['tf-cpu-hog-7', 'tideflow/cpu-hog', 'high', 97.4, 3.1e6],
-      ['tf-mem-hog-3', 'tideflow/mem-hog', 'high', 41.2, 70.5e6],
-      ['tf-ticker-9', 'tideflow/ticker', 'low', 2.3, 1.2e6],
-    ].map(([name, image, cls, cpu, mem], i) => ({
-      id: 100 - i,
-      kind: 'killed',
-      time: now - (i + 1) * 9000,
-      at: new Date(now - (i + 1) * 9000).toISOString(),
-      source: `run-a${i}`,
-      workflow: WF,
-      containerId: `${i}abc123def4567890`,
-      name,
-      image,
-      class: cls,
-      cpuPct: cpu,
-      memBytes: mem,
-      reason: cls === 'high' ? 'surplus high: rank 3 of 4 (keep 2)' : 'surplus low: rank 4 of 6 (keep 3)',
-    }));
-    return { items, nextCursor: null, limit: 10 };
-  });
-};
+/** Three killed containers in a real record store, served by the logger's real routes. */
+async function killedRecords(dataDir: string): Promise<SqliteRecordStore> {
+  const store = openRecordStore(dataDir);
+  const now = Date.now();
+  const rows = [
+    ['tf-cpu-hog-7', 'tideflow/cpu-hog', 'high', 97.4, 3.1e6],
+    ['tf-mem-hog-3', 'tideflow/mem-hog', 'high', 41.2, 70.5e6],
+    ['tf-ticker-9', 'tideflow/ticker', 'low', 2.3, 1.2e6],
+  ] as const;
+  for (const [i, [name, image, cls, cpuPct, memBytes]] of rows.entries()) {
+    const time = now - (i + 1) * 9000;
+    await store.ingest({
+      source: `run-a${i}`, sourceKind: 'analysis', workflow: WF, time,
+      records: [{ kind: 'killed', time, containerId: `${i}abc123def4567890`, name, image, class: cls, cpuPct, memBytes,
+        reason: cls === 'high' ? 'surplus high: rank 3 of 4 (keep 2)' : 'surplus low: rank 4 of 6 (keep 3)' }],
+    });
+  }
+  return store;
+}
 
 let tmp: string;
+let store: SqliteRecordStore;
 let chartsDir: string;
 let control: FakeEngineControl;
 let app: FastifyInstance;
@@ -110,6 +106,7 @@ beforeAll(async () => {
   }
   tmp = await mkdtemp(path.join(os.tmpdir(), 'tideflow-dashboard-'));
   chartsDir = path.join(tmp, 'charts');
+  store = await killedRecords(tmp);
   await mkdir(chartsDir, { recursive: true });
   await writeFile(path.join(chartsDir, 'memory.png'), chartPng('Host memory used (MiB)', [812, 840, 905, 990, 1010, 960, 1105, 1180, 1120, 1204, 1150, 1230], 640, '#2f6fb2'));
   await writeFile(path.join(chartsDir, 'containers.png'), chartPng('Managed containers', [5, 15, 5, 15, 5, 15, 5, 15, 6, 14, 5, 15], 640, '#c0602c'));
@@ -132,7 +129,7 @@ beforeAll(async () => {
     plugins: [
       // The charts plugin's real routes over the PNGs written above, so the page reads the real list format.
       { name: 'charts', routes: chartsRoutes(() => chartsDir) },
-      { name: 'logger', routes: testLogsRoutes },
+      { name: 'logger', routes: logsRoutes(store) },
     ],
   });
   await app.listen({ host: '127.0.0.1', port: 0 });
@@ -149,6 +146,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await context?.close();
   await app?.close();
+  await store?.close();
   if (tmp) await rm(tmp, { recursive: true, force: true });
 });
 

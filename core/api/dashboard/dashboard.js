@@ -324,20 +324,10 @@ async function act(action, workflow, job) {
 
 const chartCards = new Map();
 
-/** Accepts [{name, url, updatedAt}] or {charts: [...]}, with file/mtime/size variants. */
+/** GET /api/charts (charts plugin): { charts: [{ name, title, time, png: { url, bytes } }] }. */
 function normalizeCharts(body) {
-  const list = Array.isArray(body) ? body : body?.charts ?? body?.items ?? [];
-  return list
-    .map((c) => {
-      if (typeof c === 'string') c = { name: c };
-      const name = c.name ?? c.file?.replace(/\.png$/, '');
-      if (!name) return undefined;
-      // The charts plugin lists { png: { url, bytes }, time, at }; plain urls are accepted too.
-      const url = c.url ?? (typeof c.png === 'string' ? c.png : c.png?.url) ?? `/charts/${encodeURIComponent(name)}.png`;
-      const updatedAt = c.updatedAt ?? c.time ?? c.at ?? c.mtime ?? c.mtimeMs ?? c.renderedAt ?? c.png?.bytes ?? '';
-      return { name, url, updatedAt, title: c.title ?? c.description ?? name };
-    })
-    .filter(Boolean)
+  return (body?.charts ?? [])
+    .map((c) => ({ name: c.name, url: c.png.url, updatedAt: c.time, title: c.title ?? c.name }))
     .sort((a, b) => a.name.localeCompare(b.name));
 }
 
@@ -405,11 +395,6 @@ async function refreshCharts() {
 
 // ---------------------------------------------------------------- killed containers
 
-function normalizeLogs(body) {
-  if (Array.isArray(body)) return body;
-  return body?.items ?? body?.records ?? body?.logs ?? body?.rows ?? [];
-}
-
 async function refreshKilled() {
   const tbody = $('#killed tbody');
   const { status, ok, body } = await getJson('/api/logs?kind=killed&limit=10');
@@ -418,7 +403,8 @@ async function refreshKilled() {
     tbody.replaceChildren(h('tr', {}, h('td', { colspan: 7, class: 'empty' }, 'No data.')));
     return;
   }
-  const rows = normalizeLogs(body);
+  // GET /api/logs (logger plugin): { items: [{ time, containerId, name, image, class, cpuPct, memBytes, reason, killError? }] }
+  const rows = body?.items ?? [];
   $('#killed-note').textContent = rows.length ? `last ${rows.length}` : '';
   if (!rows.length) {
     tbody.replaceChildren(h('tr', {}, h('td', { colspan: 7, class: 'empty' }, 'No container killed yet.')));
@@ -426,8 +412,8 @@ async function refreshKilled() {
   }
   tbody.replaceChildren(
     ...rows.map((r) => {
-      const when = r.time ?? r.at ?? r.killedAt ?? r.timestamp;
-      const name = r.name ?? r.containerName ?? (r.containerId ?? r.id ?? '').toString().slice(0, 12);
+      const when = r.time;
+      const name = r.name ?? (r.containerId ?? '').slice(0, 12);
       return h(
         'tr',
         {},
@@ -435,7 +421,7 @@ async function refreshKilled() {
         h('td', { class: 'mono clip', title: `${name}\n${r.containerId ?? ''}` }, name),
         h('td', { class: 'mono clip', title: r.image ?? '' }, r.image ?? '—'),
         h('td', {}, r.class ? badge(r.class, `class-${r.class}`) : '—'),
-        h('td', { class: 'num' }, pct(r.cpuPct ?? r.cpu)),
+        h('td', { class: 'num' }, pct(r.cpuPct)),
         h('td', { class: 'num' }, r.memBytes !== undefined ? bytes(r.memBytes) : pct(r.memPct)),
         h('td', { class: 'reason', title: r.killError ? `kill failed: ${r.killError}` : '' }, r.reason ?? '', r.killError ? h('span', { class: 'badge failed' }, 'kill failed') : null),
       );
