@@ -125,6 +125,15 @@ describe('cgroup metric source', () => {
     expect((await src.sample([ID_A], { windowMs: 1 })).get(ID_A)!.memBytes).toBe(4096);
   });
 
+  it('is available on a readable hierarchy before Docker has made its parent group (no container started yet)', async () => {
+    const root = path.join(base, 'fresh-v1');
+    put(path.join(root, 'cpuacct', 'cpuacct.usage'), '0\n');
+    mkdirSync(path.join(root, 'memory'), { recursive: true });
+    const src = new CgroupMetricSource({ root });
+    expect(await src.available()).toBe(true);
+    expect((await src.sample([ID_A], { windowMs: 1 })).get(ID_A)!.error).toMatch(/no cgroup v1 cpuacct group/);
+  });
+
   it('is unavailable where there is no cgroup hierarchy', async () => {
     const root = path.join(base, 'nothing');
     mkdirSync(root, { recursive: true });

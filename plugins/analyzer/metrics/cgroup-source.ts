@@ -2,7 +2,7 @@ import { errorMessage } from '../../../core/util/error-message.js';
 import { readFile } from 'node:fs/promises';
 import { sleep } from '../../../core/util/sleep.js';
 import path from 'node:path';
-import { DEFAULT_CGROUP_ROOT, detectCgroupLayout, findContainerCgroupDir, hasDockerParent, type CgroupLayout } from './cgroup-paths.js';
+import { DEFAULT_CGROUP_ROOT, detectCgroupLayout, findContainerCgroupDir, type CgroupLayout } from './cgroup-paths.js';
 import type { ContainerSample, MetricSource, SampleOptions } from './metric-source.js';
 
 export interface CgroupSourceOptions {
@@ -61,9 +61,13 @@ export class CgroupMetricSource implements MetricSource {
     return this.layout;
   }
 
+  /**
+   * A readable hierarchy is enough: Docker makes its parent group only when
+   * its first container starts, and a container whose group is not found is
+   * asked of the next source (FallbackMetricSource).
+   */
   async available(): Promise<boolean> {
-    const l = await this.detect();
-    return l !== null && (await hasDockerParent(this.root, l, this.parents));
+    return (await this.detect()) !== null;
   }
 
   /**
