@@ -97,7 +97,7 @@ describe('graceful shutdown of tideflow start', () => {
     const again = await startEngine({ REDIS_URL: '' }, dir, dataDir);
     const url = readEngineInfo(dataDir)!.redisUrl;
     const r2 = new Redis(url);
-    const ids = await r2.zrange('tideflow:runs', 0, -1);
+    const ids = await r2.zrange('tideflow:runs', '0', '-1');
     const statuses = await Promise.all(ids.map(async (id) => (JSON.parse((await r2.get(`tideflow:run:${id}`))!) as { status: string }).status));
     r2.disconnect();
     expect(statuses).toContain('succeeded');
