@@ -28,11 +28,14 @@ function cmdline(pid: number): string {
  */
 export function findNpmExecLauncher(env: NodeJS.ProcessEnv = process.env): { pid: number; startTime: string } | undefined {
   if (env.npm_command !== 'exec') return undefined;
+  // Up through the `sh -c` npm exec runs the command with, to npm itself; anything else in between is not npm exec's doing.
   let pid = process.ppid;
   for (let depth = 0; depth < 4 && pid > 1; depth++) {
     const stat = procStat(pid);
     if (!stat) return undefined;
-    if (/\bnp[mx](-cli\.js)?\b/.test(cmdline(pid))) return { pid, startTime: stat.startTime };
+    const cmd = cmdline(pid);
+    if (/\bnp[mx](-cli\.js)?\b/.test(cmd)) return { pid, startTime: stat.startTime };
+    if (!/^(\S*\/)?(sh|dash|bash) /.test(cmd)) return undefined;
     pid = stat.ppid;
   }
   return undefined;

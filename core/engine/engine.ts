@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { mkdirSync } from 'node:fs';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -202,6 +203,7 @@ export class Engine {
       log,
       outage,
       concurrency: config.concurrency,
+      name: `${this.role === 'all' ? 'engine' : 'worker'}@${hostname()}:${process.pid}`,
     });
     this.runner.start();
 

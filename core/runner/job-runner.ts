@@ -51,6 +51,8 @@ export interface JobRunnerOptions {
   /** Folds Redis connection errors into one line per outage; without it each is logged. */
   outage?: RedisOutageLog;
   concurrency: number;
+  /** This worker's name, e.g. `worker@host:pid`. */
+  name?: string;
 }
 
 /**
@@ -71,6 +73,8 @@ export class JobRunner extends EventEmitter implements RunEventSource {
       connection,
       prefix,
       concurrency,
+      // Stored on each job it takes (BullMQ `processedBy`): which process ran a run.
+      name: this.opts.name,
       // Our own timeout governs run length; the lock only detects dead workers.
       lockDuration: LOCK_DURATION_MS,
       stalledInterval: STALLED_INTERVAL_MS,
