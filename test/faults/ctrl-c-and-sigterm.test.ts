@@ -23,7 +23,7 @@ const workflows: FaultWorkflow[] = [];
 afterEach(async () => {
   for (const p of started.splice(0)) await killGroup(p);
   for (const wf of workflows.splice(0)) await removeWorkflowContainers(wf);
-});
+}, 300_000);
 
 const ENV = { REDIS_URL: '', TIDEFLOW_ADMIN_TOKEN: FAULT_TOKEN };
 

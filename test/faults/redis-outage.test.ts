@@ -30,7 +30,7 @@ afterAll(async () => {
   }
   await own.destroy();
   await removeWorkflowContainers(wf);
-});
+}, 300_000);
 
 /** Asks for health every `everyMs` until `untilMs` has passed; every answer must say Redis is down, within 1 s. */
 async function healthWhileDown(url: string, untilMs: number, violations: string[], phase: string): Promise<HealthAnswer[]> {
@@ -61,7 +61,8 @@ describe('scenario 3: Redis frozen, killed and restarted', () => {
 
     let redis = new Redis(own.url, { maxRetriesPerRequest: null });
     redis.on('error', () => undefined);
-    await waitFor(async () => (await readRuns(redis)).filter((r) => r.job === 'spawn' && r.status === 'succeeded').length >= 2, 'two spawns', 120_000);
+    // Steady state: runs succeed (on a Docker engine shared with other tests a spawn can take minutes: any job will do).
+    await waitFor(async () => (await readRuns(redis)).filter((r) => r.status === 'succeeded').length >= 3, 'three successful runs', 180_000);
     await waitFor(async () => (await getHealth(url)).status === 200, 'health up before the outage', 30_000);
     const runsBefore = new Set((await readRuns(redis)).map((r) => r.id));
     const storedBefore = new Set((await storedRecords(wf)).map((r) => r.id));

@@ -23,7 +23,7 @@ afterAll(async () => {
   for (const p of procs) await killGroup(p);
   await own.destroy();
   await removeWorkflowContainers(wf);
-});
+}, 300_000);
 
 async function startWorker(env: Record<string, string>): Promise<OwnProcess> {
   const w = startTideflow(['worker', '--data-dir', wf.dataDir], env);
