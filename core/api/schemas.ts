@@ -47,6 +47,17 @@ export const RunRecordSchema = Type.Object(
     durationMs: Type.Optional(Type.Number()),
     error: Type.Optional(Type.String()),
     causedBy: Type.Optional(Type.String({ description: 'Run id of the predecessor when reached through `then`.' })),
+    interrupted: Type.Optional(
+      Type.Array(
+        Type.Object({
+          attempt: Type.Integer(),
+          startedAt: Type.Optional(Millis('ms since epoch')),
+          detectedAt: Millis('ms since epoch'),
+          reason: Type.String(),
+        }),
+        { description: 'Attempts whose worker died mid-run; BullMQ re-queued the run and a later attempt took over.' },
+      ),
+    ),
   },
   { $id: 'RunRecord', additionalProperties: true },
 );

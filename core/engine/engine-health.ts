@@ -3,8 +3,25 @@ import type { Redis } from 'ioredis';
 import type { HealthCheck } from '../control/engine-control.js';
 import type { SchedulerWatchdog } from '../scheduler/scheduler-watchdog.js';
 import type { RecordStore } from '../store/record-store.js';
+import { errorMessage } from '../util/error-message.js';
+import { withDeadline } from '../util/with-deadline.js';
+
+/** Each check answers within this, so GET /api/health answers within a second even when Redis or Docker hangs. */
+export const HEALTH_CHECK_DEADLINE_MS = 800;
+
+/** Options of the health check's own Redis connection: fail fast instead of queueing while Redis is away. */
+export const HEALTH_REDIS_OPTIONS = {
+  // Commands while disconnected are refused at once, not queued until Redis is back.
+  enableOfflineQueue: false,
+  maxRetriesPerRequest: 0,
+  // A frozen (SIGSTOPped) Redis keeps the TCP connection open: bound each command.
+  commandTimeout: HEALTH_CHECK_DEADLINE_MS - 100,
+  connectTimeout: 2_000,
+  retryStrategy: (attempt: number) => Math.min(attempt * 200, 1_000),
+} as const;
 
 export interface EngineHealthSources {
+  /** A connection of the health checks' own, made with HEALTH_REDIS_OPTIONS. */
   redis: Redis;
   docker: Docker;
   /** This process's watchdog; a worker-only process has none and reads the engine's status from Redis. */
@@ -13,34 +30,50 @@ export interface EngineHealthSources {
   store: () => RecordStore;
 }
 
-/** The checks behind GET /api/health: each up or down with a reason. */
+function bounded(what: string, check: () => Promise<HealthCheck>, down: (reason: string) => HealthCheck): () => Promise<HealthCheck> {
+  return () => withDeadline(check(), HEALTH_CHECK_DEADLINE_MS, what).catch((err: unknown) => down(errorMessage(err)));
+}
+
+/** The checks behind GET /api/health: each up or down with a reason, each bounded in time. */
 export function engineHealthChecks(s: EngineHealthSources): Record<string, () => Promise<HealthCheck>> {
   return {
-    redis: async () => ((await s.redis.ping()) === 'PONG' ? { status: 'up' } : { status: 'down', reason: 'no PONG' }),
-    docker: async () => {
-      try {
+    redis: bounded(
+      'Redis',
+      async () => ((await s.redis.ping()) === 'PONG' ? { status: 'up' } : { status: 'down', reason: 'no PONG' }),
+      (reason) => ({ status: 'down', reason: `Redis does not answer: ${reason}` }),
+    ),
+    docker: bounded(
+      'the Docker engine',
+      async () => {
         await s.docker.ping();
         return { status: 'up' };
-      } catch (err) {
-        return { status: 'down', reason: `Docker engine does not answer: ${(err as Error).message}` };
-      }
-    },
-    scheduler: async () => {
-      const wd = s.watchdog();
-      if (!wd) {
-        const raw = await s.redis.get(`${s.prefix}:watchdog`);
-        return raw ? { status: 'up', reason: `watchdog of another process: ${raw}` } : { status: 'down', reason: 'no scheduler watchdog has run' };
-      }
-      if (wd.status.lastError) return { status: 'down', reason: `watchdog check failed: ${wd.status.lastError}` };
-      return {
-        status: 'up',
-        reason: wd.status.lastCheckAt ? `last check ${new Date(wd.status.lastCheckAt).toISOString()}, ${wd.status.repaired} repaired` : 'starting',
-      };
-    },
-    store: async () => {
-      const store = s.store();
-      const stats = await store.stats();
-      return { status: 'up', reason: `${stats.records} records in ${store.location}` };
-    },
+      },
+      (reason) => ({ status: 'down', reason: `Docker engine does not answer: ${reason}` }),
+    ),
+    scheduler: bounded(
+      'the scheduler status in Redis',
+      async () => {
+        const wd = s.watchdog();
+        if (!wd) {
+          const raw = await s.redis.get(`${s.prefix}:watchdog`);
+          return raw ? { status: 'up', reason: `watchdog of another process: ${raw}` } : { status: 'down', reason: 'no scheduler watchdog has run' };
+        }
+        if (wd.status.lastError) return { status: 'down', reason: `watchdog check failed: ${wd.status.lastError}` };
+        return {
+          status: 'up',
+          reason: wd.status.lastCheckAt ? `last check ${new Date(wd.status.lastCheckAt).toISOString()}, ${wd.status.repaired} repaired` : 'starting',
+        };
+      },
+      (reason) => ({ status: 'down', reason }),
+    ),
+    store: bounded(
+      'the record store',
+      async () => {
+        const store = s.store();
+        const stats = await store.stats();
+        return { status: 'up', reason: `${stats.records} records in ${store.location}` };
+      },
+      (reason) => ({ status: 'down', reason }),
+    ),
   };
 }

@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { mkdirSync } from 'node:fs';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -9,7 +10,6 @@ import { instanceCachingFactory, type DependencyContainer } from 'tsyringe';
 import { Registry } from 'prom-client';
 import { buildAdminApp } from '../api/admin-app.js';
 import { resolveAdminToken } from '../api/auth/admin-token.js';
-import { isLoopbackHost } from '../util/loopback-host.js';
 import type { EngineConfig } from '../config/engine-config.js';
 import type { EngineControl } from '../control/engine-control.js';
 import { RedisEngineControl } from '../control/redis-engine-control.js';
@@ -31,7 +31,9 @@ import type { RecordStore } from '../store/record-store.js';
 import { openRecordStore } from '../store/sqlite-record-store.js';
 import { WorkflowCatalog, type CatalogEntry } from '../workflow/workflow-catalog.js';
 import { displayPath, loadWorkflowDir } from '../workflow/workflow-loader.js';
-import { engineHealthChecks } from './engine-health.js';
+import { HEALTH_REDIS_OPTIONS, engineHealthChecks } from './engine-health.js';
+import { assertStartConfig } from '../config/start-checks.js';
+import { RedisOutageLog } from '../services/redis-outage-log.js';
 import { removeEngineInfo, writeEngineInfo } from './engine-info.js';
 import { WorkflowWatcher } from '../workflow/workflow-watcher.js';
 
@@ -68,6 +70,7 @@ export class Engine {
   private redis?: Redis;
   private workerConnection?: Redis;
   private historyConnection?: Redis;
+  private healthConnection?: Redis;
   private queue?: Queue<RunJobData>;
   private store?: RecordStore;
   private docker?: Docker;
@@ -105,7 +108,11 @@ export class Engine {
   async start(): Promise<this> {
     const { config, log } = this;
     const t0 = Date.now();
+    const serveApi = this.opts.api ?? this.role === 'all';
+    // Every refusal comes before anything touches the data dir, Redis or Docker.
+    assertStartConfig(config, { api: serveApi });
     mkdirSync(config.dataDir, { recursive: true });
+    const outage = new RedisOutageLog(log);
     const progress = (m: string) => log.info(m);
 
     this.redisUrl = config.redisUrl;
@@ -115,6 +122,10 @@ export class Engine {
     }
     this.redis = new Redis(this.redisUrl, { maxRetriesPerRequest: null });
     this.workerConnection = new Redis(this.redisUrl, { maxRetriesPerRequest: null });
+    this.healthConnection = new Redis(this.redisUrl, HEALTH_REDIS_OPTIONS);
+    outage.watchClient('main', this.redis);
+    outage.watchClient('worker', this.workerConnection);
+    outage.watchClient('health', this.healthConnection);
 
     if (this.opts.ensureDocker ?? true) {
       this.docker = (await ensureDockerEngine({ dockerHost: config.dockerHost, logDir: config.dataDir, noInstall: config.noInstall, log: progress })).docker;
@@ -125,10 +136,12 @@ export class Engine {
     const prefix = config.queuePrefix;
     // Cap the events stream: BullMQ keeps it unbounded otherwise (platform notes).
     this.queue = new Queue<RunJobData>(RUN_QUEUE, { connection: this.redis, prefix, streams: { events: { maxLen: 1000 } } });
+    this.queue.on('error', (err) => outage.report('queue', err));
     this.catalogInstance = new WorkflowCatalog(this.redis, prefix);
     this.pauses = new PauseStore(this.redis, prefix);
     // Auto-pipelining batches the bookkeeping of concurrent runs into shared round trips.
     this.historyConnection = new Redis(this.redisUrl, { maxRetriesPerRequest: null, enableAutoPipelining: true });
+    outage.watchClient('history', this.historyConnection);
     const history = new RunHistory(this.historyConnection, prefix);
     this.sync = new SchedulerSync(this.queue, log);
 
@@ -157,7 +170,7 @@ export class Engine {
       history,
       sync: this.sync,
       healthChecks: engineHealthChecks({
-        redis: this.redis,
+        redis: this.healthConnection,
         docker: this.docker,
         watchdog: () => this.watchdogInstance,
         prefix,
@@ -188,11 +201,13 @@ export class Engine {
       history,
       pauses: this.pauses,
       log,
+      outage,
       concurrency: config.concurrency,
+      name: `${this.role === 'all' ? 'engine' : 'worker'}@${hostname()}:${process.pid}`,
     });
     this.runner.start();
 
-    if (this.opts.api ?? this.role === 'all') await this.startApi(metricsRegistry);
+    if (serveApi) await this.startApi(metricsRegistry);
     if (this.role === 'all') {
       writeEngineInfo(config.dataDir, { pid: process.pid, redisUrl: this.redisUrl, apiUrl: this.url, queuePrefix: prefix, startedAt: Date.now() });
     }
@@ -202,9 +217,6 @@ export class Engine {
 
   private async startApi(metricsRegistry: Registry): Promise<void> {
     const { config } = this;
-    if (config.openLogIngest && !isLoopbackHost(config.host)) {
-      throw new Error(`TIDEFLOW_OPEN_LOG_INGEST=1 accepts logs without a token: allowed only on a loopback HOST, not ${config.host}`);
-    }
     const { token } = await resolveAdminToken({ configured: config.adminToken, dataDir: config.dataDir, host: config.host, log: this.log });
     this.adminToken = token;
     const queue = this.queue!;
@@ -265,6 +277,8 @@ export class Engine {
     this.redis?.disconnect();
     this.workerConnection?.disconnect();
     this.historyConnection?.disconnect();
+    this.healthConnection?.disconnect();
+    // Last: everything above may still need Redis.
     await this.embeddedRedis?.stop();
     if (this.role === 'all') removeEngineInfo(this.config.dataDir);
     log.info('stopped');

@@ -19,6 +19,21 @@ export interface RunRecord {
   error?: string;
   /** Run id of the predecessor when reached through `then`. */
   causedBy?: string;
+  /**
+   * Attempts whose worker died mid-run (killed, frozen): BullMQ's stalled-job
+   * check put the run back in the queue, and a later attempt took it over.
+   */
+  interrupted?: InterruptedAttempt[];
+}
+
+export interface InterruptedAttempt {
+  /** The attempt number the lost worker was running. */
+  attempt: number;
+  /** When the lost attempt started, if it lived long enough to be recorded. */
+  startedAt?: number;
+  /** When a later attempt found it lost (ms since epoch). */
+  detectedAt: number;
+  reason: string;
 }
 
 export interface RunQuery {

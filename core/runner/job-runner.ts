@@ -3,7 +3,8 @@ import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { RunEvent, RunEventSource } from '../control/engine-events.js';
 import type { RunHistory } from '../history/run-history.js';
-import type { RunRecord } from '../history/run-record.js';
+import type { InterruptedAttempt, RunRecord } from '../history/run-record.js';
+import type { RedisOutageLog } from '../services/redis-outage-log.js';
 import type { Logger } from '../logging/logger.js';
 import { isNonRetryable } from '../plugin/errors.js';
 import { errorMessage } from '../util/error-message.js';
@@ -14,6 +15,18 @@ import { RUN_QUEUE, chainedRunId, jobKey, scheduledRunId } from '../scheduler/ru
 import type { LoadedJob, LoadedWorkflow } from '../workflow/loaded-workflow.js';
 import type { WorkflowCatalog } from '../workflow/workflow-catalog.js';
 import { runJobOptions, type RunJobData } from './run-job-data.js';
+
+/**
+ * How long a worker's lock on a running job lasts without renewal (renewed
+ * every half of it while the process lives), and how often every worker
+ * looks for jobs whose lock expired. A SIGKILLed or frozen worker's job is
+ * re-queued within LOCK_DURATION_MS + STALLED_INTERVAL_MS (about 9 s), not
+ * BullMQ's default of up to a minute.
+ */
+export const LOCK_DURATION_MS = 6_000;
+export const STALLED_INTERVAL_MS = 3_000;
+/** Worker deaths a run survives before it is failed ("stalled more than allowable limit"). */
+const MAX_STALLED_COUNT = 2;
 
 /** Runs shorter than this get no separate "running" record. */
 const RUNNING_RECORD_DELAY_MS = 200;
@@ -35,7 +48,11 @@ export interface JobRunnerOptions {
   history: RunHistory;
   pauses: PauseStore;
   log: Logger;
+  /** Folds Redis connection errors into one line per outage; without it each is logged. */
+  outage?: RedisOutageLog;
   concurrency: number;
+  /** This worker's name, e.g. `worker@host:pid`. */
+  name?: string;
 }
 
 /**
@@ -56,10 +73,16 @@ export class JobRunner extends EventEmitter implements RunEventSource {
       connection,
       prefix,
       concurrency,
+      // Stored on each job it takes (BullMQ `processedBy`): which process ran a run.
+      name: this.opts.name,
       // Our own timeout governs run length; the lock only detects dead workers.
-      lockDuration: 30_000,
+      lockDuration: LOCK_DURATION_MS,
+      stalledInterval: STALLED_INTERVAL_MS,
+      maxStalledCount: MAX_STALLED_COUNT,
     });
-    this.worker.on('error', (err) => log.error({ err: err.message }, 'worker error'));
+    const outage = this.opts.outage;
+    this.worker.on('error', (err) => (outage ? outage.report('worker', err) : log.error({ err: err.message }, 'worker error')));
+    this.worker.on('stalled', (jobId) => log.warn({ jobId }, 'a run lost its worker (killed or frozen mid-run): re-queued for another attempt'));
   }
 
   /** Stops taking jobs; waits for running ones up to `timeoutMs`, then cancels them. */
@@ -100,6 +123,7 @@ export class JobRunner extends EventEmitter implements RunEventSource {
     if (!registered) throw new UnrecoverableError(`plugin "${def.plugin}" is not installed in this process`);
 
     const attempt = job.attemptsMade + 1;
+    const interrupted = await this.interruptedAttempts(job, runId, attempt);
     const run: RunRecord = {
       queuedAt: job.timestamp,
       id: runId,
@@ -114,6 +138,7 @@ export class JobRunner extends EventEmitter implements RunEventSource {
       finishedAt: undefined,
       durationMs: undefined,
       error: undefined,
+      ...(interrupted.length ? { interrupted } : {}),
     };
     // The "running" record is written only if the run is still going after a
     // moment: a short run gets one write (its final state), not two; Redis
@@ -171,13 +196,39 @@ export class JobRunner extends EventEmitter implements RunEventSource {
       failed.durationMs = failed.finishedAt! - run.startedAt!;
       await history.save(failed);
       this.emitRun({ type: 'failed', run: failed, willRetry: !final, error: message });
-      ctx.log.warn({ attempt, of: def.retry.attempts }, `${jobKey(data.workflow, data.job)} failed: ${message}${final ? '' : ' (will retry)'}`);
+      ctx.log.warn(
+        { attempt, of: def.retry.attempts },
+        `${jobKey(data.workflow, data.job)} failed: ${message} (${final ? (isNonRetryable(err) ? 'not retryable' : 'no attempts left') : 'will retry'})`,
+      );
       if (isNonRetryable(err)) throw new UnrecoverableError(message);
       throw err;
     } finally {
       clearTimeout(timer);
       workerSignal?.removeEventListener('abort', onWorkerAbort);
     }
+  }
+
+  /**
+   * The attempts of this run that a dead worker left unfinished: BullMQ counts
+   * them in `stalledCounter` without touching `attemptsMade`. Kept in the run
+   * record so the history shows them.
+   */
+  private async interruptedAttempts(job: Job<RunJobData>, runId: string, attempt: number): Promise<InterruptedAttempt[]> {
+    const stalls = job.stalledCounter ?? 0;
+    if (!stalls) return [];
+    const previous = await this.opts.history.get(runId).catch(() => undefined);
+    const known = [...(previous?.interrupted ?? [])];
+    while (known.length < stalls) {
+      const last = known.length === stalls - 1 && previous?.status === 'running' ? previous : undefined;
+      known.push({
+        attempt: last?.attempts ?? attempt,
+        startedAt: last?.startedAt,
+        detectedAt: Date.now(),
+        reason: 'its worker died or froze mid-run; the stalled-job check re-queued the run',
+      });
+    }
+    this.opts.log.warn({ run: runId, attempt, interrupted: stalls }, 'taking over a run whose previous worker died mid-run');
+    return known;
   }
 
   private async enqueueSuccessors(wf: LoadedWorkflow, def: LoadedJob, runId: string, output: unknown): Promise<void> {

@@ -21,12 +21,13 @@ export function isEngineUnreachable(err: unknown): boolean {
 }
 
 /**
- * A plain (retryable) Error that says clearly the engine is down: the runner
- * retries it, and the message tells a person what to do.
+ * A plain (retryable) Error that says clearly the engine is down and what to
+ * do. Whether the run is retried is the runner's to say (its attempts may be
+ * used up), so the message makes no promise.
  */
 export function engineUnreachableError(docker: Docker, err: unknown): Error {
   const detail = errorMessage(err);
-  return new Error(`Docker engine not reachable at ${engineAddress(docker)} (${detail}); is dockerd running? The run will be retried.`, { cause: err });
+  return new Error(`Docker engine not reachable at ${engineAddress(docker)} (${detail}); is dockerd running?`, { cause: err });
 }
 
 /** What to throw for a failed Docker call: the clear "engine not reachable" error, or the error itself. */

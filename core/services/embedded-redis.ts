@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { sleep } from '../util/sleep.js';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, realpathSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { Redis } from 'ioredis';
@@ -27,9 +27,24 @@ export async function freeLoopbackPort(): Promise<number> {
   });
 }
 
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * A private redis-server child process on loopback, used when REDIS_URL is
  * unset. We stop it by the PID we started, never any other redis.
+ *
+ * It runs in a process group of its own: a terminal's Ctrl-C (SIGINT to the
+ * whole foreground group) reaches the engine only, and the engine stops
+ * Redis last, after running jobs finished and plugins shut down. Its PID is
+ * kept in `<dir>/redis-server.pid`, so an engine that was SIGKILLed (which
+ * leaves it running) gets it stopped by the next start.
  */
 export class EmbeddedRedis {
   private child?: ChildProcess;
@@ -49,13 +64,15 @@ export class EmbeddedRedis {
       if (!bin) throw new Error('redis-server still missing after install');
     }
     mkdirSync(this.opts.dir, { recursive: true });
+    await this.stopLeftover();
     const port = this.opts.port ?? (await freeLoopbackPort());
     const args = [
       '--bind', '127.0.0.1', '--port', String(port), '--dir', path.resolve(this.opts.dir),
       '--appendonly', this.opts.appendOnly === false ? 'no' : 'yes', '--save', '',
-      '--protected-mode', 'yes', '--daemonize', 'no', '--loglevel', 'warning',
+      '--protected-mode', 'yes', '--daemonize', 'no', '--loglevel', 'warning', '--pidfile', this.pidFile,
     ];
-    const child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    // detached: its own process group, out of reach of the terminal's Ctrl-C.
+    const child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
     this.child = child;
     let stderr = '';
     child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -67,6 +84,33 @@ export class EmbeddedRedis {
     await Promise.race([waitForRedis(this.url, 10_000), exited]);
     this.opts.log(`redis-server (pid ${child.pid}) on ${this.url}, data in ${this.opts.dir}`);
     return this.url;
+  }
+
+  private get pidFile(): string {
+    return path.resolve(this.opts.dir, 'redis-server.pid');
+  }
+
+  /** A redis-server on our data dir left by an engine that was killed: stop it (it holds the AOF). */
+  private async stopLeftover(): Promise<void> {
+    let pid: number;
+    try {
+      pid = Number(readFileSync(this.pidFile, 'utf8').trim());
+    } catch {
+      return;
+    }
+    if (!Number.isInteger(pid) || pid <= 1 || !isAlive(pid)) return;
+    // Only ours: a redis-server (it rewrites its cmdline, not its comm) whose cwd is our data dir (it chdirs to --dir).
+    try {
+      if (!readFileSync(`/proc/${pid}/comm`, 'utf8').startsWith('redis-server')) return;
+      if (realpathSync(`/proc/${pid}/cwd`) !== realpathSync(this.opts.dir)) return;
+    } catch {
+      return;
+    }
+    this.opts.log(`stopping the private redis-server (pid ${pid}) a previous engine left running on ${this.opts.dir}`);
+    process.kill(pid, 'SIGTERM');
+    const deadline = Date.now() + 10_000;
+    while (isAlive(pid) && Date.now() < deadline) await sleep(50);
+    if (isAlive(pid)) process.kill(pid, 'SIGKILL');
   }
 
   /** For a forced exit: signal our redis-server (by the PID we started) without waiting. */

@@ -120,6 +120,9 @@ export class SpawnerPlugin implements TideflowPlugin<SpawnerConfig, unknown, Spa
       try {
         const r = await removeManagedContainers(this.docker, { workflow: wf });
         ctx.log.info({ workflow: wf, removed: r.removed.length, protected: r.keptProtected.length, failed: r.failed.length }, 'removed managed containers');
+        for (const f of r.failed) {
+          ctx.log.error({ workflow: wf, container: f.name, id: f.id.slice(0, 12), err: f.error }, `could not remove managed container ${f.name} (${f.id.slice(0, 12)}) after retrying: ${f.error}; remove it with \`tideflow cleanup ${wf}\``);
+        }
       } catch (err) {
         ctx.log.warn({ workflow: wf, err: errorMessage(err) }, 'could not remove managed containers on shutdown');
       }

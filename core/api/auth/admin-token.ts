@@ -3,6 +3,7 @@ import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../../logging/logger.js';
 import { isLoopbackHost } from '../../util/loopback-host.js';
+import { MIN_ADMIN_TOKEN_LENGTH } from '../../config/start-checks.js';
 
 export const ADMIN_TOKEN_FILE = 'admin-token';
 
@@ -61,7 +62,8 @@ async function readStored(file: string, log: ResolveAdminTokenOptions['log']): P
 /**
  * Decides the admin API's bearer token.
  *
- * - A configured token (TIDEFLOW_ADMIN_TOKEN) is used as is.
+ * - A configured token (TIDEFLOW_ADMIN_TOKEN) is used as is; one shorter than
+ *   MIN_ADMIN_TOKEN_LENGTH is refused (not a secret).
  * - Binding to a non-loopback host without a configured token is refused:
  *   this throws, before anything is written.
  * - Otherwise the token stored in `<dataDir>/admin-token` is reused, or a new
@@ -69,7 +71,12 @@ async function readStored(file: string, log: ResolveAdminTokenOptions['log']): P
  */
 export async function resolveAdminToken(opts: ResolveAdminTokenOptions): Promise<ResolvedAdminToken> {
   const configured = opts.configured?.trim();
-  if (configured) return { token: configured, source: 'configured' };
+  if (configured) {
+    if (configured.length < MIN_ADMIN_TOKEN_LENGTH) {
+      throw new Error(`TIDEFLOW_ADMIN_TOKEN is ${configured.length} characters long: too short to be secret; use at least ${MIN_ADMIN_TOKEN_LENGTH} random characters`);
+    }
+    return { token: configured, source: 'configured' };
+  }
 
   if (!isLoopbackHost(opts.host)) {
     throw new Error(

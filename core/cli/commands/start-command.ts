@@ -1,6 +1,7 @@
 import { loadEngineConfig, type EngineConfig } from '../../config/engine-config.js';
 import { Engine } from '../../engine/engine.js';
 import { createLogger } from '../../logging/logger.js';
+import { watchNpmExecLauncher } from '../launcher-watch.js';
 
 export interface StartFlags {
   workflows?: string;
@@ -24,7 +25,10 @@ export function configFromFlags(flags: StartFlags): EngineConfig {
   return loadEngineConfig(overrides);
 }
 
-/** Runs an engine until SIGINT/SIGTERM; a second signal forces the exit. */
+/**
+ * Runs an engine until SIGINT/SIGTERM/SIGHUP (or, under `npx`, until npm
+ * exec exits: it does not forward signals); a second signal forces the exit.
+ */
 export async function runEngine(role: 'all' | 'worker', flags: StartFlags): Promise<void> {
   const config = configFromFlags(flags);
   if (role === 'worker' && !config.redisUrl) {
@@ -33,7 +37,7 @@ export async function runEngine(role: 'all' | 'worker', flags: StartFlags): Prom
   const logger = createLogger();
   const engine = new Engine({ config, logger, role });
   let signals = 0;
-  const onSignal = (sig: NodeJS.Signals) => {
+  const onSignal = (sig: NodeJS.Signals | string) => {
     signals++;
     if (signals > 1) {
       logger.warn(`${sig} again: exiting now`);
@@ -51,6 +55,13 @@ export async function runEngine(role: 'all' | 'worker', flags: StartFlags): Prom
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', onSignal);
+  const launcher = watchNpmExecLauncher((pid) => {
+    if (!signals) onSignal(`npm exec (pid ${pid}) exited without forwarding its signal`);
+  });
+  if (launcher.launcherPid) {
+    logger.info(`started through npm exec (pid ${launcher.launcherPid}): shutting down when it exits; for a service run \`node bin/tideflow.mjs start\``);
+  }
   try {
     await engine.start();
   } catch (err) {
