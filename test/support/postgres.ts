@@ -33,7 +33,11 @@ export class TestPostgres {
     return Number(new URL(this.adminUrl).port || 5432);
   }
 
-  static async start(opts: { env?: NodeJS.ProcessEnv; listen?: string } = {}): Promise<TestPostgres> {
+  /**
+   * `listen`: the address(es) to listen on (default 127.0.0.1; a multi-host test passes its veth address).
+   * `durable`: keep fsync on, as a real server runs (benchmarks); tests turn it off for speed.
+   */
+  static async start(opts: { env?: NodeJS.ProcessEnv; listen?: string; durable?: boolean } = {}): Promise<TestPostgres> {
     const external = (opts.env ?? process.env).TIDEFLOW_TEST_DATABASE_URL;
     if (external) return new TestPostgres(external);
     const bin = postgresBinDir();
@@ -45,7 +49,7 @@ export class TestPostgres {
     let lastError: unknown;
     for (let attempt = 0; attempt < 3; attempt++) {
       const port = await freePort();
-      const serverOpts = `-p ${port} -k ${dir} -c listen_addresses=${opts.listen ?? '127.0.0.1'} -c fsync=off -c max_connections=200`;
+      const serverOpts = `-p ${port} -k ${dir} -c listen_addresses=${opts.listen ?? '127.0.0.1'} -c max_connections=200${opts.durable ? '' : ' -c fsync=off'}`;
       try {
         await run(...asPostgres(path.join(bin, 'pg_ctl'), ['-D', data, '-l', path.join(dir, 'server.log'), '-o', serverOpts, '-w', '-t', '60', 'start']));
         const pid = Number(readFileSync(path.join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
