@@ -6,7 +6,8 @@ import { pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { openRecordStore, InvalidCursorError } from '../../core/store/sqlite-record-store.js';
+import { openRecordStore, InvalidCursorError, SqliteRecordStore } from '../../core/store/sqlite-record-store.js';
+import { openConfiguredRecordStore } from '../../core/store/open-record-store.js';
 import { PostgresRecordStore } from '../../core/store/postgres-record-store.js';
 import type { KyselyRecordStore, StoreLog } from '../../core/store/kysely-record-store.js';
 import type { NewRecord, RecordBatch, StoredRecord } from '../../core/store/record-store.js';
@@ -53,6 +54,8 @@ interface StoreLocation {
   open(opts?: { host?: string; log?: StoreLog }): KyselyRecordStore;
   /** Inserts a row behind the store's back, as an earlier version or another tool could have. */
   insertRaw(row: Record<string, unknown>): Promise<void>;
+  /** The engine configuration that selects this store. */
+  config: { dataDir: string; databaseUrl?: string };
   /** How a child process opens the same store (for the crash test). */
   childOpen: string;
   cleanup(): Promise<void>;
@@ -86,6 +89,7 @@ const sqliteBackend: Backend = {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'tideflow-store-'));
     return {
       open: (opts) => openRecordStore(dir, opts),
+      config: { dataDir: dir },
       async insertRaw(row) {
         const db = new Database(path.join(dir, 'tideflow.db'));
         const { text, values } = rawInsertSql(row, () => '?');
@@ -116,6 +120,7 @@ const postgresBackend: Backend = {
     const url = await server!.createDatabase();
     return {
       open: (opts) => new PostgresRecordStore(url, opts),
+      config: { dataDir: os.tmpdir(), databaseUrl: url },
       async insertRaw(row) {
         const client = new pg.Client({ connectionString: url });
         await client.connect();
@@ -144,6 +149,18 @@ describe.each([sqliteBackend, postgresBackend])('RecordStore contract: $name', (
     await store.close();
     for (const s of extra.splice(0)) await s.close();
     await loc.cleanup();
+  });
+
+  it('is the store the engine configuration selects, stamping records with its host name', async () => {
+    const configured = openConfiguredRecordStore({ ...loc.config, hostName: 'configured-host' });
+    try {
+      expect(configured).toBeInstanceOf(backend === postgresBackend ? PostgresRecordStore : SqliteRecordStore);
+      await configured.ingest(spawnBatch('via-config', T0, 2));
+      // The same data, whichever handle reads it.
+      expect((await store.queryLogs({ host: 'configured-host' })).items.map((r) => r.source)).toEqual(['via-config', 'via-config']);
+    } finally {
+      await configured.close();
+    }
   });
 
   it('is idempotent per source: a duplicate batch stores nothing', async () => {
