@@ -39,7 +39,8 @@ export interface PostgresRecordStoreOptions extends KyselyRecordStoreOptions {
  */
 export class PostgresRecordStore extends KyselyRecordStore {
   constructor(databaseUrl: string, opts: PostgresRecordStoreOptions = {}) {
-    const pool = new pg.Pool({ connectionString: databaseUrl, max: opts.maxConnections ?? 10, types: numericTypes });
+    // A bounded connect: an unreachable server is an error on the caller's call, not a hang.
+    const pool = new pg.Pool({ connectionString: databaseUrl, max: opts.maxConnections ?? 10, connectionTimeoutMillis: 15_000, types: numericTypes });
     // An idle client losing its server (restart, network cut) must not crash
     // the process; the next query gets a fresh connection or a clear error.
     pool.on('error', (err) => (opts.log ?? { warn: (o: object, m: string) => console.warn(m, o) }).warn({ err: err.message }, 'record store: idle PostgreSQL connection failed'));
