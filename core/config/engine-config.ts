@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { defaultHostName } from '../store/kysely-record-store.js';
 
 export interface EngineConfig {
   /** Where Redis AOF, SQLite, charts, the admin token live. Default ./data. */
@@ -28,6 +29,10 @@ export interface EngineConfig {
    * course daemon sends none). TIDEFLOW_OPEN_LOG_INGEST=1; loopback hosts only.
    */
   openLogIngest: boolean;
+  /** TIDEFLOW_DATABASE_URL: postgres://... puts the record store in PostgreSQL (shared by hosts); unset: SQLite in dataDir. */
+  databaseUrl?: string;
+  /** TIDEFLOW_HOST_NAME, default os.hostname(): the host name stamped on the records this process stores. */
+  hostName: string;
 }
 
 export function loadEngineConfig(
@@ -49,6 +54,8 @@ export function loadEngineConfig(
     adminToken: env.TIDEFLOW_ADMIN_TOKEN || undefined,
     concurrency: env.TIDEFLOW_CONCURRENCY ? Number(env.TIDEFLOW_CONCURRENCY) : 8,
     openLogIngest: env.TIDEFLOW_OPEN_LOG_INGEST === '1',
+    databaseUrl: env.TIDEFLOW_DATABASE_URL || undefined,
+    hostName: defaultHostName(env),
     ...overrides,
   };
   if (overrides.dataDir) cfg.dataDir = path.resolve(cwd, overrides.dataDir);

@@ -28,7 +28,7 @@ import { SchedulerWatchdog, type WatchdogOptions } from '../scheduler/scheduler-
 import { createDockerClient, ensureDockerEngine } from '../services/docker-engine.js';
 import { EmbeddedRedis } from '../services/embedded-redis.js';
 import type { RecordStore } from '../store/record-store.js';
-import { openRecordStore } from '../store/sqlite-record-store.js';
+import { openConfiguredRecordStore } from '../store/open-record-store.js';
 import { WorkflowCatalog, type CatalogEntry } from '../workflow/workflow-catalog.js';
 import { displayPath, loadWorkflowDir } from '../workflow/workflow-loader.js';
 import { HEALTH_REDIS_OPTIONS, engineHealthChecks } from './engine-health.js';
@@ -155,7 +155,7 @@ export class Engine {
     });
     // Opened on first use: a worker whose jobs never touch the store never opens it.
     this.container.register(Tokens.RecordStore, {
-      useFactory: instanceCachingFactory(() => (this.store = openRecordStore(config.dataDir))),
+      useFactory: instanceCachingFactory(() => (this.store = openConfiguredRecordStore(config, log))),
     });
     this.registry = new PluginRegistry(this.container);
     if (this.opts.builtinPlugins ?? true) await this.registry.registerBuiltins();

@@ -2,8 +2,8 @@ import type { ContainerClass } from '../records/container-records.js';
 
 /**
  * The logger's and charts' shared store of spawn / kill / kept / memory
- * records. SQLite implements it today; the interface is async so a server
- * database can implement it later without changing its callers.
+ * records. SQLite (one file per data dir, the default) and PostgreSQL
+ * (TIDEFLOW_DATABASE_URL, one store shared by several hosts) implement it.
  *
  * Units everywhere: time in ms since epoch (UTC), memory in bytes, CPU in
  * percent of one core.
@@ -54,12 +54,16 @@ export interface RecordBatch {
   /** When the producing run observed this (ms). */
   time: number;
   records: readonly NewRecord[];
+  /** The host whose run produced it; default: the store's own host (TIDEFLOW_HOST_NAME or os.hostname()). */
+  host?: string;
 }
 
 export interface StoredRecord {
   id: number;
   source: string;
   workflow: string | null;
+  /** The host whose run produced it. */
+  host: string;
   kind: RecordKind;
   time: number;
   containerId: string | null;
@@ -95,6 +99,8 @@ export interface LogFilter {
   class?: ContainerClass;
   /** Only rows with cpuPct >= minCpu (rows without a CPU figure are excluded). */
   minCpu?: number;
+  /** Only rows produced on this host. */
+  host?: string;
 }
 
 export interface LogQuery extends LogFilter {
@@ -152,22 +158,26 @@ export interface StoreStats {
 export interface RecordStore {
   /** Where it lives (file path or URL), for logs. */
   readonly location: string;
-  /** Stores a batch atomically; a source seen before stores nothing. */
+  /**
+   * Stores a batch atomically; a source seen before stores nothing. A
+   * `killed` row (without killError) for a container that already has one is
+   * skipped: a container is killed once, whoever reports it.
+   */
   ingest(batch: RecordBatch): Promise<IngestOutcome>;
   hasSource(source: string): Promise<boolean>;
   /** One page of rows, newest first. */
   queryLogs(query: LogQuery): Promise<LogPage>;
   /** Every matching row, newest first, fetched in chunks (never holds the database between chunks). */
   exportLogs(filter: LogFilter): AsyncIterable<StoredRecord>;
-  /** Host memory over [from, to], oldest first, averaged into at most `maxPoints` buckets. */
-  memorySeries(from: number, to: number, maxPoints?: number): Promise<MemoryPoint[]>;
-  /** Spawned and killed containers per bucket (default one minute) and class. */
-  containerCounts(from: number, to: number, bucketMs?: number): Promise<ContainerCountPoint[]>;
-  /** Killed containers in [from, to], newest first, at most `limit`, with the total count. */
-  killedContainers(from: number, to: number, limit?: number): Promise<{ items: StoredRecord[]; total: number }>;
-  /** Containers kept at the last analysis at or before `at` (default: now). */
-  lastKept(at?: number): Promise<KeptSnapshot>;
-  /** Deletes sources and rows older than `cutoff`; records `now` as the last purge. */
+  /** Host memory over [from, to], oldest first, averaged into at most `maxPoints` buckets; `host` limits it to one host. */
+  memorySeries(from: number, to: number, maxPoints?: number, host?: string): Promise<MemoryPoint[]>;
+  /** Spawned and killed containers per bucket (default one minute) and class; `host` limits it to one host. */
+  containerCounts(from: number, to: number, bucketMs?: number, host?: string): Promise<ContainerCountPoint[]>;
+  /** Killed containers in [from, to], newest first, at most `limit`, with the total count; `host` limits it to one host. */
+  killedContainers(from: number, to: number, limit?: number, host?: string): Promise<{ items: StoredRecord[]; total: number }>;
+  /** Containers kept at the last analysis at or before `at` (default: now); `host` picks that host's last analysis. */
+  lastKept(at?: number, host?: string): Promise<KeptSnapshot>;
+  /** Deletes sources and rows older than `cutoff` (every host's); records `now` as the last purge. */
   purgeOlderThan(cutoff: number, now: number): Promise<PurgeOutcome>;
   /**
    * Purges like purgeOlderThan unless a purge ran less than `minIntervalMs`
