@@ -113,11 +113,11 @@ function base(title: string, subtitle: string, size: ChartSize): Record<string, 
     autosize: { type: 'fit', contains: 'padding' },
     padding: 12,
     background: 'white',
-    title: { text: title, subtitle, anchor: 'start', fontSize: 16, subtitleFontSize: 12, subtitleColor: '#444', offset: 12 },
+    title: { text: title, subtitle, anchor: 'start', fontSize: 17, subtitleFontSize: 13, subtitleColor: '#444', offset: 12 },
     config: {
       font: CHART_FONT,
-      axis: { labelFontSize: 11, titleFontSize: 12, titleColor: '#222', labelColor: '#222', gridColor: '#e8e8e8' },
-      legend: { labelFontSize: 11, titleFontSize: 12, titleColor: '#222', labelColor: '#222' },
+      axis: { labelFontSize: 12, titleFontSize: 13, titleColor: '#222', labelColor: '#222', gridColor: '#e8e8e8' },
+      legend: { labelFontSize: 12, titleFontSize: 13, titleColor: '#222', labelColor: '#222' },
       view: { stroke: '#ccc' },
     },
   };
@@ -187,7 +187,7 @@ export function memorySpec(
   ]);
   const bucketMs = opts.counts?.bucketMs ?? countBucketMs(w);
   const kills = [...killsPerBucket(opts.counts)].map(([bucket, n]) => ({
-    time: tz.shift(bucket), end: tz.shift(bucket + bucketMs * 0.85), series: `Killed per ${perText(bucketMs)}`, kills: n,
+    time: tz.shift(bucket), end: tz.shift(bucket + bucketMs * 0.85), series: 'Killed', kills: n,
   }));
   const killedTotal = kills.reduce((a, k) => a + k.kills, 0);
   const killBuckets = [...killsPerBucket(opts.counts).keys()];
@@ -196,11 +196,11 @@ export function memorySpec(
   const domain = fitSpan(first, last, 0, w, tz);
   const total = points[points.length - 1]!.totalBytes / GIB;
   const x = timeX(tz, domain);
-  const killSeries = `Killed per ${perText(bucketMs)}`;
+  const killSeries = 'Killed';
   const spec = {
     ...base(
       CHART_TITLES.memory,
-      `${windowText(w, tz)} · total RAM ${total.toFixed(1)} GiB · ${count(points.length)} readings · ${count(killedTotal)} containers killed (grey bars, right axis)`,
+      `${windowText(w, tz)} · RAM ${total.toFixed(1)} GiB · ${count(points.length)} readings · ${count(killedTotal)} killed (grey bars, right axis)`,
       size,
     ),
     data: { values },
@@ -349,7 +349,7 @@ export function liveSpec(kept: KeptSnapshot, w: ChartWindow, size: ChartSize, tz
         mark: { type: 'bar', cornerRadiusEnd: 2 },
         encoding: { color: { field: 'class', type: 'nominal', title: 'Class', scale: { domain: CLASS_DOMAIN, range: CLASS_COLORS } } },
       },
-      { mark: { type: 'text', align: 'left', dx: 4, fontSize: 11, color: '#222' }, encoding: { text: { field: 'label', type: 'nominal' } } },
+      { mark: { type: 'text', align: 'left', dx: 4, fontSize: 12, color: '#222' }, encoding: { text: { field: 'label', type: 'nominal' } } },
     ],
   };
   return { name: 'live', title: CHART_TITLES.live, spec: spec as unknown as TopLevelSpec, points: values.length, empty: false };
@@ -423,7 +423,7 @@ export function historySpec(history: ContainerHistory, w: ChartWindow, size: Cha
   const last = Math.max(...lines.map((l) => l.end));
   const shift = <T extends { time: number; end?: number }>(v: T): T => ({ ...v, time: tz.shift(v.time), ...(v.end === undefined ? {} : { end: tz.shift(v.end) }) });
   const x = timeX(tz, fitSpan(first, last, 0, w, tz));
-  const y = { field: 'row', type: 'nominal', title: null, sort: labels, axis: { labelLimit: 260, labelFontSize: 10 } };
+  const y = { field: 'row', type: 'nominal', title: null, sort: labels, axis: { labelLimit: 260, labelFontSize: 11 } };
   const cpuMax = Math.max(1, ...cells.map((c) => c.cpu ?? 0));
   const mibMax = Math.max(1, ...cells.map((c) => c.mib ?? 0));
   const shown = history.total === null ? `the ${lives.length} most recently measured containers` : `${lives.length} of ${count(history.total)} containers measured`;
