@@ -123,19 +123,27 @@ function base(title: string, subtitle: string, size: ChartSize): Record<string, 
   };
 }
 
+/** Tick steps of a time axis, in minutes: round clock times, at most MAX_TIME_TICKS of them. */
+const TICK_MINUTES = [1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440];
+const MAX_TIME_TICKS = 8;
+
 /**
  * The x encoding of a time chart over [from, to] (already shifted to the zone):
- * seconds on a short span, the day on a long one, so no two labels read alike.
+ * ticks on round minutes (seconds only on a span under 3 minutes), the day
+ * too on a long span, so no two labels read alike.
  */
 function timeX(tz: ChartTimeZone, domain: [number, number]): Record<string, unknown> {
   const span = domain[1] - domain[0];
-  const format = span < 15 * 60_000 ? '%H:%M:%S' : span > 20 * 3_600_000 ? '%d %b %H:%M' : '%H:%M';
+  const step = TICK_MINUTES.find((m) => span / (m * 60_000) <= MAX_TIME_TICKS) ?? 1440;
+  const short = span < 3 * 60_000;
+  const format = short ? '%H:%M:%S' : span > 20 * 3_600_000 ? '%d %b %H:%M' : '%H:%M';
+  const tickCount = short ? undefined : step < 60 ? { interval: 'minutes', step } : { interval: 'hours', step: step / 60 };
   return {
     field: 'time',
     type: 'temporal',
     title: `Time (${tz.name})`,
     scale: { type: 'utc', domain },
-    axis: { format, labelOverlap: true, labelFlush: true },
+    axis: { format, labelOverlap: true, labelFlush: true, ...(tickCount ? { tickCount } : {}) },
   };
 }
 
@@ -181,10 +189,18 @@ export function memorySpec(
 ): BuiltSpec {
   const tz = opts.tz ?? ChartTimeZone.UTC;
   if (points.length === 0) return noDataSpec('memory', windowText(w, tz), size);
-  const values = points.flatMap((p) => [
-    { time: tz.shift(p.time), series: 'Used', gib: round(p.usedBytes / GIB, 3) },
-    { time: tz.shift(p.time), series: 'Free', gib: round(p.freeBytes / GIB, 3) },
-  ]);
+  // A stretch without readings (engine stopped, analyses timing out) breaks the
+  // lines instead of drawing a straight line across it as if it were measured.
+  const gaps = points.slice(1).map((p, i) => p.time - points[i]!.time).sort((a, b) => a - b);
+  const breakAfter = gaps.length > 0 ? 3 * gaps[Math.floor(gaps.length / 2)]! : Infinity;
+  let segment = 0;
+  const values = points.flatMap((p, i) => {
+    if (i > 0 && p.time - points[i - 1]!.time > breakAfter) segment++;
+    return [
+      { time: tz.shift(p.time), series: 'Used', gib: round(p.usedBytes / GIB, 3), segment },
+      { time: tz.shift(p.time), series: 'Free', gib: round(p.freeBytes / GIB, 3), segment },
+    ];
+  });
   const bucketMs = opts.counts?.bucketMs ?? countBucketMs(w);
   const kills = [...killsPerBucket(opts.counts)].map(([bucket, n]) => ({
     time: tz.shift(bucket), end: tz.shift(bucket + bucketMs * 0.85), series: 'Killed', kills: n,
@@ -215,7 +231,7 @@ export function memorySpec(
             field: 'kills', type: 'quantitative', title: `Killed per ${perText(bucketMs)}`,
             axis: { orient: 'right', tickMinStep: 1, grid: false, titleColor: '#555' },
             // The bars keep to the lower third, under the memory lines.
-            scale: { domain: [0, Math.max(3, 3 * Math.max(0, ...kills.map((k) => k.kills)))], nice: false },
+            scale: { domain: [0, Math.ceil((3 * Math.max(1, ...kills.map((k) => k.kills))) / 5) * 5], nice: false },
           },
           color: { field: 'series', type: 'nominal', title: 'Series', scale: { domain: ['Used', 'Free', killSeries], range: ['#d62728', '#2ca02c', '#9a9a9a'] } },
         },
@@ -226,6 +242,7 @@ export function memorySpec(
           x: sameX(x),
           y: { field: 'gib', type: 'quantitative', title: 'Memory (GiB)', scale: { zero: true } },
           color: { field: 'series', type: 'nominal', title: 'Series' },
+          detail: { field: 'segment', type: 'nominal' },
         },
       },
     ],

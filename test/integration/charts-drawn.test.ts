@@ -151,6 +151,20 @@ describe('charts read back from their SVG (fixtures of known content)', () => {
     expect(svg.marks('mark-line')).toHaveLength(2);
   });
 
+  it('memory: a stretch without readings breaks the lines instead of bridging it', async () => {
+    const fx = lifecycleFixture(NOW, 10);
+    // The engine was down from 6 to 3 minutes before the end: no analysis was stored.
+    const down = (t: number) => t > NOW - 6 * 60_000 && t < NOW - 3 * 60_000;
+    await seed({ ...fx, batches: fx.batches.filter((b) => b.sourceKind !== 'analysis' || !down(b.time)) });
+    const svg = (await render({ charts: ['memory'] })).memory!;
+    // Used and free, each in two pieces.
+    expect(svg.marks('mark-line')).toHaveLength(4);
+    const scale = timeAxisScale(svg.axis('Time (UTC)'), DAY);
+    const starts = svg.marks('mark-line').map((l) => Math.round(scale.timeAt(l.x + Number(/^M\s*([-\d.e]+)/.exec(l.d!)![1])) / 1000) * 1000);
+    const resumed = fx.analyses.find((t) => t >= NOW - 3 * 60_000)!;
+    expect(starts.filter((t) => Math.abs(t - resumed) < 2_000)).toHaveLength(2);
+  });
+
   it('history: every measured container of the fixture once, kills marked at their times on their rows', async () => {
     // Two minutes: 20 containers measured (the spawn at the very end is not yet), all fit at 600 px high.
     const fx = lifecycleFixture(NOW, 2);
