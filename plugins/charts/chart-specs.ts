@@ -412,10 +412,11 @@ function lifeCells(l: ContainerLife, row: string, gap: number): HistoryCell[] {
     const end = group[group.length - 1]!.time;
     const before = i === 0 ? l.spawnedAt : l.samples[i - 1]!.time;
     const start = before !== null && before < group[0]!.time ? before : group[0]!.time - gap;
+    const cpu = avg(group.map((s) => s.cpuPct));
     const mem = avg(group.map((s) => s.memBytes));
-    cells.push({ row, time: start, end, cpu: round(avg(group.map((s) => s.cpuPct)) ?? NaN, 2), mib: mem === null ? null : round(mem / MIB, 1) });
+    cells.push({ row, time: start, end, cpu: cpu === null ? null : round(cpu, 2), mib: mem === null ? null : round(mem / MIB, 1) });
   }
-  return cells.map((c) => ({ ...c, cpu: Number.isNaN(c.cpu) ? null : c.cpu }));
+  return cells;
 }
 
 /**

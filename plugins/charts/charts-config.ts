@@ -25,7 +25,7 @@ export const ChartsConfigSchema = Type.Object(
       uniqueItems: true,
       minItems: 1,
       default: [...CHART_NAMES],
-      description: 'Which charts to render: memory (RAM used/free), containers (spawned vs killed per minute), killed (CPU/memory of killed containers), live (kept at the last analysis), history (each container\'s CPU and memory over its life, kills marked)',
+      description: 'Which charts to render: memory (RAM used/free, kills per minute), containers (spawned vs killed per minute), killed (CPU/memory of killed containers), live (kept at the last analysis), history (each container\'s CPU and memory over its life, kills marked)',
     }),
     width: Type.Integer({ minimum: 200, maximum: 4000, default: 800, description: 'Chart width in CSS pixels (the PNG has width x pixelRatio pixels)' }),
     height: Type.Integer({ minimum: 150, maximum: 3000, default: 400, description: 'Chart height in CSS pixels (the PNG has height x pixelRatio pixels)' }),
