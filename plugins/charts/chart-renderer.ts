@@ -29,6 +29,12 @@ export interface RenderedChart {
   pixels?: Buffer;
 }
 
+export interface RenderOptions {
+  /** PNG pixels per SVG (CSS) pixel; default 1. */
+  pixelRatio?: number;
+  keepPixels?: boolean;
+}
+
 /**
  * Vega-Lite -> vega View (headless, renderer none) -> SVG -> resvg PNG.
  * Fonts are named explicitly: resvg silently draws no text otherwise, and
@@ -57,17 +63,19 @@ export class ChartRenderer {
     }
   }
 
-  svgToPng(svg: string, opts: { keepPixels?: boolean } = {}): Omit<RenderedChart, 'svg'> {
+  /** `pixelRatio` 2 draws every CSS pixel of the SVG as 2x2 PNG pixels (sharp on high-DPI screens). */
+  svgToPng(svg: string, opts: RenderOptions = {}): Omit<RenderedChart, 'svg'> {
     this.checkFonts();
     const resvg = new Resvg(svg, {
       font: { fontFiles: this.fontFiles, loadSystemFonts: false, defaultFontFamily: CHART_FONT, sansSerifFamily: CHART_FONT },
       background: 'white',
+      fitTo: { mode: 'zoom', value: opts.pixelRatio ?? 1 },
     });
     const img = resvg.render();
     return { png: img.asPng(), width: img.width, height: img.height, ...(opts.keepPixels ? { pixels: img.pixels } : {}) };
   }
 
-  async render(spec: TopLevelSpec, opts: { keepPixels?: boolean } = {}): Promise<RenderedChart> {
+  async render(spec: TopLevelSpec, opts: RenderOptions = {}): Promise<RenderedChart> {
     this.checkFonts();
     const svg = await this.toSvg(spec);
     return { svg, ...this.svgToPng(svg, opts) };

@@ -9,7 +9,9 @@ import type { PluginContext, PluginShutdownContext, TideflowPlugin } from '../..
 import type { RecordStore } from '../../core/store/record-store.js';
 import { parseDuration } from '../../core/workflow/duration.js';
 import { ChartRenderer, MissingFontError, writeFileAtomic } from './chart-renderer.js';
-import { buildSpec, countBucketMs, MAX_KILLED_POINTS, type ChartData, type ChartWindow } from './chart-specs.js';
+import { buildSpec, countBucketMs, historyRows, MAX_KILLED_POINTS, type ChartData, type ChartSize, type ChartWindow } from './chart-specs.js';
+import { ChartTimeZone, InvalidTimeZoneError } from './chart-time-zone.js';
+import { ContainerHistoryQuery } from './container-history.js';
 import { ChartsConfigSchema, type ChartName, type ChartsConfig } from './charts-config.js';
 import { chartFile, chartsRoutes } from './charts-routes.js';
 
@@ -21,6 +23,7 @@ export interface ChartOutput {
   spec: string;
   /** PNG size in bytes. */
   bytes: number;
+  /** PNG size in pixels: the configured size times pixelRatio. */
   width: number;
   height: number;
   /** Data rows drawn; 0 with `empty`. */
@@ -33,12 +36,14 @@ export interface ChartOutput {
 export interface ChartsOutput {
   dir: string;
   window: ChartWindow;
+  /** The IANA time zone the charts show times in. */
+  timeZone: string;
   charts: ChartOutput[];
   durationMs: number;
 }
 
 /**
- * Draws the memory, containers, killed and live charts from the injected
+ * Draws the memory, containers, killed, live and history charts from the injected
  * RecordStore as PNG (plus SVG and the Vega-Lite spec) in <dataDir>/charts,
  * each file replaced atomically. Runs on its schedule and once more on
  * shutdown, as the course project drew its charts when stopped.
@@ -91,23 +96,25 @@ export class ChartsPlugin implements TideflowPlugin<ChartsConfig, unknown, Chart
   async renderAll(config?: Partial<ChartsConfig>, signal?: AbortSignal): Promise<ChartsOutput> {
     const started = performance.now();
     const cfg = configWithDefaults(ChartsConfigSchema, config ?? {}, 'charts');
+    let tz: ChartTimeZone;
     try {
       this.renderer.checkFonts();
+      tz = ChartTimeZone.resolve(cfg.timeZone);
     } catch (err) {
-      if (err instanceof MissingFontError) throw new NonRetryableError(err.message, { cause: err });
+      if (err instanceof MissingFontError || err instanceof InvalidTimeZoneError) throw new NonRetryableError(err.message, { cause: err });
       throw err;
     }
     const to = this.clock.now();
     const window: ChartWindow = { from: to - parseDuration(cfg.window), to };
-    const data = await this.query(cfg.charts, window);
     const size = { width: cfg.width, height: cfg.height };
+    const data = await this.query(cfg.charts, window, size);
     const dir = this.chartsDir;
     const charts: ChartOutput[] = [];
     for (const name of cfg.charts) {
       signal?.throwIfAborted();
       const t0 = performance.now();
-      const built = buildSpec(name, data, size);
-      const rendered = await this.renderer.render(built.spec);
+      const built = buildSpec(name, data, size, tz);
+      const rendered = await this.renderer.render(built.spec, { pixelRatio: cfg.pixelRatio });
       const files = { png: chartFile(dir, name, 'png'), svg: chartFile(dir, name, 'svg'), spec: chartFile(dir, name, 'json') };
       // Spec and SVG first, PNG last: the PNG's mtime is the chart's time in /api/charts.
       await writeFileAtomic(files.spec, JSON.stringify(built.spec, null, 2) + '\n');
@@ -118,18 +125,20 @@ export class ChartsPlugin implements TideflowPlugin<ChartsConfig, unknown, Chart
         points: built.points, empty: built.empty, ms: Math.round(performance.now() - t0),
       });
     }
-    return { dir, window, charts, durationMs: Math.round(performance.now() - started) };
+    return { dir, window, timeZone: tz.name, charts, durationMs: Math.round(performance.now() - started) };
   }
 
-  private async query(names: ChartName[], w: ChartWindow): Promise<ChartData> {
+  private async query(names: ChartName[], w: ChartWindow, size: ChartSize): Promise<ChartData> {
     const want = new Set(names);
     const bucketMs = countBucketMs(w);
-    const [memory, points, killed, live] = await Promise.all([
+    // The memory chart marks kills per bucket too: one counts query serves both.
+    const [memory, points, killed, live, history] = await Promise.all([
       want.has('memory') ? this.store.memorySeries(w.from, w.to, 500) : undefined,
-      want.has('containers') ? this.store.containerCounts(w.from, w.to, bucketMs) : undefined,
+      want.has('containers') || want.has('memory') ? this.store.containerCounts(w.from, w.to, bucketMs) : undefined,
       want.has('killed') ? this.store.killedContainers(w.from, w.to, MAX_KILLED_POINTS) : undefined,
       want.has('live') ? this.store.lastKept(w.to) : undefined,
+      want.has('history') ? new ContainerHistoryQuery(this.store).read(w.from, w.to, historyRows(size)) : undefined,
     ]);
-    return { window: w, memory, counts: points ? { bucketMs, points } : undefined, killed, live };
+    return { window: w, memory, counts: points ? { bucketMs, points } : undefined, killed, live, history };
   }
 }

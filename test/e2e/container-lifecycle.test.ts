@@ -6,6 +6,7 @@ import type { RunEvent } from '../../core/control/engine-events.js';
 import type { Engine } from '../../core/engine/engine.js';
 import type { AnalysisResult, SpawnResult } from '../../core/records/container-records.js';
 import { listManagedContainers, removeManagedContainers } from '../../plugins/spawner/index.js';
+import { CHART_NAMES } from '../../plugins/charts/index.js';
 import { testDocker } from '../support/docker.js';
 import { deletePrefix, testRedis } from '../support/redis.js';
 import { startTestEngine, waitFor } from '../support/test-engine.js';
@@ -106,8 +107,8 @@ describe('container-lifecycle workflow, end to end', () => {
     const charts = await waitFor(async () => {
       const r = await engine.app!.inject({ method: 'GET', url: '/api/charts' });
       const list = r.json().charts as Array<{ name: string; png: { url: string; bytes: number } }>;
-      return list.length === 4 ? list : undefined;
-    }, 'four charts', 30_000);
+      return list.length === CHART_NAMES.length ? list : undefined;
+    }, `all ${CHART_NAMES.length} charts`, 30_000);
     for (const c of charts) {
       const png = await engine.app!.inject({ method: 'GET', url: c.png.url });
       expect(png.statusCode).toBe(200);
