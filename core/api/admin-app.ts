@@ -1,11 +1,12 @@
 import { readFileSync } from 'node:fs';
-import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Registry } from 'prom-client';
 import type { EngineControl } from '../control/engine-control.js';
 import type { RunEventSource } from '../control/engine-events.js';
 import type { Logger } from '../logging/logger.js';
+import type { TideflowPlugin } from '../plugin/plugin.js';
 import { createBearerAuth, type AdminAuthHook } from './auth/bearer-auth.js';
 import { dashboardRoutes } from './dashboard/dashboard-routes.js';
 import { adminErrorHandler } from './error-handler.js';
@@ -21,14 +22,18 @@ export interface AdminAppOptions {
   control: EngineControl;
   /** Runner events; /metrics counts runs, containers and analyses from them. */
   events?: RunEventSource;
-  /** Loaded plugins; each one's `routes` is registered encapsulated, without prefix. */
-  plugins?: Array<{ name: string; routes?: FastifyPluginAsync }>;
+  /** Loaded plugins; each one's `routes` is registered encapsulated, without prefix, and its `metrics` on /metrics. */
+  plugins?: Array<Pick<TideflowPlugin, 'name' | 'routes' | 'metrics'>>;
   /** Bearer token for mutating routes (see resolveAdminToken). */
   adminToken: string;
   /** Request logging; off when false or omitted. */
   logger?: Logger | false;
   /** Queue job counts by state, read at each /metrics scrape. */
   queueCounts?: () => Promise<Record<string, number>>;
+  /** Whether the BullMQ queue is paused, read at each /metrics scrape. */
+  queuePaused?: () => Promise<boolean>;
+  /** Finish time (ms) of the last success per `<workflow>/<job>`, read at each /metrics scrape. */
+  lastSuccesses?: () => Promise<Map<string, number>>;
   /** The engine's data dir; handed to plugin routes as the `dataDir` option. */
   dataDir: string;
   /** Registry for /metrics (e.g. the DI one); a private new one by default. */
@@ -92,6 +97,10 @@ export async function buildAdminApp(opts: AdminAppOptions): Promise<FastifyInsta
     const metrics = new EngineMetrics({
       events: opts.events,
       queueCounts: opts.queueCounts,
+      queuePaused: opts.queuePaused,
+      control: opts.control,
+      lastSuccesses: opts.lastSuccesses,
+      plugins: opts.plugins,
       registry: opts.metricsRegistry,
       log: opts.logger || undefined,
     });
