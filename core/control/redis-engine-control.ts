@@ -16,6 +16,9 @@ import {
   type WorkflowStatus,
 } from './engine-control.js';
 
+/** How long one health check may take before it counts as down. */
+const HEALTH_CHECK_TIMEOUT_MS = 2000;
+
 export interface RedisEngineControlDeps {
   queue: Queue<RunJobData>;
   catalog: WorkflowCatalog;
@@ -119,7 +122,15 @@ export class RedisEngineControl implements EngineControl {
     const checks = this.d.healthChecks ?? {};
     const names = Object.keys(checks);
     const results = await Promise.all(
-      names.map((n) => checks[n]!().catch((err: unknown): HealthCheck => ({ status: 'down', reason: (err as Error).message }))),
+      names.map((n) => {
+        // A check that never answers (ioredis queues commands while Redis is gone) is down, not a hung request.
+        let timer: NodeJS.Timeout | undefined;
+        const timeout = new Promise<HealthCheck>((resolve) => {
+          timer = setTimeout(() => resolve({ status: 'down', reason: `no answer within ${HEALTH_CHECK_TIMEOUT_MS} ms` }), HEALTH_CHECK_TIMEOUT_MS);
+        });
+        const check = checks[n]!().catch((err: unknown): HealthCheck => ({ status: 'down', reason: (err as Error).message }));
+        return Promise.race([check, timeout]).finally(() => clearTimeout(timer));
+      }),
     );
     return Object.fromEntries(names.map((n, i) => [n, results[i]!]));
   }

@@ -20,8 +20,8 @@ export interface EngineMetricsOptions {
   queueCounts?: () => Promise<Record<string, number>>;
   /** Whether the queue itself is paused (BullMQ queue.pause(), e.g. from Bull Board), read at scrape time. */
   queuePaused?: () => Promise<boolean>;
-  /** Jobs with state and next fire, read at scrape time (per-job gauges, scheduler lag). */
-  control?: Pick<EngineControl, 'listWorkflows'>;
+  /** Jobs with state and next fire (per-job gauges, scheduler lag) and health checks, read at scrape time. */
+  control?: Pick<EngineControl, 'listWorkflows' | 'health'>;
   /** Finish time (ms) of the last succeeded run per `<workflow>/<job>`, read at scrape time. */
   lastSuccesses?: () => Promise<Map<string, number>>;
   /** Plugins whose `metrics` hook contributes to this registry. */
@@ -54,6 +54,21 @@ function runSeconds(run: RunRecord): number | undefined {
   return undefined;
 }
 
+/**
+ * A read at scrape time gives up after this: with Redis gone, ioredis queues
+ * commands forever, and a scrape that hangs tells an operator less than a
+ * scrape that says "redis down".
+ */
+const SCRAPE_READ_TIMEOUT_MS = 3000;
+
+function withTimeout<T>(p: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${SCRAPE_READ_TIMEOUT_MS} ms`)), SCRAPE_READ_TIMEOUT_MS);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
 const isScheduledTrigger = (j: JobStatus) => j.trigger.every !== undefined || j.trigger.cron !== undefined;
 
 /**
@@ -71,6 +86,7 @@ const isScheduledTrigger = (j: JobStatus) => j.trigger.every !== undefined || j.
  * - tideflow_scheduler_lag_seconds{workflow,tideflow_job}: now − next fire of its scheduler
  *   (negative while the fire is ahead; positive when overdue)
  * - tideflow_queue_jobs{state}, tideflow_queue_paused: the BullMQ queue at scrape time
+ * - tideflow_health_check_up{check}: the checks of GET /api/health (redis, docker, scheduler, store)
  * - process_* and nodejs_*: prom-client default metrics on this registry
  */
 export class EngineMetrics {
@@ -112,6 +128,7 @@ export class EngineMetrics {
     });
     this.registerJobGauges();
     this.registerQueueGauges();
+    this.registerHealthGauge();
     this.registerPluginMetrics();
     opts.events?.on('run', this.listener);
   }
@@ -150,7 +167,10 @@ export class EngineMetrics {
     const value = (async () => {
       if (!control) return undefined;
       try {
-        const [workflows, lastSuccess] = await Promise.all([control.listWorkflows(), lastSuccesses?.() ?? new Map<string, number>()]);
+        const [workflows, lastSuccess] = await withTimeout(
+          Promise.all([control.listWorkflows(), lastSuccesses?.() ?? new Map<string, number>()]),
+          'job states',
+        );
         return { jobs: workflows.flatMap((w) => w.jobs), lastSuccess };
       } catch (err) {
         log?.warn({ err }, 'metrics: job states unavailable');
@@ -212,7 +232,7 @@ export class EngineMetrics {
         this.reset();
         if (!queueCounts) return;
         try {
-          const counts = await queueCounts();
+          const counts = await withTimeout(queueCounts(), 'queue counts');
           for (const [state, n] of Object.entries(counts)) {
             if (typeof n === 'number' && Number.isFinite(n)) this.set({ state }, n);
           }
@@ -229,11 +249,31 @@ export class EngineMetrics {
         // NaN when unknown: an unlabelled gauge cannot be absent, and 0 would claim "not paused".
         let value = Number.NaN;
         try {
-          if (queuePaused) value = (await queuePaused()) ? 1 : 0;
+          if (queuePaused) value = (await withTimeout(queuePaused(), 'queue state')) ? 1 : 0;
         } catch (err) {
           log?.warn({ err }, 'metrics: queue state failed');
         }
         this.set(value);
+      },
+    });
+  }
+
+  private registerHealthGauge(): void {
+    const { control, log } = this.opts;
+    new Gauge({
+      name: 'tideflow_health_check_up',
+      help: 'Health checks of GET /api/health (redis, docker, scheduler, store): 1 up, 0 down.',
+      labelNames: ['check'],
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        if (!control) return;
+        try {
+          for (const [check, result] of Object.entries(await withTimeout(control.health(), 'health checks'))) this.set({ check }, result.status === 'up' ? 1 : 0);
+        } catch (err) {
+          // No series rather than a guess; the alert rules treat a missing check as down.
+          log?.warn({ err }, 'metrics: health checks failed');
+        }
       },
     });
   }
