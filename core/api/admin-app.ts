@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import Fastify, { type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
+import type { Queue } from 'bullmq';
 import type { Registry } from 'prom-client';
 import type { EngineControl } from '../control/engine-control.js';
 import type { RunEventSource } from '../control/engine-events.js';
@@ -12,6 +13,7 @@ import { dashboardRoutes } from './dashboard/dashboard-routes.js';
 import { adminErrorHandler } from './error-handler.js';
 import { EngineMetrics } from './metrics/engine-metrics.js';
 import { metricsRoute } from './metrics/metrics-route.js';
+import { bullBoardRoutes } from './queues/bull-board-routes.js';
 import { healthRoutes } from './routes/health-routes.js';
 import { runRoutes } from './routes/run-routes.js';
 import { workflowRoutes } from './routes/workflow-routes.js';
@@ -36,6 +38,8 @@ export interface AdminAppOptions {
   lastSuccesses?: () => Promise<Map<string, number>>;
   /** The engine's data dir; handed to plugin routes as the `dataDir` option. */
   dataDir: string;
+  /** BullMQ queues shown by Bull Board at /queues (none: no Bull Board). */
+  queues?: Queue[];
   /** Registry for /metrics (e.g. the DI one); a private new one by default. */
   metricsRegistry?: Registry;
 }
@@ -141,6 +145,7 @@ export async function buildAdminApp(opts: AdminAppOptions): Promise<FastifyInsta
     await app.register(runRoutes, { control });
     await app.register(metricsRoute, { metrics });
     await app.register(dashboardRoutes);
+    if (opts.queues?.length) await app.register(bullBoardRoutes, { queues: opts.queues, adminToken: opts.adminToken, requireAdmin });
 
     for (const plugin of opts.plugins ?? []) {
       const routes = plugin.routes;

@@ -217,6 +217,7 @@ export class Engine {
       adminToken: token,
       dataDir: config.dataDir,
       metricsRegistry,
+      queues: [queue],
       queueCounts: async () => queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children', 'completed', 'failed'),
       queuePaused: () => queue.isPaused(),
       lastSuccesses: () => history.lastSuccesses(),
