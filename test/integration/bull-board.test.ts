@@ -79,7 +79,8 @@ describe('Bull Board at /queues', () => {
 
     const retry = (headers: Record<string, string>) =>
       engine.app!.inject({ method: 'PUT', url: `/queues/api/queues/runs/${encodeURIComponent(runId)}/retry`, headers });
-    for (const headers of [{}, { authorization: 'Bearer wrong-token' }] as Array<Record<string, string>>) {
+    const withoutToken: Array<Record<string, string>> = [{}, { authorization: 'Bearer wrong-token' }];
+    for (const headers of withoutToken) {
       const refused = await retry(headers);
       expect(refused.statusCode).toBe(401);
       expect(refused.json().message).toMatch(/Authorization: Bearer|invalid admin token/);
