@@ -1,16 +1,19 @@
 import { readFileSync } from 'node:fs';
-import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
+import type { Queue } from 'bullmq';
 import type { Registry } from 'prom-client';
 import type { EngineControl } from '../control/engine-control.js';
 import type { RunEventSource } from '../control/engine-events.js';
 import type { Logger } from '../logging/logger.js';
+import type { TideflowPlugin } from '../plugin/plugin.js';
 import { createBearerAuth, type AdminAuthHook } from './auth/bearer-auth.js';
 import { dashboardRoutes } from './dashboard/dashboard-routes.js';
 import { adminErrorHandler } from './error-handler.js';
 import { EngineMetrics } from './metrics/engine-metrics.js';
 import { metricsRoute } from './metrics/metrics-route.js';
+import { bullBoardRoutes } from './queues/bull-board-routes.js';
 import { healthRoutes } from './routes/health-routes.js';
 import { runRoutes } from './routes/run-routes.js';
 import { workflowRoutes } from './routes/workflow-routes.js';
@@ -21,16 +24,22 @@ export interface AdminAppOptions {
   control: EngineControl;
   /** Runner events; /metrics counts runs, containers and analyses from them. */
   events?: RunEventSource;
-  /** Loaded plugins; each one's `routes` is registered encapsulated, without prefix. */
-  plugins?: Array<{ name: string; routes?: FastifyPluginAsync }>;
+  /** Loaded plugins; each one's `routes` is registered encapsulated, without prefix, and its `metrics` on /metrics. */
+  plugins?: Array<Pick<TideflowPlugin, 'name' | 'routes' | 'metrics'>>;
   /** Bearer token for mutating routes (see resolveAdminToken). */
   adminToken: string;
   /** Request logging; off when false or omitted. */
   logger?: Logger | false;
   /** Queue job counts by state, read at each /metrics scrape. */
   queueCounts?: () => Promise<Record<string, number>>;
+  /** Whether the BullMQ queue is paused, read at each /metrics scrape. */
+  queuePaused?: () => Promise<boolean>;
+  /** Finish time (ms) of the last success per `<workflow>/<job>`, read at each /metrics scrape. */
+  lastSuccesses?: () => Promise<Map<string, number>>;
   /** The engine's data dir; handed to plugin routes as the `dataDir` option. */
   dataDir: string;
+  /** BullMQ queues shown by Bull Board at /queues (none: no Bull Board). */
+  queues?: Queue[];
   /** Registry for /metrics (e.g. the DI one); a private new one by default. */
   metricsRegistry?: Registry;
 }
@@ -92,6 +101,10 @@ export async function buildAdminApp(opts: AdminAppOptions): Promise<FastifyInsta
     const metrics = new EngineMetrics({
       events: opts.events,
       queueCounts: opts.queueCounts,
+      queuePaused: opts.queuePaused,
+      control: opts.control,
+      lastSuccesses: opts.lastSuccesses,
+      plugins: opts.plugins,
       registry: opts.metricsRegistry,
       log: opts.logger || undefined,
     });
@@ -132,6 +145,7 @@ export async function buildAdminApp(opts: AdminAppOptions): Promise<FastifyInsta
     await app.register(runRoutes, { control });
     await app.register(metricsRoute, { metrics });
     await app.register(dashboardRoutes);
+    if (opts.queues?.length) await app.register(bullBoardRoutes, { queues: opts.queues, adminToken: opts.adminToken, requireAdmin });
 
     for (const plugin of opts.plugins ?? []) {
       const routes = plugin.routes;

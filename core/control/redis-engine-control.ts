@@ -15,6 +15,11 @@ import {
   type PauseTarget,
   type WorkflowStatus,
 } from './engine-control.js';
+import { errorMessage } from '../util/error-message.js';
+import { withDeadline } from '../util/with-deadline.js';
+
+/** How long one health check may take before it counts as down: /api/health answers within a second, whatever hangs. */
+const HEALTH_CHECK_DEADLINE_MS = 800;
 
 export interface RedisEngineControlDeps {
   queue: Queue<RunJobData>;
@@ -119,7 +124,10 @@ export class RedisEngineControl implements EngineControl {
     const checks = this.d.healthChecks ?? {};
     const names = Object.keys(checks);
     const results = await Promise.all(
-      names.map((n) => checks[n]!().catch((err: unknown): HealthCheck => ({ status: 'down', reason: (err as Error).message }))),
+      // A check that never answers (ioredis queues commands while Redis is gone) is down, not a hung request.
+      names.map((n) =>
+        withDeadline(checks[n]!(), HEALTH_CHECK_DEADLINE_MS, `health check ${n}`).catch((err: unknown): HealthCheck => ({ status: 'down', reason: errorMessage(err) })),
+      ),
     );
     return Object.fromEntries(names.map((n, i) => [n, results[i]!]));
   }

@@ -79,6 +79,7 @@ export class Engine {
   private sync?: SchedulerSync;
   private catalogInstance?: WorkflowCatalog;
   private pauses?: PauseStore;
+  private history?: RunHistory;
   private stopping?: Promise<void>;
   container?: DependencyContainer;
   registry?: PluginRegistry;
@@ -142,7 +143,7 @@ export class Engine {
     // Auto-pipelining batches the bookkeeping of concurrent runs into shared round trips.
     this.historyConnection = new Redis(this.redisUrl, { maxRetriesPerRequest: null, enableAutoPipelining: true });
     outage.watchClient('history', this.historyConnection);
-    const history = new RunHistory(this.historyConnection, prefix);
+    const history = (this.history = new RunHistory(this.historyConnection, prefix));
     this.sync = new SchedulerSync(this.queue, log);
 
     const metricsRegistry = new Registry();
@@ -220,6 +221,7 @@ export class Engine {
     const { token } = await resolveAdminToken({ configured: config.adminToken, dataDir: config.dataDir, host: config.host, log: this.log });
     this.adminToken = token;
     const queue = this.queue!;
+    const history = this.history!;
     this.app = await buildAdminApp({
       control: this.control!,
       events: this.runner,
@@ -227,7 +229,10 @@ export class Engine {
       adminToken: token,
       dataDir: config.dataDir,
       metricsRegistry,
-      queueCounts: async () => queue.getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed', 'prioritized'),
+      queues: [queue],
+      queueCounts: async () => queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children', 'completed', 'failed'),
+      queuePaused: () => queue.isPaused(),
+      lastSuccesses: () => history.lastSuccesses(),
     });
     const address = await this.app.listen({ host: config.host, port: config.port });
     this.url = address;

@@ -2,11 +2,15 @@ import type { Redis } from 'ioredis';
 import { jobKey } from '../scheduler/run-ids.js';
 import type { RunQuery, RunRecord } from './run-record.js';
 
-/** KEYS: record, index, last-run. ARGV: json, ttl seconds, queuedAt, id, workflow/job. */
+/**
+ * KEYS: record, index, last-run, last-success.
+ * ARGV: json, ttl seconds, queuedAt, id, workflow/job, finish time of a success or ''.
+ */
 const SAVE_RUN_SCRIPT = `
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
 redis.call('HSET', KEYS[3], ARGV[5], ARGV[4])
+if ARGV[6] ~= '' then redis.call('HSET', KEYS[4], ARGV[5], ARGV[6]) end
 return 1`;
 
 type SaveRunRedis = Redis & { tideflowSaveRun(...args: Array<string | number>): Promise<number> };
@@ -35,7 +39,7 @@ export class RunHistory {
     this.maxRuns = opts.maxRuns ?? 10_000;
     this.maxAgeMs = opts.maxAgeMs ?? 7 * 86_400_000;
     // EVALSHA after the first call (ioredis caches the script).
-    if (!('tideflowSaveRun' in redis)) redis.defineCommand('tideflowSaveRun', { numberOfKeys: 3, lua: SAVE_RUN_SCRIPT });
+    if (!('tideflowSaveRun' in redis)) redis.defineCommand('tideflowSaveRun', { numberOfKeys: 4, lua: SAVE_RUN_SCRIPT });
   }
 
   private runKey(id: string): string {
@@ -46,6 +50,10 @@ export class RunHistory {
   }
   private get lastKey(): string {
     return `${this.prefix}:last-run`;
+  }
+  /** Finish time (ms) of the last succeeded run per job; kept apart from last-run, which any status overwrites. */
+  private get lastSuccessKey(): string {
+    return `${this.prefix}:last-success`;
   }
 
   /** Writes a record. With `onlyIfNew`, an existing record (a duplicate enqueue) is left alone. */
@@ -58,7 +66,8 @@ export class RunHistory {
     } else {
       // One scripted command instead of three: per-run bookkeeping is most of
       // what a no-op job costs beyond BullMQ itself (see bench/engine.bench.ts).
-      await (this.redis as SaveRunRedis).tideflowSaveRun(this.runKey(run.id), this.indexKey, this.lastKey, JSON.stringify(run), ttlSec, run.queuedAt, run.id, jobKey(run.workflow, run.job));
+      await (this.redis as SaveRunRedis).tideflowSaveRun(this.runKey(run.id), this.indexKey, this.lastKey, this.lastSuccessKey, JSON.stringify(run), ttlSec, run.queuedAt, run.id, jobKey(run.workflow, run.job),
+        run.status === 'succeeded' ? (run.finishedAt ?? Date.now()) : '');
     }
     if (++this.writesSinceTrim >= 200) {
       this.writesSinceTrim = 0;
@@ -80,6 +89,12 @@ export class RunHistory {
     const values = await this.redis.mget(keys.map((k) => this.runKey(ids[k]!)));
     keys.forEach((k, i) => values[i] && out.set(k, JSON.parse(values[i]!) as RunRecord));
     return out;
+  }
+
+  /** Finish time (ms) of the last succeeded run per `<workflow>/<job>`. */
+  async lastSuccesses(): Promise<Map<string, number>> {
+    const all = await this.redis.hgetall(this.lastSuccessKey);
+    return new Map(Object.entries(all).map(([k, v]) => [k, Number(v)] as const).filter(([, v]) => Number.isFinite(v)));
   }
 
   /** Newest first, filtered, paginated. Scans the index in pages until enough match. */

@@ -1,5 +1,7 @@
 import type { TSchema } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
+import type { Registry } from 'prom-client';
+import type { RunRecord } from '../history/run-record.js';
 import type { Logger } from '../logging/logger.js';
 
 export type RunTrigger = 'schedule' | 'manual' | 'chain';
@@ -34,6 +36,24 @@ export interface PluginShutdownContext<C = unknown> {
 }
 
 /**
+ * What a plugin gets to contribute to GET /metrics (the process serving the
+ * admin API calls `metrics` once, before it listens).
+ */
+export interface PluginMetricsContext<O = unknown> {
+  /**
+   * The engine's prom-client registry behind /metrics. Register metrics on it
+   * (`registers: [ctx.registry]`), named `tideflow_<what>_<unit>`; read
+   * live state in a gauge's `collect()`. A name already taken fails startup.
+   */
+  readonly registry: Registry;
+  /** The loaded jobs that use this plugin, read when called (e.g. at scrape time). */
+  jobs(): Promise<Array<{ workflow: string; job: string }>>;
+  /** Called with the output of every succeeded run of this plugin executed in this process. */
+  onRunSucceeded(listener: (output: O, run: RunRecord) => void): void;
+  readonly log: Logger;
+}
+
+/**
  * The plugin contract. A plugin is a class whose constructor takes its
  * services by explicit `@inject(Tokens.X)`; the engine resolves it through
  * tsyringe. A plugin never imports another plugin.
@@ -47,6 +67,8 @@ export interface TideflowPlugin<C = any, I = any, O = any> {
   run(input: I, ctx: PluginContext<C>): Promise<O>;
   /** HTTP routes the plugin contributes; registered encapsulated on the admin app. */
   readonly routes?: FastifyPluginAsync;
+  /** Metrics the plugin owns (its domain's gauges and counters); see PluginMetricsContext. */
+  metrics?(ctx: PluginMetricsContext<O>): void;
   /** Called once on graceful shutdown, after in-flight jobs finished. */
   shutdown?(ctx: PluginShutdownContext<C>): Promise<void>;
 }

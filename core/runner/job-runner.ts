@@ -14,6 +14,7 @@ import type { PauseStore } from '../scheduler/pause-store.js';
 import { RUN_QUEUE, chainedRunId, jobKey, scheduledRunId } from '../scheduler/run-ids.js';
 import type { LoadedJob, LoadedWorkflow } from '../workflow/loaded-workflow.js';
 import type { WorkflowCatalog } from '../workflow/workflow-catalog.js';
+import { teeToJobLog } from './job-log-tee.js';
 import { runJobOptions, type RunJobData } from './run-job-data.js';
 
 /**
@@ -169,9 +170,9 @@ export class JobRunner extends EventEmitter implements RunEventSource {
       causedBy: data.causedBy,
       inputFrom: data.inputFrom,
       signal: ac.signal,
-      // Made on first use: most runs of most plugins log nothing.
+      // Made on first use: most runs of most plugins log nothing. Lines also go to the BullMQ job (Bull Board shows them).
       get log() {
-        const child = log.child({ run: runId });
+        const child = teeToJobLog(log.child({ run: runId }), (line) => job.log(line));
         Object.defineProperty(this, 'log', { value: child });
         return child;
       },

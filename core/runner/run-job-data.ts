@@ -18,6 +18,8 @@ export interface RunJobData {
 /** Completed jobs are kept a day so a duplicated chain enqueue (same job id) is a no-op. */
 const KEEP_COMPLETED = { age: 86_400, count: 5_000 };
 const KEEP_FAILED = { age: 7 * 86_400, count: 5_000 };
+/** Log lines kept per BullMQ job (what a run logged, shown by Bull Board): the newest ones. */
+const KEEP_LOG_LINES = 200;
 
 /** BullMQ options for one run of `job`: its retry policy and bounded retention. */
 export function runJobOptions(job: LoadedJob): JobsOptions {
@@ -26,5 +28,6 @@ export function runJobOptions(job: LoadedJob): JobsOptions {
     backoff: { type: job.retry.backoff, delay: job.retry.delayMs },
     removeOnComplete: KEEP_COMPLETED,
     removeOnFail: KEEP_FAILED,
+    keepLogs: KEEP_LOG_LINES,
   };
 }

@@ -1,7 +1,7 @@
 import type Docker from 'dockerode';
 import { inject, injectable } from 'tsyringe';
 import { Tokens, type Clock } from '../../core/di/tokens.js';
-import type { PluginContext, TideflowPlugin } from '../../core/plugin/plugin.js';
+import type { PluginContext, PluginMetricsContext, TideflowPlugin } from '../../core/plugin/plugin.js';
 import type { AnalysisResult, AnalyzedContainer } from '../../core/records/container-records.js';
 import { parseDuration } from '../../core/workflow/duration.js';
 import { AnalyzerConfigSchema, type AnalyzerConfig } from './analyzer-config.js';
@@ -11,6 +11,7 @@ import { PROC_MEMINFO, readHostMemory } from './host-memory.js';
 import type { ContainerSample, MetricSource } from './metrics/metric-source.js';
 import { selectMetricSource } from './metrics/select-source.js';
 import { applyPolicy } from './policy.js';
+import { registerAnalyzerMetrics } from './analyzer-metrics.js';
 import { listManagedContainers } from '../../core/records/container-labels.js';
 
 export interface AnalyzerTimings {
@@ -47,6 +48,10 @@ export class AnalyzerPlugin implements TideflowPlugin<AnalyzerConfig, unknown, A
     @inject(Tokens.Docker) private readonly docker: Docker,
     @inject(Tokens.Clock) private readonly clock: Clock,
   ) {}
+
+  metrics(ctx: PluginMetricsContext<AnalysisResult>): void {
+    registerAnalyzerMetrics(ctx, () => readHostMemory(this.meminfoPath));
+  }
 
   async run(_input: unknown, ctx: PluginContext<AnalyzerConfig>): Promise<AnalysisResult> {
     const cfg = ctx.config;

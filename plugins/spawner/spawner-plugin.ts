@@ -5,7 +5,7 @@ import { inject, injectable } from 'tsyringe';
 import { Tokens, type Clock } from '../../core/di/tokens.js';
 import type { Logger } from '../../core/logging/logger.js';
 import { NonRetryableError } from '../../core/plugin/errors.js';
-import type { PluginContext, PluginShutdownContext, TideflowPlugin } from '../../core/plugin/plugin.js';
+import type { PluginContext, PluginMetricsContext, PluginShutdownContext, TideflowPlugin } from '../../core/plugin/plugin.js';
 import type { ContainerClass, SpawnedContainer, SpawnResult } from '../../core/records/container-records.js';
 import { mapBounded } from '../../core/util/map-bounded.js';
 import { LABELS } from '../../core/records/container-labels.js';
@@ -13,6 +13,7 @@ import { engineUnreachableError, explainEngineError, isEngineUnreachable, pingEn
 import { errorMessage } from '../../core/util/error-message.js';
 import { buildWorkloadImages, DEFAULT_IMAGE_PREFIX, findWorkload } from './images/workload-images.js';
 import { listManagedContainers, removeManagedContainers } from './managed-containers.js';
+import { registerSpawnerMetrics } from './spawner-metrics.js';
 import { MIN_MEMORY_BYTES, parseMemory, RESERVED_LABELS, SpawnerConfigSchema, type ImageEntry, type SpawnerConfig } from './spawner-config.js';
 
 
@@ -54,6 +55,10 @@ export class SpawnerPlugin implements TideflowPlugin<SpawnerConfig, unknown, Spa
     @inject(Tokens.Logger) private readonly logger: Logger,
     @inject(Tokens.Config) private readonly engineConfig: EngineConfig,
   ) {}
+
+  metrics(ctx: PluginMetricsContext<SpawnResult>): void {
+    registerSpawnerMetrics(ctx, this.docker);
+  }
 
   async run(_input: unknown, ctx: PluginContext<SpawnerConfig>): Promise<SpawnResult> {
     const started = this.clock.now();

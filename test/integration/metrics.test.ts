@@ -4,6 +4,12 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildAdminApp } from '../../core/api/admin-app.js';
 import type { RunRecord } from '../../core/history/run-record.js';
 import type { AnalysisResult, AnalyzedContainer, SpawnResult } from '../../core/records/container-records.js';
+import { silentLogger } from '../../core/logging/logger.js';
+import { systemClock } from '../../core/di/tokens.js';
+import { loadEngineConfig } from '../../core/config/engine-config.js';
+import { createDockerClient } from '../../core/services/docker-engine.js';
+import { AnalyzerPlugin } from '../../plugins/analyzer/analyzer-plugin.js';
+import { SpawnerPlugin } from '../../plugins/spawner/spawner-plugin.js';
 import { FakeEngineControl, lifecycleWorkflow } from '../support/fake-engine-control.js';
 
 const WF = 'container-lifecycle';
@@ -11,16 +17,29 @@ const WF = 'container-lifecycle';
 let control: FakeEngineControl;
 let app: FastifyInstance;
 let queue: Record<string, number>;
+let queuePaused: boolean;
+let lastSuccess: Map<string, number>;
+
+/** The container plugins, which contribute the container metrics through their `metrics` hook. */
+function containerPlugins() {
+  const docker = createDockerClient(process.env.DOCKER_HOST);
+  return [new SpawnerPlugin(docker, systemClock, silentLogger(), loadEngineConfig({ dataDir: '/nonexistent' })), new AnalyzerPlugin(docker, systemClock)];
+}
 
 beforeEach(async () => {
   control = new FakeEngineControl([lifecycleWorkflow()]);
   queue = { waiting: 3, active: 1, delayed: 4, failed: 0 };
+  queuePaused = false;
+  lastSuccess = new Map();
   app = await buildAdminApp({
     control,
     events: control,
+    plugins: containerPlugins(),
     adminToken: 'metrics-test-token-0123456789',
     dataDir: '/nonexistent',
     queueCounts: async () => queue,
+    queuePaused: async () => queuePaused,
+    lastSuccesses: async () => lastSuccess,
   });
 });
 
@@ -215,28 +234,28 @@ describe('/metrics', () => {
     queue = { waiting: 0, active: 2, delayed: 4, failed: 1 };
     const m = await scrape();
 
-    expect(value(m, 'tideflow_runs_total', { workflow: WF, job: 'spawn', status: 'succeeded' })).toBe(1);
-    expect(value(m, 'tideflow_runs_total', { workflow: WF, job: 'spawn', status: 'retrying' })).toBe(1);
-    expect(value(m, 'tideflow_runs_total', { workflow: WF, job: 'spawn', status: 'failed' })).toBe(1);
-    expect(value(m, 'tideflow_runs_total', { workflow: WF, job: 'log', status: 'succeeded' })).toBe(1);
-    expect(value(m, 'tideflow_runs_total', { workflow: WF, job: 'analyze', status: 'succeeded' })).toBe(2);
-    expect(value(m, 'tideflow_runs_total', { workflow: WF, job: 'chart', status: 'succeeded' })).toBe(2);
-    expect(value(m, 'tideflow_runs_started_total', { workflow: WF, job: 'spawn' })).toBe(3);
-    expect(value(m, 'tideflow_runs_started_total', { workflow: WF, job: 'analyze' })).toBe(1);
+    expect(value(m, 'tideflow_runs_total', { workflow: WF, tideflow_job: 'spawn', status: 'succeeded' })).toBe(1);
+    expect(value(m, 'tideflow_runs_total', { workflow: WF, tideflow_job: 'spawn', status: 'retrying' })).toBe(1);
+    expect(value(m, 'tideflow_runs_total', { workflow: WF, tideflow_job: 'spawn', status: 'failed' })).toBe(1);
+    expect(value(m, 'tideflow_runs_total', { workflow: WF, tideflow_job: 'log', status: 'succeeded' })).toBe(1);
+    expect(value(m, 'tideflow_runs_total', { workflow: WF, tideflow_job: 'analyze', status: 'succeeded' })).toBe(2);
+    expect(value(m, 'tideflow_runs_total', { workflow: WF, tideflow_job: 'chart', status: 'succeeded' })).toBe(2);
+    expect(value(m, 'tideflow_runs_started_total', { workflow: WF, tideflow_job: 'spawn' })).toBe(3);
+    expect(value(m, 'tideflow_runs_started_total', { workflow: WF, tideflow_job: 'analyze' })).toBe(1);
 
-    const spawnOk = histogram(m, 'tideflow_run_duration_seconds', { workflow: WF, job: 'spawn', status: 'succeeded' });
+    const spawnOk = histogram(m, 'tideflow_run_duration_seconds', { workflow: WF, tideflow_job: 'spawn', status: 'succeeded' });
     expect(spawnOk.count).toBe(1);
     expect(spawnOk.sum).toBeCloseTo(1.5, 6);
     expect(spawnOk.buckets['1']).toBe(0);
     expect(spawnOk.buckets['2.5']).toBe(1);
     expect(spawnOk.buckets['+Inf']).toBe(1);
-    const spawnFailed = histogram(m, 'tideflow_run_duration_seconds', { workflow: WF, job: 'spawn', status: 'failed' });
+    const spawnFailed = histogram(m, 'tideflow_run_duration_seconds', { workflow: WF, tideflow_job: 'spawn', status: 'failed' });
     expect(spawnFailed.sum).toBeCloseTo(7, 6);
     expect(spawnFailed.buckets['5']).toBe(0);
     expect(spawnFailed.buckets['10']).toBe(1);
-    const retrying = histogram(m, 'tideflow_run_duration_seconds', { workflow: WF, job: 'spawn', status: 'retrying' });
+    const retrying = histogram(m, 'tideflow_run_duration_seconds', { workflow: WF, tideflow_job: 'spawn', status: 'retrying' });
     expect(retrying.sum).toBeCloseTo(0.3, 6);
-    const charts = histogram(m, 'tideflow_run_duration_seconds', { workflow: WF, job: 'chart', status: 'succeeded' });
+    const charts = histogram(m, 'tideflow_run_duration_seconds', { workflow: WF, tideflow_job: 'chart', status: 'succeeded' });
     expect(charts.count).toBe(2);
     expect(charts.sum).toBeCloseTo(0.45, 6);
 
@@ -259,6 +278,63 @@ describe('/metrics', () => {
     expect(value(m, 'tideflow_queue_jobs', { state: 'failed' })).toBe(1);
   });
 
+  it('names no label job, instance, __*, and le/quantile only where Prometheus expects them', async () => {
+    // Samples of every family, so the label check also covers plugin metrics with data.
+    const s1 = run('spawn', 'spawner');
+    control.emitRun({ type: 'succeeded', run: finished(s1, 'succeeded', 10), output: spawnOutput(s1.id, ['high']) });
+    const res = await app.inject({ url: '/metrics' });
+    const labelNames = new Map<string, Set<string>>();
+    for (const line of res.body.split('\n')) {
+      const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)\{(.*)\} /.exec(line);
+      if (!m) continue;
+      const names = [...m[2]!.matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="/g)].map((x) => x[1]!);
+      for (const n of names) labelNames.set(n, (labelNames.get(n) ?? new Set()).add(m[1]!));
+    }
+    expect(labelNames.get('tideflow_job')?.has('tideflow_runs_total')).toBe(true);
+    for (const reserved of ['job', 'instance', 'exported_job', 'quantile']) expect(labelNames.get(reserved), reserved).toBeUndefined();
+    expect([...labelNames.keys()].filter((n) => n.startsWith('__'))).toEqual([]);
+    expect([...(labelNames.get('le') ?? [])].every((metric) => metric.endsWith('_bucket'))).toBe(true);
+  });
+
+  it('has per-job paused, scheduled, last success and scheduler lag, and whether the queue is paused', async () => {
+    lastSuccess.set(`${WF}/spawn`, 1_700_000_000_500);
+    let m = await scrape();
+    const job = (j: string) => ({ workflow: WF, tideflow_job: j });
+    expect(value(m, 'tideflow_job_paused', job('spawn'))).toBe(0);
+    expect(value(m, 'tideflow_job_paused', job('log'))).toBe(0);
+    expect(value(m, 'tideflow_job_last_success_timestamp_seconds', job('spawn'))).toBe(1_700_000_000.5);
+    expect(sample(m, 'tideflow_job_last_success_timestamp_seconds', job('analyze'))).toBeUndefined();
+    expect(value(m, 'tideflow_job_scheduled', job('spawn'))).toBe(1);
+    // A job reached only through `then` has no schedule, so no scheduled/lag series.
+    expect(sample(m, 'tideflow_job_scheduled', job('log'))).toBeUndefined();
+    // The fake's next fire is now + interval: lag is about minus the interval.
+    expect(value(m, 'tideflow_scheduler_lag_seconds', job('spawn'))).toBeGreaterThan(-60.5);
+    expect(value(m, 'tideflow_scheduler_lag_seconds', job('spawn'))).toBeLessThanOrEqual(-59);
+    expect(value(m, 'tideflow_scheduler_lag_seconds', job('analyze'))).toBeLessThanOrEqual(-9);
+    expect(sample(m, 'tideflow_scheduler_lag_seconds', job('log'))).toBeUndefined();
+    expect(value(m, 'tideflow_queue_paused')).toBe(0);
+
+    await control.pause({ workflow: WF, job: 'spawn' });
+    queuePaused = true;
+    m = await scrape();
+    expect(value(m, 'tideflow_job_paused', job('spawn'))).toBe(1);
+    expect(value(m, 'tideflow_job_paused', job('analyze'))).toBe(0);
+    expect(value(m, 'tideflow_job_scheduled', job('spawn'))).toBe(0);
+    expect(sample(m, 'tideflow_scheduler_lag_seconds', job('spawn'))).toBeUndefined();
+    expect(value(m, 'tideflow_queue_paused')).toBe(1);
+  });
+
+  it('reads host memory through the analyzer plugin', async () => {
+    const m = await scrape();
+    const total = value(m, 'tideflow_host_memory_total_bytes')!;
+    const used = value(m, 'tideflow_host_memory_used_bytes')!;
+    const free = value(m, 'tideflow_host_memory_free_bytes')!;
+    expect(total).toBeGreaterThan(0);
+    expect(used).toBeGreaterThan(0);
+    expect(used).toBeLessThan(total);
+    expect(free).toBeLessThan(total);
+  });
+
   it('still answers when the queue counts callback fails', async () => {
     await app.close();
     app = await buildAdminApp({
@@ -275,7 +351,7 @@ describe('/metrics', () => {
 
   it('two apps in one process keep separate registries', async () => {
     const other = new FakeEngineControl([lifecycleWorkflow()]);
-    const second = await buildAdminApp({ control: other, events: other, adminToken: 'second-app-token-0123456789', dataDir: '/nonexistent' });
+    const second = await buildAdminApp({ control: other, events: other, plugins: containerPlugins(), adminToken: 'second-app-token-0123456789', dataDir: '/nonexistent' });
     try {
       const r = run('spawn', 'spawner');
       control.emitRun({ type: 'succeeded', run: finished(r, 'succeeded', 10), output: spawnOutput(r.id, ['low']) });

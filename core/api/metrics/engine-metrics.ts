@@ -1,26 +1,52 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { EngineControl, JobStatus } from '../../control/engine-control.js';
 import type { RunEvent, RunEventSource } from '../../control/engine-events.js';
 import type { RunRecord } from '../../history/run-record.js';
-import type { Logger } from '../../logging/logger.js';
+import { silentLogger, type Logger } from '../../logging/logger.js';
+import type { TideflowPlugin } from '../../plugin/plugin.js';
+import { jobKey } from '../../scheduler/run-ids.js';
+
+/**
+ * The label naming a workflow's job. Not `job`: Prometheus reserves `job` for
+ * the scrape job and renames a target's own `job` label to `exported_job`.
+ */
+export const JOB_LABEL = 'tideflow_job';
+type JobLabels = 'workflow' | typeof JOB_LABEL;
 
 export interface EngineMetricsOptions {
   /** Runner events to count; without it only queue and process metrics are shown. */
   events?: RunEventSource;
   /** Job counts by state (waiting, active, delayed, failed, completed, paused...) read at scrape time. */
   queueCounts?: () => Promise<Record<string, number>>;
+  /** Whether the queue itself is paused (BullMQ queue.pause(), e.g. from Bull Board), read at scrape time. */
+  queuePaused?: () => Promise<boolean>;
+  /** Jobs with state and next fire (per-job gauges, scheduler lag) and health checks, read at scrape time. */
+  control?: Pick<EngineControl, 'listWorkflows' | 'health'>;
+  /** Finish time (ms) of the last succeeded run per `<workflow>/<job>`, read at scrape time. */
+  lastSuccesses?: () => Promise<Map<string, number>>;
+  /** Plugins whose `metrics` hook contributes to this registry. */
+  plugins?: Array<Pick<TideflowPlugin, 'name' | 'metrics'>>;
   /** Registry to use; a new private one by default (never prom-client's global registry). */
   registry?: Registry;
   log?: Logger;
+  /** Clock for scheduler lag (tests). */
+  now?: () => number;
 }
 
 const RUN_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
-const ANALYZER_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
-/** How many recent outputs are remembered to avoid counting one output twice. */
-const SEEN_OUTPUTS = 2000;
 
-type Rec = Record<string, unknown>;
-const isRec = (v: unknown): v is Rec => typeof v === 'object' && v !== null && !Array.isArray(v);
-const str = (v: unknown, fallback: string): string => (typeof v === 'string' && v ? v : fallback);
+/**
+ * prom-client's default metrics include gauges named `*_total`
+ * (nodejs_active_handles_total...), which `promtool check metrics` rejects:
+ * `_total` means a counter. The same figures stay available per type
+ * (nodejs_active_handles{type}; sum() them for the total).
+ */
+const MISNAMED_DEFAULT_GAUGES = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
+
+interface JobSnapshot {
+  jobs: JobStatus[];
+  lastSuccess: Map<string, number>;
+}
 
 function runSeconds(run: RunRecord): number | undefined {
   if (typeof run.durationMs === 'number' && Number.isFinite(run.durationMs)) return run.durationMs / 1000;
@@ -29,108 +55,88 @@ function runSeconds(run: RunRecord): number | undefined {
 }
 
 /**
- * Prometheus metrics of the engine, derived from run events:
+ * A read at scrape time gives up after this: with Redis gone, ioredis queues
+ * commands forever, and a scrape that hangs tells an operator less than a
+ * scrape that says "redis down".
+ */
+const SCRAPE_READ_TIMEOUT_MS = 3000;
+
+function withTimeout<T>(p: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${SCRAPE_READ_TIMEOUT_MS} ms`)), SCRAPE_READ_TIMEOUT_MS);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+const isScheduledTrigger = (j: JobStatus) => j.trigger.every !== undefined || j.trigger.cron !== undefined;
+
+/**
+ * Prometheus metrics of the engine (domain-neutral; container metrics come
+ * from the container plugins through their `metrics` hook). Jobs are labelled
+ * `workflow` and `tideflow_job` (see JOB_LABEL).
  *
- * - tideflow_runs_started_total{workflow,job}: attempts started
- * - tideflow_runs_total{workflow,job,status}: finished attempts; status is
+ * - tideflow_runs_started_total{workflow,tideflow_job}: attempts started
+ * - tideflow_runs_total{workflow,tideflow_job,status}: finished attempts; status is
  *   succeeded, failed (final) or retrying (failed, will be retried)
- * - tideflow_run_duration_seconds{workflow,job,status}: histogram
- * - tideflow_containers_spawned_total{workflow,class}: from spawner outputs (kind "spawn")
- * - tideflow_containers_killed_total{workflow,class}: analyzer outputs (kind "analysis"),
- *   decision "killed", not a dry run, kill succeeded
- * - tideflow_container_kill_errors_total{workflow,class}: kills that failed
- * - tideflow_analyzer_duration_seconds{workflow}: AnalysisResult.durationMs
- * - tideflow_queue_jobs{state}: from the queueCounts callback at scrape time
+ * - tideflow_run_duration_seconds{workflow,tideflow_job,status}: histogram
+ * - tideflow_job_paused{workflow,tideflow_job}: 1 when paused (by job, workflow or globally)
+ * - tideflow_job_last_success_timestamp_seconds{workflow,tideflow_job}: finish time of the last success
+ * - tideflow_job_scheduled{workflow,tideflow_job}: 1 for a job with a schedule that is not paused
+ * - tideflow_scheduler_lag_seconds{workflow,tideflow_job}: now − next fire of its scheduler
+ *   (negative while the fire is ahead; positive when overdue)
+ * - tideflow_queue_jobs{state}, tideflow_queue_paused: the BullMQ queue at scrape time
+ * - tideflow_health_check_up{check}: the checks of GET /api/health (redis, docker, scheduler, store)
  * - process_* and nodejs_*: prom-client default metrics on this registry
  */
 export class EngineMetrics {
   readonly registry: Registry;
-  private readonly runsStarted: Counter<'workflow' | 'job'>;
-  private readonly runs: Counter<'workflow' | 'job' | 'status'>;
-  private readonly runDuration: Histogram<'workflow' | 'job' | 'status'>;
-  private readonly spawned: Counter<'workflow' | 'class'>;
-  private readonly killed: Counter<'workflow' | 'class'>;
-  private readonly killErrors: Counter<'workflow' | 'class'>;
-  private readonly analyzerDuration: Histogram<'workflow'>;
-  private readonly seen = new Set<string>();
+  private readonly runsStarted: Counter<JobLabels>;
+  private readonly runs: Counter<JobLabels | 'status'>;
+  private readonly runDuration: Histogram<JobLabels | 'status'>;
   private readonly listener = (e: RunEvent) => this.observe(e);
+  private readonly pluginListeners: Array<(e: RunEvent) => void> = [];
+  /** The read in flight: a scrape collects every gauge at once, so they share one read of the job list. */
+  private snapshot?: Promise<JobSnapshot | undefined>;
 
   constructor(private readonly opts: EngineMetricsOptions = {}) {
     const registry = opts.registry ?? new Registry();
     this.registry = registry;
-    if (!registry.getSingleMetric('process_cpu_user_seconds_total')) collectDefaultMetrics({ register: registry });
+    if (!registry.getSingleMetric('process_cpu_user_seconds_total')) {
+      collectDefaultMetrics({ register: registry });
+      for (const name of MISNAMED_DEFAULT_GAUGES) registry.removeSingleMetric(name);
+    }
 
     this.runsStarted = new Counter({
       name: 'tideflow_runs_started_total',
       help: 'Job run attempts started, by workflow and job.',
-      labelNames: ['workflow', 'job'],
+      labelNames: ['workflow', JOB_LABEL],
       registers: [registry],
     });
     this.runs = new Counter({
       name: 'tideflow_runs_total',
       help: 'Finished job run attempts by workflow, job and status (succeeded, failed, retrying).',
-      labelNames: ['workflow', 'job', 'status'],
+      labelNames: ['workflow', JOB_LABEL, 'status'],
       registers: [registry],
     });
     this.runDuration = new Histogram({
       name: 'tideflow_run_duration_seconds',
       help: 'Duration of finished job runs in seconds.',
-      labelNames: ['workflow', 'job', 'status'],
+      labelNames: ['workflow', JOB_LABEL, 'status'],
       buckets: RUN_BUCKETS,
       registers: [registry],
     });
-    this.spawned = new Counter({
-      name: 'tideflow_containers_spawned_total',
-      help: 'Containers created by the spawner, by workflow and class.',
-      labelNames: ['workflow', 'class'],
-      registers: [registry],
-    });
-    this.killed = new Counter({
-      name: 'tideflow_containers_killed_total',
-      help: 'Containers killed by the analyzer, by workflow and class.',
-      labelNames: ['workflow', 'class'],
-      registers: [registry],
-    });
-    this.killErrors = new Counter({
-      name: 'tideflow_container_kill_errors_total',
-      help: 'Kills decided by the analyzer that failed, by workflow and class.',
-      labelNames: ['workflow', 'class'],
-      registers: [registry],
-    });
-    this.analyzerDuration = new Histogram({
-      name: 'tideflow_analyzer_duration_seconds',
-      help: 'Duration of one analysis (sample, decide, kill) in seconds.',
-      labelNames: ['workflow'],
-      buckets: ANALYZER_BUCKETS,
-      registers: [registry],
-    });
-    const queueCounts = opts.queueCounts;
-    const log = opts.log;
-    new Gauge({
-      name: 'tideflow_queue_jobs',
-      help: 'Jobs in the engine queue by state, read at scrape time.',
-      labelNames: ['state'],
-      registers: [registry],
-      async collect() {
-        this.reset();
-        if (!queueCounts) return;
-        try {
-          const counts = await queueCounts();
-          for (const [state, n] of Object.entries(counts)) {
-            if (typeof n === 'number' && Number.isFinite(n)) this.set({ state }, n);
-          }
-        } catch (err) {
-          log?.warn({ err }, 'metrics: queue counts failed');
-        }
-      },
-    });
-
+    this.registerJobGauges();
+    this.registerQueueGauges();
+    this.registerHealthGauge();
+    this.registerPluginMetrics();
     opts.events?.on('run', this.listener);
   }
 
   /** Stops listening to run events. */
   close(): void {
     this.opts.events?.off('run', this.listener);
+    for (const l of this.pluginListeners) this.opts.events?.off('run', l);
   }
 
   /** Prometheus text exposition of every metric of the registry. */
@@ -140,50 +146,163 @@ export class EngineMetrics {
 
   observe(e: RunEvent): void {
     try {
-      const { workflow, job } = e.run;
+      const labels = { workflow: e.run.workflow, [JOB_LABEL]: e.run.job };
       if (e.type === 'started') {
-        this.runsStarted.inc({ workflow, job });
+        this.runsStarted.inc(labels);
         return;
       }
       const status = e.type === 'succeeded' ? 'succeeded' : e.willRetry ? 'retrying' : 'failed';
-      this.runs.inc({ workflow, job, status });
+      this.runs.inc({ ...labels, status });
       const secs = runSeconds(e.run);
-      if (secs !== undefined && secs >= 0) this.runDuration.observe({ workflow, job, status }, secs);
-      if (e.type === 'succeeded') this.observeOutput(e.output, e.run);
+      if (secs !== undefined && secs >= 0) this.runDuration.observe({ ...labels, status }, secs);
     } catch (err) {
       this.opts.log?.warn({ err }, 'metrics: could not count a run event');
     }
   }
 
-  /** Counts a spawn or analysis result once, whichever job carried it (then-chains pass outputs on). */
-  private firstSight(kind: string, runId: string): boolean {
-    const key = `${kind}:${runId}`;
-    if (this.seen.has(key)) return false;
-    this.seen.add(key);
-    if (this.seen.size > SEEN_OUTPUTS) this.seen.delete(this.seen.values().next().value as string);
-    return true;
+  /** The job list and last successes, read once per scrape; undefined when unavailable. */
+  private jobSnapshot(): Promise<JobSnapshot | undefined> {
+    if (this.snapshot) return this.snapshot;
+    const { control, lastSuccesses, log } = this.opts;
+    const value = (async () => {
+      if (!control) return undefined;
+      try {
+        const [workflows, lastSuccess] = await withTimeout(
+          Promise.all([control.listWorkflows(), lastSuccesses?.() ?? new Map<string, number>()]),
+          'job states',
+        );
+        return { jobs: workflows.flatMap((w) => w.jobs), lastSuccess };
+      } catch (err) {
+        log?.warn({ err }, 'metrics: job states unavailable');
+        return undefined;
+      }
+    })().finally(() => (this.snapshot = undefined));
+    this.snapshot = value;
+    return value;
   }
 
-  private observeOutput(output: unknown, run: RunRecord): void {
-    if (!isRec(output)) return;
-    const workflow = str(output.workflow, run.workflow);
-    const runId = str(output.runId, run.id);
-    if (output.kind === 'spawn' && Array.isArray(output.created)) {
-      if (!this.firstSight('spawn', runId)) return;
-      for (const c of output.created) {
-        if (isRec(c)) this.spawned.inc({ workflow, class: str(c.class, 'unknown') });
+  private registerJobGauges(): void {
+    const registry = this.registry;
+    const snapshot = () => this.jobSnapshot();
+    const now = this.opts.now ?? Date.now;
+    const jobGauge = (name: string, help: string, fill: (g: Gauge<JobLabels>, s: JobSnapshot) => void) =>
+      new Gauge<JobLabels>({
+        name,
+        help,
+        labelNames: ['workflow', JOB_LABEL],
+        registers: [registry],
+        async collect() {
+          this.reset();
+          const s = await snapshot();
+          if (s) fill(this, s);
+        },
+      });
+    const labels = (j: JobStatus) => ({ workflow: j.workflow, [JOB_LABEL]: j.job });
+
+    jobGauge('tideflow_job_paused', '1 when the job is paused (by itself, its workflow or everything), else 0.', (g, s) => {
+      for (const j of s.jobs) g.set(labels(j), j.state === 'paused' ? 1 : 0);
+    });
+    jobGauge('tideflow_job_last_success_timestamp_seconds', 'Unix time at which the last succeeded run of the job finished.', (g, s) => {
+      for (const j of s.jobs) {
+        const at = s.lastSuccess.get(jobKey(j.workflow, j.job));
+        if (at !== undefined) g.set(labels(j), at / 1000);
       }
-    } else if (output.kind === 'analysis' && Array.isArray(output.containers)) {
-      if (!this.firstSight('analysis', runId)) return;
-      if (typeof output.durationMs === 'number' && output.durationMs >= 0) {
-        this.analyzerDuration.observe({ workflow }, output.durationMs / 1000);
-      }
-      if (output.dryRun === true) return;
-      for (const c of output.containers) {
-        if (!isRec(c) || c.decision !== 'killed') continue;
-        const labels = { workflow, class: str(c.class, 'unknown') };
-        if (typeof c.killError === 'string' && c.killError) this.killErrors.inc(labels);
-        else this.killed.inc(labels);
+    });
+    jobGauge('tideflow_job_scheduled', '1 for a job with a schedule (every or cron) that is not paused: its scheduler should exist.', (g, s) => {
+      for (const j of s.jobs) if (isScheduledTrigger(j)) g.set(labels(j), j.state === 'active' ? 1 : 0);
+    });
+    jobGauge(
+      'tideflow_scheduler_lag_seconds',
+      'Now minus the next fire time of the job scheduler: negative while the fire is ahead, positive when it is overdue.',
+      (g, s) => {
+        const t = now();
+        for (const j of s.jobs) if (j.nextRunAt !== null && isScheduledTrigger(j)) g.set(labels(j), (t - j.nextRunAt) / 1000);
+      },
+    );
+  }
+
+  private registerQueueGauges(): void {
+    const { queueCounts, queuePaused, log } = this.opts;
+    new Gauge({
+      name: 'tideflow_queue_jobs',
+      help: 'Jobs in the engine queue by state, read at scrape time (a paused queue keeps its jobs in waiting; see tideflow_queue_paused).',
+      labelNames: ['state'],
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        if (!queueCounts) return;
+        try {
+          const counts = await withTimeout(queueCounts(), 'queue counts');
+          for (const [state, n] of Object.entries(counts)) {
+            if (typeof n === 'number' && Number.isFinite(n)) this.set({ state }, n);
+          }
+        } catch (err) {
+          log?.warn({ err }, 'metrics: queue counts failed');
+        }
+      },
+    });
+    new Gauge({
+      name: 'tideflow_queue_paused',
+      help: '1 when the BullMQ queue itself is paused (no worker takes jobs), else 0.',
+      registers: [this.registry],
+      async collect() {
+        // NaN when unknown: an unlabelled gauge cannot be absent, and 0 would claim "not paused".
+        let value = Number.NaN;
+        try {
+          if (queuePaused) value = (await withTimeout(queuePaused(), 'queue state')) ? 1 : 0;
+        } catch (err) {
+          log?.warn({ err }, 'metrics: queue state failed');
+        }
+        this.set(value);
+      },
+    });
+  }
+
+  private registerHealthGauge(): void {
+    const { control, log } = this.opts;
+    new Gauge({
+      name: 'tideflow_health_check_up',
+      help: 'Health checks of GET /api/health (redis, docker, scheduler, store): 1 up, 0 down.',
+      labelNames: ['check'],
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        if (!control) return;
+        try {
+          for (const [check, result] of Object.entries(await withTimeout(control.health(), 'health checks'))) this.set({ check }, result.status === 'up' ? 1 : 0);
+        } catch (err) {
+          // No series rather than a guess; the alert rules treat a missing check as down.
+          log?.warn({ err }, 'metrics: health checks failed');
+        }
+      },
+    });
+  }
+
+  private registerPluginMetrics(): void {
+    const { plugins = [], control, events, log } = this.opts;
+    for (const plugin of plugins) {
+      if (!plugin.metrics) continue;
+      try {
+        plugin.metrics({
+          registry: this.registry,
+          jobs: async () =>
+            (await control?.listWorkflows())?.flatMap((w) => w.jobs.filter((j) => j.plugin === plugin.name).map((j) => ({ workflow: j.workflow, job: j.job }))) ?? [],
+          onRunSucceeded: (fn) => {
+            const l = (e: RunEvent) => {
+              if (e.type !== 'succeeded' || e.run.plugin !== plugin.name) return;
+              try {
+                fn(e.output, e.run);
+              } catch (err) {
+                log?.warn({ err, plugin: plugin.name }, 'metrics: a plugin could not count a run');
+              }
+            };
+            this.pluginListeners.push(l);
+            events?.on('run', l);
+          },
+          log: log ?? silentLogger(),
+        });
+      } catch (err) {
+        throw new Error(`metrics of plugin ${plugin.name} failed to register: ${(err as Error).message}`, { cause: err });
       }
     }
   }
