@@ -47,6 +47,7 @@ export const RunRecordSchema = Type.Object(
     durationMs: Type.Optional(Type.Number()),
     error: Type.Optional(Type.String()),
     causedBy: Type.Optional(Type.String({ description: 'Run id of the predecessor when reached through `then`.' })),
+    host: Type.Optional(Type.String({ description: 'Host whose worker ran the latest attempt' })),
   },
   { $id: 'RunRecord', additionalProperties: true },
 );
@@ -70,6 +71,9 @@ export const JobStatusSchema = Type.Object(
     pausedBy: Type.Optional(StringEnum(['job', 'workflow', 'global'] as const)),
     nextRunAt: Type.Union([Type.Number(), Type.Null()], { description: 'ms since epoch; null when unscheduled or paused' }),
     lastRun: Type.Union([Type.Ref('RunRecord'), Type.Null()]),
+    route: Type.String({ description: 'The route (queue) the job runs on; served by `tideflow worker --serve <route>`' }),
+    routeWorkers: Type.Integer({ description: 'Live worker processes serving the route, on all hosts' }),
+    waiting: Type.Optional(Type.String({ description: 'Why its runs wait: no live worker serves its route' })),
   },
   { $id: 'JobStatus', additionalProperties: true },
 );

@@ -1,4 +1,6 @@
+import { hostname } from 'node:os';
 import path from 'node:path';
+import { ROUTE_PATTERN } from '../workflow/workflow-schema.js';
 
 export interface EngineConfig {
   /** Where Redis AOF, SQLite, charts, the admin token live. Default ./data. */
@@ -28,6 +30,13 @@ export interface EngineConfig {
    * course daemon sends none). TIDEFLOW_OPEN_LOG_INGEST=1; loopback hosts only.
    */
   openLogIngest: boolean;
+  /**
+   * Routes this process serves besides the default one (`tideflow start`) or
+   * instead of it (`tideflow worker --serve`): TIDEFLOW_SERVE, comma-separated.
+   */
+  serve: string[];
+  /** Recorded on each run and record: TIDEFLOW_HOST_NAME, else the OS host name. */
+  hostName: string;
 }
 
 export function loadEngineConfig(
@@ -49,10 +58,14 @@ export function loadEngineConfig(
     adminToken: env.TIDEFLOW_ADMIN_TOKEN || undefined,
     concurrency: env.TIDEFLOW_CONCURRENCY ? Number(env.TIDEFLOW_CONCURRENCY) : 8,
     openLogIngest: env.TIDEFLOW_OPEN_LOG_INGEST === '1',
+    serve: (env.TIDEFLOW_SERVE ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+    hostName: env.TIDEFLOW_HOST_NAME || hostname(),
     ...overrides,
   };
   if (overrides.dataDir) cfg.dataDir = path.resolve(cwd, overrides.dataDir);
   if (overrides.workflowsDir) cfg.workflowsDir = path.resolve(cwd, overrides.workflowsDir);
+  const route = new RegExp(ROUTE_PATTERN);
+  for (const r of cfg.serve) if (!route.test(r)) throw new Error(`route "${r}" (TIDEFLOW_SERVE / --serve) must match ${ROUTE_PATTERN}`);
   if (!Number.isInteger(cfg.port) || cfg.port < 0 || cfg.port > 65535) {
     throw new Error(`PORT must be an integer 0..65535, got ${String(env.PORT ?? cfg.port)}`);
   }

@@ -1,7 +1,6 @@
 import 'reflect-metadata';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import type Docker from 'dockerode';
 import type { FastifyInstance } from 'fastify';
@@ -20,9 +19,8 @@ import { createLogger, type Logger } from '../logging/logger.js';
 import type { PluginClass } from '../plugin/plugin.js';
 import { PluginRegistry } from '../plugin/plugin-registry.js';
 import { JobRunner } from '../runner/job-runner.js';
-import type { RunJobData } from '../runner/run-job-data.js';
+import { RunQueues } from '../runner/run-queues.js';
 import { PauseStore } from '../scheduler/pause-store.js';
-import { RUN_QUEUE } from '../scheduler/run-ids.js';
 import { SchedulerSync } from '../scheduler/scheduler-sync.js';
 import { SchedulerWatchdog, type WatchdogOptions } from '../scheduler/scheduler-watchdog.js';
 import { createDockerClient, ensureDockerEngine } from '../services/docker-engine.js';
@@ -30,6 +28,7 @@ import { EmbeddedRedis } from '../services/embedded-redis.js';
 import type { RecordStore } from '../store/record-store.js';
 import { openRecordStore } from '../store/sqlite-record-store.js';
 import { WorkflowCatalog, type CatalogEntry } from '../workflow/workflow-catalog.js';
+import { DEFAULT_ROUTE } from '../workflow/loaded-workflow.js';
 import { displayPath, loadWorkflowDir } from '../workflow/workflow-loader.js';
 import { engineHealthChecks } from './engine-health.js';
 import { removeEngineInfo, writeEngineInfo } from './engine-info.js';
@@ -68,7 +67,7 @@ export class Engine {
   private redis?: Redis;
   private workerConnection?: Redis;
   private historyConnection?: Redis;
-  private queue?: Queue<RunJobData>;
+  private queues?: RunQueues;
   private store?: RecordStore;
   private docker?: Docker;
   private watcher?: WorkflowWatcher;
@@ -123,14 +122,13 @@ export class Engine {
     }
 
     const prefix = config.queuePrefix;
-    // Cap the events stream: BullMQ keeps it unbounded otherwise (platform notes).
-    this.queue = new Queue<RunJobData>(RUN_QUEUE, { connection: this.redis, prefix, streams: { events: { maxLen: 1000 } } });
+    this.queues = new RunQueues(this.redis, prefix);
     this.catalogInstance = new WorkflowCatalog(this.redis, prefix);
     this.pauses = new PauseStore(this.redis, prefix);
     // Auto-pipelining batches the bookkeeping of concurrent runs into shared round trips.
     this.historyConnection = new Redis(this.redisUrl, { maxRetriesPerRequest: null, enableAutoPipelining: true });
     const history = new RunHistory(this.historyConnection, prefix);
-    this.sync = new SchedulerSync(this.queue, log);
+    this.sync = new SchedulerSync(this.queues, log);
 
     const metricsRegistry = new Registry();
     this.container = createContainer({
@@ -151,7 +149,7 @@ export class Engine {
     log.info(`plugins: ${this.registry.names().join(', ')}`);
 
     this.control = new RedisEngineControl({
-      queue: this.queue,
+      queues: this.queues,
       catalog: this.catalogInstance,
       pauses: this.pauses,
       history,
@@ -173,16 +171,20 @@ export class Engine {
       }
       if (this.opts.watchdog !== false) {
         this.watchdogInstance = new SchedulerWatchdog(
-          this.queue, this.redis, prefix, this.sync, () => this.catalog.list(true), this.pauses, log, this.opts.watchdog || {},
+          this.queues, this.redis, prefix, this.sync, () => this.catalog.list(true), this.pauses, log, this.opts.watchdog || {},
         );
         this.watchdogInstance.start();
       }
     }
 
+    // `tideflow start` serves the default route and any it is told to; a worker serves what it is told (default: the default route).
+    const routes = this.role === 'all' || !config.serve.length ? [DEFAULT_ROUTE, ...config.serve] : config.serve;
     this.runner = new JobRunner({
       connection: this.workerConnection,
       prefix,
-      queue: this.queue,
+      queues: this.queues,
+      routes,
+      host: config.hostName,
       catalog: this.catalogInstance,
       plugins: this.registry,
       history,
@@ -196,6 +198,7 @@ export class Engine {
     if (this.role === 'all') {
       writeEngineInfo(config.dataDir, { pid: process.pid, redisUrl: this.redisUrl, apiUrl: this.url, queuePrefix: prefix, startedAt: Date.now() });
     }
+    log.info(`serving route${routes.length > 1 ? 's' : ''} ${routes.join(', ')} as host ${config.hostName}`);
     log.info(`tideflow ${this.role === 'all' ? 'engine' : 'worker'} ready in ${Date.now() - t0} ms${this.url ? `: ${this.url}` : ''}`);
     return this;
   }
@@ -207,7 +210,7 @@ export class Engine {
     }
     const { token } = await resolveAdminToken({ configured: config.adminToken, dataDir: config.dataDir, host: config.host, log: this.log });
     this.adminToken = token;
-    const queue = this.queue!;
+    const queue = this.queues!.queue();
     this.app = await buildAdminApp({
       control: this.control!,
       events: this.runner,
@@ -260,7 +263,7 @@ export class Engine {
     await this.app?.close();
     await this.runner?.close(this.opts.shutdownTimeoutMs ?? 30_000);
     if (this.role === 'all' && this.registry && this.catalogInstance) await this.shutdownPlugins();
-    await this.queue?.close();
+    await this.queues?.close();
     await this.store?.close();
     this.redis?.disconnect();
     this.workerConnection?.disconnect();

@@ -19,12 +19,15 @@ export interface RunRecord {
   error?: string;
   /** Run id of the predecessor when reached through `then`. */
   causedBy?: string;
+  /** The host (TIDEFLOW_HOST_NAME or the OS host name) whose worker ran the latest attempt. */
+  host?: string;
 }
 
 export interface RunQuery {
   workflow?: string;
   job?: string;
   status?: RunStatus;
+  host?: string;
   limit?: number;
   offset?: number;
 }
