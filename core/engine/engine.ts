@@ -28,7 +28,7 @@ import { EmbeddedRedis } from '../services/embedded-redis.js';
 import type { RecordStore } from '../store/record-store.js';
 import { openRecordStore } from '../store/sqlite-record-store.js';
 import { WorkflowCatalog, type CatalogEntry } from '../workflow/workflow-catalog.js';
-import { DEFAULT_ROUTE } from '../workflow/loaded-workflow.js';
+import { DEFAULT_ROUTE, routeOf } from '../workflow/loaded-workflow.js';
 import { displayPath, loadWorkflowDir } from '../workflow/workflow-loader.js';
 import { engineHealthChecks } from './engine-health.js';
 import { removeEngineInfo, writeEngineInfo } from './engine-info.js';
@@ -262,7 +262,7 @@ export class Engine {
     await this.watchdogInstance?.stop();
     await this.app?.close();
     await this.runner?.close(this.opts.shutdownTimeoutMs ?? 30_000);
-    if (this.role === 'all' && this.registry && this.catalogInstance) await this.shutdownPlugins();
+    if (this.registry && this.catalogInstance && this.runner) await this.shutdownPlugins(this.runner.routes);
     await this.queues?.close();
     await this.store?.close();
     this.redis?.disconnect();
@@ -273,12 +273,13 @@ export class Engine {
     log.info('stopped');
   }
 
-  private async shutdownPlugins(): Promise<void> {
+  /** Plugin shutdown work (final charts, container cleanup) for the jobs on the routes this process served. */
+  private async shutdownPlugins(routes: string[]): Promise<void> {
     const entries = await this.catalog.list(true).catch(() => [] as CatalogEntry[]);
     for (const { plugin } of this.registry!.all()) {
       if (!plugin.shutdown) continue;
       const jobs = entries.flatMap(({ workflow }) =>
-        Object.values(workflow.jobs).filter((j) => j.plugin === plugin.name).map((j) => ({ workflow: workflow.name, job: j.name, config: j.config })),
+        Object.values(workflow.jobs).filter((j) => j.plugin === plugin.name && routes.includes(routeOf(j))).map((j) => ({ workflow: workflow.name, job: j.name, config: j.config })),
       );
       if (!jobs.length) continue;
       try {

@@ -107,8 +107,8 @@ describe('routes: a job runs only where its route is served', () => {
     const second = await startTestEngine({ prefix, dir, workflows: def('elsewhere'), options: { watch: false } });
     try {
       const queues = { old: `${prefix}:${routeQueueName('default')}:repeat`, moved: `${prefix}:${routeQueueName('elsewhere')}:repeat` };
-      expect(await redis.zrange(queues.old, 0, -1)).toEqual([]);
-      expect(await redis.zrange(queues.moved, 0, -1)).toEqual(['m/j']);
+      expect(await redis.zrange(queues.old, '0', '-1')).toEqual([]);
+      expect(await redis.zrange(queues.moved, '0', '-1')).toEqual(['m/j']);
     } finally {
       await second.engine.stop();
     }
