@@ -7,6 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { instanceCachingFactory, type DependencyContainer } from 'tsyringe';
 import { Registry } from 'prom-client';
 import { buildAdminApp } from '../api/admin-app.js';
+import { registerRouteMetrics } from '../api/metrics/route-metrics.js';
 import { resolveAdminToken } from '../api/auth/admin-token.js';
 import { isLoopbackHost } from '../util/loopback-host.js';
 import type { EngineConfig } from '../config/engine-config.js';
@@ -220,6 +221,7 @@ export class Engine {
       metricsRegistry,
       queueCounts: async () => queue.getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed', 'prioritized'),
     });
+    registerRouteMetrics(metricsRegistry, this.queues!, () => this.queues!.known());
     const address = await this.app.listen({ host: config.host, port: config.port });
     this.url = address;
   }
