@@ -9,7 +9,7 @@ export default defineConfig({
   test: {
     include: ['test/hosts/**/*.test.ts'],
     setupFiles: ['reflect-metadata'],
-    testTimeout: 300_000,
+    testTimeout: 600_000,
     hookTimeout: 180_000,
     pool: 'forks',
     fileParallelism: false,
