@@ -58,6 +58,7 @@ export const RunRecordSchema = Type.Object(
         { description: 'Attempts whose worker died mid-run; BullMQ re-queued the run and a later attempt took over.' },
       ),
     ),
+    host: Type.Optional(Type.String({ description: 'Host whose worker ran the latest attempt' })),
   },
   { $id: 'RunRecord', additionalProperties: true },
 );
@@ -81,6 +82,9 @@ export const JobStatusSchema = Type.Object(
     pausedBy: Type.Optional(StringEnum(['job', 'workflow', 'global'] as const)),
     nextRunAt: Type.Union([Type.Number(), Type.Null()], { description: 'ms since epoch; null when unscheduled or paused' }),
     lastRun: Type.Union([Type.Ref('RunRecord'), Type.Null()]),
+    route: Type.String({ description: 'The route (queue) the job runs on; served by `tideflow worker --serve <route>`' }),
+    routeWorkers: Type.Integer({ description: 'Live worker processes serving the route, on all hosts' }),
+    waiting: Type.Optional(Type.String({ description: 'Why its runs wait: no live worker serves its route' })),
   },
   { $id: 'JobStatus', additionalProperties: true },
 );

@@ -1,13 +1,11 @@
-import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { EngineConfig } from '../config/engine-config.js';
 import { RedisEngineControl } from '../control/redis-engine-control.js';
 import { readEngineInfo } from '../engine/engine-info.js';
 import { RunHistory } from '../history/run-history.js';
 import { silentLogger } from '../logging/logger.js';
-import type { RunJobData } from '../runner/run-job-data.js';
+import { RunQueues } from '../runner/run-queues.js';
 import { PauseStore } from '../scheduler/pause-store.js';
-import { RUN_QUEUE } from '../scheduler/run-ids.js';
 import { SchedulerSync } from '../scheduler/scheduler-sync.js';
 import { WorkflowCatalog } from '../workflow/workflow-catalog.js';
 
@@ -30,19 +28,19 @@ export async function connectControl(config: EngineConfig): Promise<{ control: R
   } catch (err) {
     throw new Error(`cannot reach Redis at ${redisUrl}: ${(err as Error).message}`);
   }
-  const queue = new Queue<RunJobData>(RUN_QUEUE, { connection: redis, prefix });
+  const queues = new RunQueues(redis, prefix);
   const control = new RedisEngineControl({
-    queue,
+    queues,
     catalog: new WorkflowCatalog(redis, prefix),
     pauses: new PauseStore(redis, prefix),
     history: new RunHistory(redis, prefix),
-    sync: new SchedulerSync(queue, silentLogger()),
+    sync: new SchedulerSync(queues, silentLogger()),
   });
   return {
     control,
     redisUrl,
     close: async () => {
-      await queue.close();
+      await queues.close();
       redis.disconnect();
     },
   };

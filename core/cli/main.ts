@@ -28,6 +28,11 @@ function action<A extends unknown[]>(fn: (...args: A) => Promise<string | number
   };
 }
 
+/** commander's way to take an option several times. */
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
 program
   .command('start')
   .description('run the engine: API, schedules and workers for the workflows folder')
@@ -35,12 +40,14 @@ program
   .option('--port <n>', 'admin API port (PORT, default 3000)')
   .option('--host <host>', 'admin API host (HOST, default 127.0.0.1)')
   .option('--keep-containers', 'leave managed containers running on shutdown')
+  .option('--serve <route>', 'also serve this route (repeatable; TIDEFLOW_SERVE)', collect, [])
   .action(action((flags: StartFlags) => runEngine('all', { ...flags, dataDir: dataDir() })));
 
 program
   .command('worker')
   .description('only run jobs, joining an engine through REDIS_URL (scale-out)')
-  .action(action(() => runEngine('worker', { dataDir: dataDir() })));
+  .option('--serve <route>', 'serve this route instead of the default one (repeatable; TIDEFLOW_SERVE)', collect, [])
+  .action(action((flags: Pick<StartFlags, 'serve'>) => runEngine('worker', { ...flags, dataDir: dataDir() })));
 
 program
   .command('validate')

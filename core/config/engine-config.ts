@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { defaultHostName } from '../store/kysely-record-store.js';
+import { ROUTE_PATTERN } from '../workflow/workflow-schema.js';
 
 export interface EngineConfig {
   /** Where Redis AOF, SQLite, charts, the admin token live. Default ./data. */
@@ -31,7 +32,12 @@ export interface EngineConfig {
   openLogIngest: boolean;
   /** TIDEFLOW_DATABASE_URL: postgres://... puts the record store in PostgreSQL (shared by hosts); unset: SQLite in dataDir. */
   databaseUrl?: string;
-  /** TIDEFLOW_HOST_NAME, default os.hostname(): the host name stamped on the records this process stores. */
+  /**
+   * Routes this process serves besides the default one (`tideflow start`) or
+   * instead of it (`tideflow worker --serve`): TIDEFLOW_SERVE, comma-separated.
+   */
+  serve: string[];
+  /** TIDEFLOW_HOST_NAME, default os.hostname(): the host name stamped on the runs and records of this process. */
   hostName: string;
 }
 
@@ -55,11 +61,14 @@ export function loadEngineConfig(
     concurrency: env.TIDEFLOW_CONCURRENCY ? Number(env.TIDEFLOW_CONCURRENCY) : 8,
     openLogIngest: env.TIDEFLOW_OPEN_LOG_INGEST === '1',
     databaseUrl: env.TIDEFLOW_DATABASE_URL || undefined,
+    serve: (env.TIDEFLOW_SERVE ?? '').split(',').map((s) => s.trim()).filter(Boolean),
     hostName: defaultHostName(env),
     ...overrides,
   };
   if (overrides.dataDir) cfg.dataDir = path.resolve(cwd, overrides.dataDir);
   if (overrides.workflowsDir) cfg.workflowsDir = path.resolve(cwd, overrides.workflowsDir);
+  const route = new RegExp(ROUTE_PATTERN);
+  for (const r of cfg.serve) if (!route.test(r)) throw new Error(`route "${r}" (TIDEFLOW_SERVE / --serve) must match ${ROUTE_PATTERN}`);
   if (!Number.isInteger(cfg.port) || cfg.port < 0 || cfg.port > 65535) {
     throw new Error(`PORT must be an integer 0..65535, got ${String(env.PORT ?? cfg.port)}`);
   }

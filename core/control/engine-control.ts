@@ -20,6 +20,12 @@ export interface JobStatus {
   /** ms since epoch, null when the job has no schedule or is paused. */
   nextRunAt: number | null;
   lastRun: RunRecord | null;
+  /** The route (queue) it runs on. */
+  route: string;
+  /** Live worker processes serving that route, on all hosts. */
+  routeWorkers: number;
+  /** Set when its runs wait: no live worker serves its route. */
+  waiting?: string;
 }
 
 export interface WorkflowStatus {

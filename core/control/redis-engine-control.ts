@@ -1,10 +1,11 @@
-import type { Queue } from 'bullmq';
 import type { RunHistory } from '../history/run-history.js';
 import type { RunQuery, RunRecord } from '../history/run-record.js';
 import type { PauseStore } from '../scheduler/pause-store.js';
 import { jobKey, manualRunId, schedulerId } from '../scheduler/run-ids.js';
 import type { SchedulerSync } from '../scheduler/scheduler-sync.js';
-import { runJobOptions, type RunJobData } from '../runner/run-job-data.js';
+import { runJobOptions } from '../runner/run-job-data.js';
+import type { RunQueues } from '../runner/run-queues.js';
+import { routeOf } from '../workflow/loaded-workflow.js';
 import type { CatalogEntry, WorkflowCatalog } from '../workflow/workflow-catalog.js';
 import { displayPath } from '../workflow/workflow-loader.js';
 import {
@@ -22,7 +23,7 @@ import { withDeadline } from '../util/with-deadline.js';
 const HEALTH_CHECK_DEADLINE_MS = 800;
 
 export interface RedisEngineControlDeps {
-  queue: Queue<RunJobData>;
+  queues: RunQueues;
   catalog: WorkflowCatalog;
   pauses: PauseStore;
   history: RunHistory;
@@ -38,16 +39,20 @@ export class RedisEngineControl implements EngineControl {
   constructor(private readonly d: RedisEngineControlDeps) {}
 
   async listWorkflows(): Promise<WorkflowStatus[]> {
-    const [entries, pauses, schedulers, lastRuns] = await Promise.all([
-      this.d.catalog.list(true),
-      this.d.pauses.snapshot(),
-      this.d.queue.getJobSchedulers(0, -1),
-      this.d.history.lastRuns(),
-    ]);
-    const next = new Map(schedulers.map((s) => [s.key, s.next ?? null]));
+    const [entries, pauses, lastRuns] = await Promise.all([this.d.catalog.list(true), this.d.pauses.snapshot(), this.d.history.lastRuns()]);
+    const routes = [...new Set(entries.flatMap(({ workflow }) => Object.values(workflow.jobs).map(routeOf)))];
+    const perRoute = await Promise.all(
+      routes.map(async (route) => {
+        const queue = this.d.queues.queue(route);
+        const [schedulers, workers] = await Promise.all([queue.getJobSchedulers(0, -1), queue.getWorkersCount()]);
+        return { route, workers, next: new Map(schedulers.map((s) => [s.key, s.next ?? null])) };
+      }),
+    );
+    const byRoute = new Map(perRoute.map((r) => [r.route, r]));
     return entries.map(({ workflow, error }) => {
       const jobs: JobStatus[] = Object.values(workflow.jobs).map((j) => {
         const pausedBy = pauses.pausedBy(workflow.name, j.name);
+        const route = byRoute.get(routeOf(j))!;
         return {
           workflow: workflow.name,
           job: j.name,
@@ -61,8 +66,11 @@ export class RedisEngineControl implements EngineControl {
           },
           state: pausedBy ? 'paused' : 'active',
           pausedBy,
-          nextRunAt: pausedBy ? null : (next.get(schedulerId(workflow.name, j.name)) ?? null),
+          nextRunAt: pausedBy ? null : (route.next.get(schedulerId(workflow.name, j.name)) ?? null),
           lastRun: lastRuns.get(jobKey(workflow.name, j.name)) ?? null,
+          route: route.route,
+          routeWorkers: route.workers,
+          waiting: route.workers === 0 ? `no live worker serves route "${route.route}" (start \`tideflow worker --serve ${route.route}\`)` : undefined,
         };
       });
       const wfPaused = pauses.pausedBy(workflow.name);
@@ -91,7 +99,7 @@ export class RedisEngineControl implements EngineControl {
     const runId = manualRunId(workflow, job);
     const run: RunRecord = { id: runId, workflow, job, plugin: def.plugin, trigger: 'manual', status: 'queued', attempts: 0, queuedAt: Date.now() };
     await this.d.history.save(run);
-    await this.d.queue.add(jobKey(workflow, job), { workflow, job, trigger: 'manual', input }, { ...runJobOptions(def), jobId: runId });
+    await this.d.queues.queue(routeOf(def)).add(jobKey(workflow, job), { workflow, job, trigger: 'manual', input }, { ...runJobOptions(def), jobId: runId });
     return { runId };
   }
 

@@ -2,13 +2,13 @@ import 'reflect-metadata';
 import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
-import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import type Docker from 'dockerode';
 import type { FastifyInstance } from 'fastify';
 import { instanceCachingFactory, type DependencyContainer } from 'tsyringe';
 import { Registry } from 'prom-client';
 import { buildAdminApp } from '../api/admin-app.js';
+import { registerRouteMetrics } from '../api/metrics/route-metrics.js';
 import { resolveAdminToken } from '../api/auth/admin-token.js';
 import type { EngineConfig } from '../config/engine-config.js';
 import type { EngineControl } from '../control/engine-control.js';
@@ -20,9 +20,8 @@ import { createLogger, type Logger } from '../logging/logger.js';
 import type { PluginClass } from '../plugin/plugin.js';
 import { PluginRegistry } from '../plugin/plugin-registry.js';
 import { JobRunner } from '../runner/job-runner.js';
-import type { RunJobData } from '../runner/run-job-data.js';
+import { RunQueues } from '../runner/run-queues.js';
 import { PauseStore } from '../scheduler/pause-store.js';
-import { RUN_QUEUE } from '../scheduler/run-ids.js';
 import { SchedulerSync } from '../scheduler/scheduler-sync.js';
 import { SchedulerWatchdog, type WatchdogOptions } from '../scheduler/scheduler-watchdog.js';
 import { createDockerClient, ensureDockerEngine } from '../services/docker-engine.js';
@@ -30,6 +29,7 @@ import { EmbeddedRedis } from '../services/embedded-redis.js';
 import type { RecordStore } from '../store/record-store.js';
 import { openConfiguredRecordStore } from '../store/open-record-store.js';
 import { WorkflowCatalog, type CatalogEntry } from '../workflow/workflow-catalog.js';
+import { DEFAULT_ROUTE, routeOf } from '../workflow/loaded-workflow.js';
 import { displayPath, loadWorkflowDir } from '../workflow/workflow-loader.js';
 import { HEALTH_REDIS_OPTIONS, engineHealthChecks } from './engine-health.js';
 import { assertStartConfig } from '../config/start-checks.js';
@@ -71,7 +71,7 @@ export class Engine {
   private workerConnection?: Redis;
   private historyConnection?: Redis;
   private healthConnection?: Redis;
-  private queue?: Queue<RunJobData>;
+  private queues?: RunQueues;
   private store?: RecordStore;
   private docker?: Docker;
   private watcher?: WorkflowWatcher;
@@ -135,16 +135,14 @@ export class Engine {
     }
 
     const prefix = config.queuePrefix;
-    // Cap the events stream: BullMQ keeps it unbounded otherwise (platform notes).
-    this.queue = new Queue<RunJobData>(RUN_QUEUE, { connection: this.redis, prefix, streams: { events: { maxLen: 1000 } } });
-    this.queue.on('error', (err) => outage.report('queue', err));
+    this.queues = new RunQueues(this.redis, prefix, (err) => outage.report('queue', err));
     this.catalogInstance = new WorkflowCatalog(this.redis, prefix);
     this.pauses = new PauseStore(this.redis, prefix);
     // Auto-pipelining batches the bookkeeping of concurrent runs into shared round trips.
     this.historyConnection = new Redis(this.redisUrl, { maxRetriesPerRequest: null, enableAutoPipelining: true });
     outage.watchClient('history', this.historyConnection);
     const history = (this.history = new RunHistory(this.historyConnection, prefix));
-    this.sync = new SchedulerSync(this.queue, log);
+    this.sync = new SchedulerSync(this.queues, log);
 
     const metricsRegistry = new Registry();
     this.container = createContainer({
@@ -165,7 +163,7 @@ export class Engine {
     log.info(`plugins: ${this.registry.names().join(', ')}`);
 
     this.control = new RedisEngineControl({
-      queue: this.queue,
+      queues: this.queues,
       catalog: this.catalogInstance,
       pauses: this.pauses,
       history,
@@ -187,16 +185,20 @@ export class Engine {
       }
       if (this.opts.watchdog !== false) {
         this.watchdogInstance = new SchedulerWatchdog(
-          this.queue, this.redis, prefix, this.sync, () => this.catalog.list(true), this.pauses, log, this.opts.watchdog || {},
+          this.queues, this.redis, prefix, this.sync, () => this.catalog.list(true), this.pauses, log, this.opts.watchdog || {},
         );
         this.watchdogInstance.start();
       }
     }
 
+    // `tideflow start` serves the default route and any it is told to; a worker serves what it is told (default: the default route).
+    const routes = this.role === 'all' || !config.serve.length ? [DEFAULT_ROUTE, ...config.serve] : config.serve;
     this.runner = new JobRunner({
       connection: this.workerConnection,
       prefix,
-      queue: this.queue,
+      queues: this.queues,
+      routes,
+      host: config.hostName,
       catalog: this.catalogInstance,
       plugins: this.registry,
       history,
@@ -212,6 +214,7 @@ export class Engine {
     if (this.role === 'all') {
       writeEngineInfo(config.dataDir, { pid: process.pid, redisUrl: this.redisUrl, apiUrl: this.url, queuePrefix: prefix, startedAt: Date.now() });
     }
+    log.info(`serving route${routes.length > 1 ? 's' : ''} ${routes.join(', ')} as host ${config.hostName}`);
     log.info(`tideflow ${this.role === 'all' ? 'engine' : 'worker'} ready in ${Date.now() - t0} ms${this.url ? `: ${this.url}` : ''}`);
     return this;
   }
@@ -220,7 +223,7 @@ export class Engine {
     const { config } = this;
     const { token } = await resolveAdminToken({ configured: config.adminToken, dataDir: config.dataDir, host: config.host, log: this.log });
     this.adminToken = token;
-    const queue = this.queue!;
+    const queue = this.queues!.queue();
     const history = this.history!;
     this.app = await buildAdminApp({
       control: this.control!,
@@ -229,11 +232,13 @@ export class Engine {
       adminToken: token,
       dataDir: config.dataDir,
       metricsRegistry,
-      queues: [queue],
+      // Every route's queue known at start (a route first named later shows after a restart).
+      queues: await Promise.all((await this.queues!.known()).map((r) => this.queues!.queue(r))),
       queueCounts: async () => queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children', 'completed', 'failed'),
       queuePaused: () => queue.isPaused(),
       lastSuccesses: () => history.lastSuccesses(),
     });
+    registerRouteMetrics(metricsRegistry, this.queues!, () => this.queues!.known());
     const address = await this.app.listen({ host: config.host, port: config.port });
     this.url = address;
   }
@@ -276,8 +281,8 @@ export class Engine {
     await this.watchdogInstance?.stop();
     await this.app?.close();
     await this.runner?.close(this.opts.shutdownTimeoutMs ?? 30_000);
-    if (this.role === 'all' && this.registry && this.catalogInstance) await this.shutdownPlugins();
-    await this.queue?.close();
+    if (this.registry && this.catalogInstance && this.runner) await this.shutdownPlugins(this.runner.routes);
+    await this.queues?.close();
     await this.store?.close();
     this.redis?.disconnect();
     this.workerConnection?.disconnect();
@@ -289,12 +294,13 @@ export class Engine {
     log.info('stopped');
   }
 
-  private async shutdownPlugins(): Promise<void> {
+  /** Plugin shutdown work (final charts, container cleanup) for the jobs on the routes this process served. */
+  private async shutdownPlugins(routes: string[]): Promise<void> {
     const entries = await this.catalog.list(true).catch(() => [] as CatalogEntry[]);
     for (const { plugin } of this.registry!.all()) {
       if (!plugin.shutdown) continue;
       const jobs = entries.flatMap(({ workflow }) =>
-        Object.values(workflow.jobs).filter((j) => j.plugin === plugin.name).map((j) => ({ workflow: workflow.name, job: j.name, config: j.config })),
+        Object.values(workflow.jobs).filter((j) => j.plugin === plugin.name && routes.includes(routeOf(j))).map((j) => ({ workflow: workflow.name, job: j.name, config: j.config })),
       );
       if (!jobs.length) continue;
       try {

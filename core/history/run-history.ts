@@ -101,7 +101,7 @@ export class RunHistory {
   async query(q: RunQuery): Promise<{ runs: RunRecord[]; total: number }> {
     const limit = Math.min(Math.max(q.limit ?? 50, 1), 500);
     const offset = Math.max(q.offset ?? 0, 0);
-    const filtered = q.workflow !== undefined || q.job !== undefined || q.status !== undefined;
+    const filtered = q.workflow !== undefined || q.job !== undefined || q.status !== undefined || q.host !== undefined;
     if (!filtered) {
       const [ids, total] = await Promise.all([this.redis.zrevrange(this.indexKey, offset, offset + limit - 1), this.redis.zcard(this.indexKey)]);
       return { runs: await this.load(ids), total };
@@ -116,6 +116,7 @@ export class RunHistory {
         if (q.workflow !== undefined && r.workflow !== q.workflow) continue;
         if (q.job !== undefined && r.job !== q.job) continue;
         if (q.status !== undefined && r.status !== q.status) continue;
+        if (q.host !== undefined && r.host !== q.host) continue;
         if (total >= offset && matches.length < limit) matches.push(r);
         total++;
       }

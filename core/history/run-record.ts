@@ -19,6 +19,8 @@ export interface RunRecord {
   error?: string;
   /** Run id of the predecessor when reached through `then`. */
   causedBy?: string;
+  /** The host (TIDEFLOW_HOST_NAME or the OS host name) whose worker ran the latest attempt. */
+  host?: string;
   /**
    * Attempts whose worker died mid-run (killed, frozen): BullMQ's stalled-job
    * check put the run back in the queue, and a later attempt took it over.
@@ -40,6 +42,7 @@ export interface RunQuery {
   workflow?: string;
   job?: string;
   status?: RunStatus;
+  host?: string;
   limit?: number;
   offset?: number;
 }

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
-import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
+import { hostname } from 'node:os';
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { RunEvent, RunEventSource } from '../control/engine-events.js';
 import type { RunHistory } from '../history/run-history.js';
@@ -11,11 +12,12 @@ import { errorMessage } from '../util/error-message.js';
 import type { PluginContext } from '../plugin/plugin.js';
 import type { PluginRegistry } from '../plugin/plugin-registry.js';
 import type { PauseStore } from '../scheduler/pause-store.js';
-import { RUN_QUEUE, chainedRunId, jobKey, scheduledRunId } from '../scheduler/run-ids.js';
-import type { LoadedJob, LoadedWorkflow } from '../workflow/loaded-workflow.js';
+import { chainedRunId, jobKey, scheduledRunId } from '../scheduler/run-ids.js';
+import { DEFAULT_ROUTE, routeOf, type LoadedJob, type LoadedWorkflow } from '../workflow/loaded-workflow.js';
 import type { WorkflowCatalog } from '../workflow/workflow-catalog.js';
 import { teeToJobLog } from './job-log-tee.js';
 import { runJobOptions, type RunJobData } from './run-job-data.js';
+import { routeQueueName, type RunQueues } from './run-queues.js';
 
 /**
  * How long a worker's lock on a running job lasts without renewal (renewed
@@ -43,7 +45,12 @@ export interface JobRunnerOptions {
   /** Connection for the worker's blocking commands (maxRetriesPerRequest: null). */
   connection: Redis;
   prefix: string;
-  queue: Queue<RunJobData>;
+  /** Where successors are enqueued (each on its own route). */
+  queues: RunQueues;
+  /** The routes this process serves: one BullMQ worker each. Default: the default route. */
+  routes?: string[];
+  /** Recorded on each run: which host ran it. Default: the OS host name. */
+  host?: string;
   catalog: WorkflowCatalog;
   plugins: PluginRegistry;
   history: RunHistory;
@@ -61,35 +68,47 @@ export interface JobRunnerOptions {
  * the run, and enqueues `then` successors with deterministic ids.
  */
 export class JobRunner extends EventEmitter implements RunEventSource {
-  private worker?: Worker<RunJobData>;
+  private workers: Worker<RunJobData>[] = [];
+  private readonly host: string;
 
   constructor(private readonly opts: JobRunnerOptions) {
     super();
     this.setMaxListeners(50);
+    this.host = opts.host ?? hostname();
+  }
+
+  /** The routes served, in order. */
+  get routes(): string[] {
+    return [...new Set(this.opts.routes ?? [DEFAULT_ROUTE])];
   }
 
   start(): void {
     const { connection, prefix, concurrency, log } = this.opts;
-    this.worker = new Worker<RunJobData>(RUN_QUEUE, (job, token, signal) => this.process(job, signal), {
-      connection,
-      prefix,
-      concurrency,
-      // Stored on each job it takes (BullMQ `processedBy`): which process ran a run.
-      name: this.opts.name,
-      // Our own timeout governs run length; the lock only detects dead workers.
-      lockDuration: LOCK_DURATION_MS,
-      stalledInterval: STALLED_INTERVAL_MS,
-      maxStalledCount: MAX_STALLED_COUNT,
-    });
     const outage = this.opts.outage;
-    this.worker.on('error', (err) => (outage ? outage.report('worker', err) : log.error({ err: err.message }, 'worker error')));
-    this.worker.on('stalled', (jobId) => log.warn({ jobId }, 'a run lost its worker (killed or frozen mid-run): re-queued for another attempt'));
+    for (const route of this.routes) {
+      const worker = new Worker<RunJobData>(routeQueueName(route), (job, token, signal) => this.process(job, signal), {
+        connection,
+        prefix,
+        concurrency,
+        // Stored on each job it takes (BullMQ `processedBy`): which process ran a run.
+        name: this.opts.name,
+        // Our own timeout governs run length; the lock only detects dead workers.
+        lockDuration: LOCK_DURATION_MS,
+        stalledInterval: STALLED_INTERVAL_MS,
+        maxStalledCount: MAX_STALLED_COUNT,
+      });
+      worker.on('error', (err) => (outage ? outage.report('worker', err) : log.error({ err: err.message, route }, 'worker error')));
+      worker.on('stalled', (jobId) => log.warn({ jobId, route }, 'a run lost its worker (killed or frozen mid-run): re-queued for another attempt'));
+      this.workers.push(worker);
+    }
   }
 
   /** Stops taking jobs; waits for running ones up to `timeoutMs`, then cancels them. */
   async close(timeoutMs = 30_000): Promise<void> {
-    const w = this.worker;
-    if (!w) return;
+    await Promise.all(this.workers.map((w) => this.closeWorker(w, timeoutMs)));
+  }
+
+  private async closeWorker(w: Worker<RunJobData>, timeoutMs: number): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     const graceful = w.close();
     const deadline = new Promise<'timeout'>((res) => (timer = setTimeout(() => res('timeout'), timeoutMs)));
@@ -133,6 +152,7 @@ export class JobRunner extends EventEmitter implements RunEventSource {
       plugin: def.plugin,
       trigger: data.trigger,
       causedBy: data.causedBy,
+      host: this.host,
       status: 'running',
       attempts: attempt,
       startedAt: Date.now(),
@@ -242,7 +262,7 @@ export class JobRunner extends EventEmitter implements RunEventSource {
       };
       // Same id on a retried predecessor: the record and the BullMQ job are both left alone.
       await this.opts.history.save(queued, { onlyIfNew: true });
-      await this.opts.queue.add(
+      await this.opts.queues.queue(routeOf(next)).add(
         jobKey(wf.name, name),
         { workflow: wf.name, job: name, trigger: 'chain', input: output, causedBy: runId, inputFrom: { job: def.name, plugin: def.plugin, runId } },
         { ...runJobOptions(next), jobId: id },

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import type { Queue } from 'bullmq';
 import type { Logger } from '../logging/logger.js';
 import { runJobOptions, type RunJobData } from '../runner/run-job-data.js';
-import { isScheduled, type LoadedJob } from '../workflow/loaded-workflow.js';
+import type { RunQueues } from '../runner/run-queues.js';
+import { isScheduled, routeOf, type LoadedJob } from '../workflow/loaded-workflow.js';
 import type { CatalogEntry } from '../workflow/workflow-catalog.js';
 import type { PauseSnapshot } from './pause-store.js';
 import { jobKey, parseSchedulerId, schedulerId } from './run-ids.js';
@@ -13,10 +13,12 @@ export interface ReconcileResult {
   unchanged: string[];
 }
 
-interface DesiredScheduler {
+export interface DesiredScheduler {
   id: string;
   job: LoadedJob;
   workflow: string;
+  /** The route whose queue holds the scheduler. */
+  route: string;
   hash: string;
 }
 
@@ -27,12 +29,14 @@ function definitionHash(job: LoadedJob): string {
 
 /**
  * Makes BullMQ's job schedulers match the loaded workflows: one scheduler per
- * triggered, unpaused job; the rest removed. Idempotent — an unchanged
- * scheduler is left alone, so a restart never double-fires or shifts it.
+ * triggered, unpaused job, in the queue of the job's route; the rest removed
+ * (on every route ever used, so a job that moved route leaves no scheduler
+ * behind). Idempotent — an unchanged scheduler is left alone, so a restart
+ * never double-fires or shifts it.
  */
 export class SchedulerSync {
   constructor(
-    private readonly queue: Queue,
+    private readonly queues: RunQueues,
     private readonly log: Logger,
   ) {}
 
@@ -42,7 +46,7 @@ export class SchedulerSync {
       for (const job of Object.values(workflow.jobs)) {
         if (!isScheduled(job)) continue;
         if (pauses.pausedBy(workflow.name, job.name)) continue;
-        out.push({ id: schedulerId(workflow.name, job.name), job, workflow: workflow.name, hash: definitionHash(job) });
+        out.push({ id: schedulerId(workflow.name, job.name), job, workflow: workflow.name, route: routeOf(job), hash: definitionHash(job) });
       }
     }
     return out;
@@ -50,23 +54,28 @@ export class SchedulerSync {
 
   async reconcile(entries: CatalogEntry[], pauses: PauseSnapshot): Promise<ReconcileResult> {
     const desired = this.desired(entries, pauses);
-    const existing = new Map((await this.queue.getJobSchedulers(0, -1)).map((s) => [s.key, s]));
+    await this.queues.remember(entries.flatMap(({ workflow }) => Object.values(workflow.jobs).map(routeOf)));
     const result: ReconcileResult = { upserted: [], removed: [], unchanged: [] };
-    for (const d of desired) {
-      const cur = existing.get(d.id);
-      if (cur && (cur.template?.data as RunJobData | undefined)?.defHash === d.hash) {
-        result.unchanged.push(d.id);
-        continue;
+    for (const route of await this.queues.known()) {
+      const queue = this.queues.queue(route);
+      const here = desired.filter((d) => d.route === route);
+      const existing = new Map((await queue.getJobSchedulers(0, -1)).map((s) => [s.key, s]));
+      for (const d of here) {
+        const cur = existing.get(d.id);
+        if (cur && (cur.template?.data as RunJobData | undefined)?.defHash === d.hash) {
+          result.unchanged.push(d.id);
+          continue;
+        }
+        await this.upsert(d);
+        result.upserted.push(d.id);
       }
-      await this.upsert(d);
-      result.upserted.push(d.id);
-    }
-    const wanted = new Set(desired.map((d) => d.id));
-    for (const key of existing.keys()) {
-      // Only schedulers we own (workflow/job ids) are ours to remove.
-      if (wanted.has(key) || !parseSchedulerId(key)) continue;
-      await this.queue.removeJobScheduler(key);
-      result.removed.push(key);
+      const wanted = new Set(here.map((d) => d.id));
+      for (const key of existing.keys()) {
+        // Only schedulers we own (workflow/job ids) are ours to remove.
+        if (wanted.has(key) || !parseSchedulerId(key)) continue;
+        await queue.removeJobScheduler(key);
+        result.removed.push(key);
+      }
     }
     if (result.upserted.length || result.removed.length) {
       this.log.info({ upserted: result.upserted, removed: result.removed }, 'schedulers reconciled');
@@ -76,9 +85,10 @@ export class SchedulerSync {
 
   /** Re-creates one scheduler from its definition (also the watchdog's repair). */
   async upsert(d: { id: string; job: LoadedJob; workflow: string; hash?: string }): Promise<void> {
+    const queue = this.queues.queue(routeOf(d.job));
     const { trigger } = d.job;
     const data: RunJobData = { workflow: d.workflow, job: d.job.name, trigger: 'schedule', defHash: d.hash ?? definitionHash(d.job) };
     const repeat = trigger.everyMs !== undefined ? { every: trigger.everyMs } : { pattern: trigger.cron!, tz: trigger.timezone ?? 'UTC' };
-    await this.queue.upsertJobScheduler(d.id, repeat, { name: jobKey(d.workflow, d.job.name), data, opts: runJobOptions(d.job) });
+    await queue.upsertJobScheduler(d.id, repeat, { name: jobKey(d.workflow, d.job.name), data, opts: runJobOptions(d.job) });
   }
 }

@@ -1,7 +1,7 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logging/logger.js';
-import type { RunJobData } from '../runner/run-job-data.js';
+import type { RunQueues } from '../runner/run-queues.js';
 import type { CatalogEntry } from '../workflow/workflow-catalog.js';
 import type { PauseStore } from './pause-store.js';
 import type { SchedulerSync } from './scheduler-sync.js';
@@ -29,7 +29,7 @@ export class SchedulerWatchdog {
   status: WatchdogStatus = { lastCheckAt: 0, repaired: 0 };
 
   constructor(
-    private readonly queue: Queue<RunJobData>,
+    private readonly queues: RunQueues,
     private readonly redis: Redis,
     private readonly prefix: string,
     private readonly sync: SchedulerSync,
@@ -58,21 +58,25 @@ export class SchedulerWatchdog {
     try {
       const grace = this.opts.graceMs ?? 5_000;
       const desired = this.sync.desired(await this.entries(), await this.pauses.snapshot());
-      const existing = new Map((await this.queue.getJobSchedulers(0, -1)).map((s) => [s.key, s]));
+      const existing = new Map<string, Awaited<ReturnType<Queue['getJobSchedulers']>>[number]>();
+      for (const route of new Set(desired.map((d) => d.route))) {
+        for (const s of await this.queues.queue(route).getJobSchedulers(0, -1)) existing.set(`${route}\0${s.key}`, s);
+      }
       for (const d of desired) {
-        const s = existing.get(d.id);
+        const queue = this.queues.queue(d.route);
+        const s = existing.get(`${d.route}\0${d.id}`);
         let problem: string | undefined;
         if (!s) problem = 'scheduler missing';
         else if (s.next !== undefined && s.next < now - grace) {
           // Late but its job may simply be queued behind others: only a missing job is a stall.
-          const state = await this.queue.getJobState(`repeat:${d.id}:${s.next}`);
+          const state = await queue.getJobState(`repeat:${d.id}:${s.next}`);
           if (state === 'unknown' || state === 'completed' || state === 'failed') {
             problem = `next fire ${Math.round((now - s.next) / 1000)} s in the past with no job waiting (${state})`;
           }
         }
         if (!problem) continue;
         // Remove first: an upsert of an unchanged scheduler keeps its stale `next`.
-        if (s) await this.queue.removeJobScheduler(d.id);
+        if (s) await queue.removeJobScheduler(d.id);
         await this.sync.upsert(d);
         repaired.push(d.id);
         this.log.warn({ scheduler: d.id }, `watchdog repaired scheduler ${d.id}: ${problem}`);

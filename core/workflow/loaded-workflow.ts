@@ -1,3 +1,6 @@
+/** The route of jobs that name none: served by `tideflow start` and by plain `tideflow worker`. */
+export const DEFAULT_ROUTE = 'default';
+
 /** A workflow after loading: validated, defaults applied, durations in ms. */
 export interface LoadedJob {
   name: string;
@@ -14,6 +17,8 @@ export interface LoadedJob {
   retry: { attempts: number; backoff: 'fixed' | 'exponential'; delayMs: number };
   timeoutMs?: number;
   then: string[];
+  /** The route (queue) it runs on: its own runsOn, else the workflow's, else DEFAULT_ROUTE. */
+  route: string;
   /** Jobs whose `then` names this one. */
   predecessors: string[];
 }
@@ -23,7 +28,14 @@ export interface LoadedWorkflow {
   /** Path of the file it came from, as given to the loader. */
   file: string;
   description?: string;
+  /** The workflow-level route, as written (each job's `route` is what counts). */
+  runsOn?: string;
   jobs: Record<string, LoadedJob>;
+}
+
+/** A job's route; definitions published by an engine older than routes have none. */
+export function routeOf(job: Pick<LoadedJob, 'route'>): string {
+  return job.route ?? DEFAULT_ROUTE;
 }
 
 export function isScheduled(job: LoadedJob): boolean {

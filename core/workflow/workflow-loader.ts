@@ -2,7 +2,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import type { PluginRegistry } from '../plugin/plugin-registry.js';
 import { parseDuration, tryParseDuration } from './duration.js';
-import type { LoadedJob, LoadedWorkflow } from './loaded-workflow.js';
+import { DEFAULT_ROUTE, type LoadedJob, type LoadedWorkflow } from './loaded-workflow.js';
 import { createAjv, describeErrors, escapePointer } from './schema-validator.js';
 import { WorkflowError } from './workflow-error.js';
 import { WorkflowFileSchema, type JobDefinition, type WorkflowFile } from './workflow-schema.js';
@@ -88,10 +88,11 @@ export function parseWorkflow(text: string, file: string, plugins: Pick<PluginRe
       },
       timeoutMs: def.timeout ? parseDuration(def.timeout) : undefined,
       then: def.then ?? [],
+      route: def.runsOn ?? wf.runsOn ?? DEFAULT_ROUTE,
       predecessors: predecessors.get(name)!,
     };
   }
-  return { ok: true, workflow: { name: wf.name, file, description: wf.description, jobs } };
+  return { ok: true, workflow: { name: wf.name, file, description: wf.description, runsOn: wf.runsOn, jobs } };
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {

@@ -9,6 +9,10 @@ import { DURATION_PATTERN } from './duration.js';
 
 export const WORKFLOW_NAME_PATTERN = '^[a-z0-9][a-z0-9_-]{0,62}$';
 export const JOB_NAME_PATTERN = '^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$';
+/** A route names the BullMQ queue a job runs on, served by `tideflow worker --serve <route>`. */
+export const ROUTE_PATTERN = '^[a-z0-9][a-z0-9-]{0,62}$';
+
+const RunsOn = (description: string) => Type.String({ pattern: ROUTE_PATTERN, description });
 
 const Duration = (description: string) =>
   Type.String({ pattern: DURATION_PATTERN, description });
@@ -33,6 +37,7 @@ export const JobSchema = Type.Object(
     cron: Type.Optional(Type.String({ format: 'cron', description: 'Fire on this cron expression (5 or 6 fields), e.g. "*/5 * * * *".' })),
     timezone: Type.Optional(Type.String({ format: 'timezone', description: 'IANA time zone of `cron`, e.g. "Europe/Paris". Default UTC.' })),
     manual: Type.Optional(Type.Boolean({ description: 'Only a person triggers this job (API, CLI, dashboard).' })),
+    runsOn: Type.Optional(RunsOn("Route this job runs on (overrides the workflow's runsOn); served by `tideflow worker --serve <route>`.")),
     config: Type.Optional(
       Type.Record(Type.String(), Type.Unknown(), { description: "The plugin's configuration, checked against the plugin's own schema." }),
     ),
@@ -53,6 +58,9 @@ export const WorkflowFileSchema = Type.Object(
     $schema: Type.Optional(Type.String()),
     name: Type.String({ pattern: WORKFLOW_NAME_PATTERN, description: 'Unique workflow name: lower-case letters, digits, - and _.' }),
     description: Type.Optional(Type.String()),
+    runsOn: Type.Optional(
+      RunsOn('Route every job of this workflow runs on, e.g. the host whose Docker engine it drives; default "default" (the engine\'s own workers).'),
+    ),
     jobs: Type.Record(Type.String({ pattern: JOB_NAME_PATTERN }), JobSchema, {
       minProperties: 1,
       additionalProperties: false,

@@ -391,7 +391,7 @@ describe('OpenAPI', () => {
     expect(spec.components.schemas).toHaveProperty('RunRecord');
     expect(spec.components.schemas).toHaveProperty('WorkflowStatus');
     const runsParams = spec.paths['/api/runs'].get.parameters.map((p: { name: string }) => p.name).sort();
-    expect(runsParams).toEqual(['job', 'limit', 'offset', 'status', 'workflow']);
+    expect(runsParams).toEqual(['host', 'job', 'limit', 'offset', 'status', 'workflow']);
     for (const [p, ops] of Object.entries<Record<string, { tags?: string[] }>>(spec.paths)) {
       for (const op of Object.values(ops)) expect(op.tags?.length, p).toBeGreaterThan(0);
     }

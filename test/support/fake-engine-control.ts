@@ -121,6 +121,8 @@ export class FakeEngineControl implements EngineControl, RunEventSource {
       ...(pausedBy ? { pausedBy } : {}),
       nextRunAt: !pausedBy && d.intervalMs ? this.now() + d.intervalMs : null,
       lastRun,
+      route: 'default',
+      routeWorkers: 1,
     };
   }
 

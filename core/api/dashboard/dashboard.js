@@ -231,13 +231,15 @@ function jobRow(job) {
   const id = `${job.workflow}/${job.job}`;
   const last = job.lastRun;
   const paused = job.state === 'paused';
-  const stateLabel = paused ? `paused${job.pausedBy && job.pausedBy !== 'job' ? ` (${job.pausedBy})` : ''}` : 'active';
+  const waiting = !paused && job.waiting;
+  const stateLabel = paused ? `paused${job.pausedBy && job.pausedBy !== 'job' ? ` (${job.pausedBy})` : ''}` : waiting ? 'waiting' : 'active';
+  const route = job.route && job.route !== 'default' ? ` · on ${job.route}` : '';
   return h(
     'tr',
-    { dataset: { job: id, state: job.state } },
-    h('td', {}, h('div', { class: 'job-name' }, job.job), h('div', { class: 'muted small' }, job.plugin)),
+    { dataset: { job: id, state: waiting ? 'waiting' : job.state } },
+    h('td', {}, h('div', { class: 'job-name' }, job.job), h('div', { class: 'muted small' }, job.plugin + route)),
     h('td', {}, triggerText(job.trigger)),
-    h('td', { class: 'state-cell' }, badge(stateLabel, job.state)),
+    h('td', { class: 'state-cell', title: waiting || '' }, badge(stateLabel, waiting ? 'waiting' : job.state)),
     timeCell(job.nextRunAt ?? undefined),
     timeCell(last ? last.finishedAt ?? last.startedAt ?? last.queuedAt : undefined),
     h(

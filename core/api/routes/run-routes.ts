@@ -16,6 +16,7 @@ const RunsQuery = Type.Object(
     workflow: Type.Optional(NameParam),
     job: Type.Optional(NameParam),
     status: Type.Optional(RunStatusSchema),
+    host: Type.Optional(Type.String({ minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$', description: 'Runs whose latest attempt ran on this host' })),
     limit: Type.Integer({ minimum: 1, maximum: RUNS_MAX_LIMIT, default: RUNS_DEFAULT_LIMIT }),
     offset: Type.Integer({ minimum: 0, default: 0 }),
   },
@@ -50,11 +51,11 @@ export const runRoutes: FastifyPluginAsync<RunRoutesOptions> = async (app, { con
       },
     },
     async (req) => {
-      const { workflow, job, status, limit, offset } = req.query;
+      const { workflow, job, status, host, limit, offset } = req.query;
       // ajv coerces "1e400" to Infinity and lets it through; refuse it here.
       if (!Number.isSafeInteger(limit)) throw new BadRequestError('/querystring/limit', 'must be an integer');
       if (!Number.isSafeInteger(offset)) throw new BadRequestError('/querystring/offset', 'must be an integer');
-      const { runs, total } = await control.listRuns({ workflow, job, status, limit, offset });
+      const { runs, total } = await control.listRuns({ workflow, job, status, host, limit, offset });
       return { runs, total, limit, offset };
     },
   );

@@ -48,15 +48,19 @@ const when = (ms: number | null | undefined) => (ms ? new Date(ms).toISOString()
 
 export function formatStatus(workflows: WorkflowStatus[]): string {
   if (!workflows.length) return 'no workflows are loaded';
-  const rows = [['JOB', 'PLUGIN', 'TRIGGER', 'STATE', 'NEXT RUN', 'LAST RUN', 'LAST STATUS']];
+  const rows = [['JOB', 'PLUGIN', 'TRIGGER', 'STATE', 'NEXT RUN', 'LAST RUN', 'LAST STATUS', 'ROUTE']];
   for (const wf of workflows) {
     for (const j of wf.jobs) {
       const trig = j.trigger.every ? `every ${j.trigger.every}` : j.trigger.cron ? `cron ${j.trigger.cron}` : j.trigger.manual ? 'manual' : `after ${j.trigger.chainedFrom?.join(',')}`;
-      rows.push([`${wf.name}/${j.job}`, j.plugin, trig, j.state + (j.pausedBy && j.pausedBy !== 'job' ? ` (${j.pausedBy})` : ''), when(j.nextRunAt), when(j.lastRun?.startedAt ?? j.lastRun?.queuedAt), j.lastRun?.status ?? '-']);
+      const state = j.state === 'active' && j.waiting ? 'waiting' : j.state + (j.pausedBy && j.pausedBy !== 'job' ? ` (${j.pausedBy})` : '');
+      const route = `${j.route} (${j.routeWorkers} worker${j.routeWorkers === 1 ? '' : 's'})`;
+      rows.push([`${wf.name}/${j.job}`, j.plugin, trig, state, when(j.nextRunAt), when(j.lastRun?.startedAt ?? j.lastRun?.queuedAt), j.lastRun?.status ?? '-', route]);
     }
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   const lines = rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
+  const unserved = [...new Set(workflows.flatMap((wf) => wf.jobs.filter((j) => j.waiting).map((j) => j.route)))];
+  for (const route of unserved) lines.push(`\nroute "${route}": no live worker serves it; its jobs wait (start \`tideflow worker --serve ${route}\` on the host it names)`);
   for (const wf of workflows) if (wf.error) lines.push(`\n${wf.name}: its file has errors; the last good definition is running:\n${wf.error}`);
   return lines.join('\n');
 }

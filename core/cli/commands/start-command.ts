@@ -9,6 +9,8 @@ export interface StartFlags {
   port?: string;
   host?: string;
   keepContainers?: boolean;
+  /** Routes to serve (--serve, repeatable). */
+  serve?: string[];
 }
 
 export function configFromFlags(flags: StartFlags): EngineConfig {
@@ -22,7 +24,9 @@ export function configFromFlags(flags: StartFlags): EngineConfig {
     overrides.port = port;
   }
   if (flags.keepContainers) overrides.keepContainers = true;
-  return loadEngineConfig(overrides);
+  const config = loadEngineConfig(overrides);
+  // Flags add to TIDEFLOW_SERVE; loadEngineConfig checked the variable's names, these are checked the same way.
+  return flags.serve?.length ? loadEngineConfig({ ...overrides, serve: [...new Set([...config.serve, ...flags.serve])] }) : config;
 }
 
 /**
