@@ -11,6 +11,7 @@ import { dashboardRoutes } from './dashboard/dashboard-routes.js';
 import { adminErrorHandler } from './error-handler.js';
 import { EngineMetrics } from './metrics/engine-metrics.js';
 import { metricsRoute } from './metrics/metrics-route.js';
+import { documentRouteSecurity, finishOpenApiDocument } from './openapi/openapi-conventions.js';
 import { healthRoutes } from './routes/health-routes.js';
 import { runRoutes } from './routes/run-routes.js';
 import { workflowRoutes } from './routes/workflow-routes.js';
@@ -49,12 +50,12 @@ declare module 'fastify' {
   }
 }
 
-function packageVersion(): string {
+function packageInfo(): { version: string; license: string } {
   try {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
-    return pkg.version ?? '0.0.0';
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string; license?: string };
+    return { version: pkg.version ?? '0.0.0', license: pkg.license ?? 'MIT' };
   } catch {
-    return '0.0.0';
+    return { version: '0.0.0', license: 'MIT' };
   }
 }
 
@@ -98,17 +99,23 @@ export async function buildAdminApp(opts: AdminAppOptions): Promise<FastifyInsta
     app.decorate('requireAdmin', requireAdmin);
     app.decorate('engineMetrics', metrics);
     app.addHook('onClose', async () => metrics.close());
+    // Before any route: every route (plugins' too) documents the security it enforces.
+    app.addHook('onRoute', documentRouteSecurity(requireAdmin));
 
+    const pkg = packageInfo();
     await app.register(swagger, {
       openapi: {
         openapi: '3.0.3',
         info: {
           title: 'tideflow admin API',
-          version: packageVersion(),
+          version: pkg.version,
+          license: { name: pkg.license, url: `https://spdx.org/licenses/${pkg.license}.html` },
           description:
             'Trigger, pause and resume workflow jobs; read runs, health and metrics. ' +
             'Mutating routes need `Authorization: Bearer <TIDEFLOW_ADMIN_TOKEN>`.',
         },
+        // Relative: the API is wherever this document was fetched from.
+        servers: [{ url: '/', description: 'this engine' }],
         components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer' } } },
         tags: [
           { name: 'health', description: 'Engine health' },
@@ -120,6 +127,7 @@ export async function buildAdminApp(opts: AdminAppOptions): Promise<FastifyInsta
           { name: 'charts', description: 'Rendered charts (charts plugin)' },
         ],
       },
+      transformObject: (documentObject) => ('openapiObject' in documentObject ? finishOpenApiDocument(documentObject.openapiObject) : documentObject.swaggerObject),
       refResolver: {
         buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`),
       },
