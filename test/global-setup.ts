@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { EmbeddedRedis } from '../core/services/embedded-redis.js';
 import { ensureDockerEngine } from '../core/services/docker-engine.js';
+import { ensureBuilt } from '../bin/ensure-built.mjs';
 import { ensureChromium } from './support/chromium.js';
 
 /**
@@ -26,6 +27,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const { started } = await ensureDockerEngine({ dockerHost: process.env.DOCKER_HOST, logDir: dataDir, noInstall, log });
   if (started) log('Docker engine started for the tests');
   const chromiumPath = ensureChromium({ noInstall, log });
+  // Tests that spawn bin/tideflow.mjs find the build of these sources ready (no race to build it).
+  await ensureBuilt({ log });
 
   project.provide('redisUrl', redisUrl);
   project.provide('chromiumPath', chromiumPath);

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -6,6 +7,7 @@ import type { Registry } from 'prom-client';
 import type { EngineControl } from '../control/engine-control.js';
 import type { RunEventSource } from '../control/engine-events.js';
 import type { Logger } from '../logging/logger.js';
+import { PROJECT_ROOT } from '../util/project-root.js';
 import { createBearerAuth, type AdminAuthHook } from './auth/bearer-auth.js';
 import { dashboardRoutes } from './dashboard/dashboard-routes.js';
 import { adminErrorHandler } from './error-handler.js';
@@ -52,7 +54,7 @@ declare module 'fastify' {
 
 function packageInfo(): { version: string; license: string } {
   try {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string; license?: string };
+    const pkg = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'package.json'), 'utf8')) as { version?: string; license?: string };
     return { version: pkg.version ?? '0.0.0', license: pkg.license ?? 'MIT' };
   } catch {
     return { version: '0.0.0', license: 'MIT' };
