@@ -1,3 +1,4 @@
+import { runCliBench } from './cli.bench.js';
 import { runContainersBench } from './containers.bench.js';
 import { runEngineBench } from './engine.bench.js';
 import { runLoggerChartsBench } from './logger-charts.bench.js';
@@ -5,12 +6,13 @@ import { runRecordStoreBench } from './record-store.bench.js';
 import { printTable, writeResults } from './report.js';
 
 // `npm run bench`: every benchmark of the project, side by side with its
-// baseline. BENCH_ONLY=engine,containers,logger-charts,record-store picks parts.
+// baseline. BENCH_ONLY=engine,containers,logger-charts,record-store,cli picks parts.
 const parts: Record<string, () => Promise<void>> = {
   engine: runEngineBench,
   containers: runContainersBench,
   'logger-charts': runLoggerChartsBench,
   'record-store': runRecordStoreBench,
+  cli: runCliBench,
 };
 const only = process.env.BENCH_ONLY?.split(',').map((s) => s.trim()).filter(Boolean);
 for (const [name, run] of Object.entries(parts)) {

@@ -1,13 +1,19 @@
 #!/usr/bin/env node
-// The `tideflow` command: makes sure dependencies are installed, then runs the
-// TypeScript CLI through tsx (no build step). The project's tsconfig is named
-// explicitly: tsyringe needs its experimentalDecorators wherever we run from.
+// The `tideflow` command: makes sure dependencies are installed and the
+// sources compiled (once per change of the sources, see ensure-built.mjs),
+// then runs the compiled CLI. Stack traces point at the .ts sources.
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
+import { ensureBuilt } from './ensure-built.mjs';
 import { ensureDeps } from './ensure-deps.mjs';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 ensureDeps();
-const { register } = await import('tsx/esm/api');
-register({ tsconfig: path.join(root, 'tsconfig.json') });
-await import(pathToFileURL(path.join(root, 'core/cli/main.ts')).href);
+let build;
+try {
+  build = await ensureBuilt();
+} catch (err) {
+  console.error(err.message);
+  process.exit(1);
+}
+process.setSourceMapsEnabled(true);
+await import(pathToFileURL(path.join(build, 'core/cli/main.js')).href);

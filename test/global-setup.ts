@@ -3,9 +3,11 @@ import path from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { EmbeddedRedis } from '../core/services/embedded-redis.js';
 import { ensureDockerEngine } from '../core/services/docker-engine.js';
+import { ensureBuilt } from '../bin/ensure-built.mjs';
+import { ensureChromium } from './support/chromium.js';
 
 /**
- * Gives every test file a real Redis and a real Docker engine. Missing ones
+ * Gives every test file a real Redis, a real Docker engine and Chromium. Missing ones
  * are installed/started here; if that is impossible the whole run fails
  * (never a skip).
  */
@@ -24,8 +26,12 @@ export default async function setup(project: TestProject): Promise<() => Promise
   }
   const { started } = await ensureDockerEngine({ dockerHost: process.env.DOCKER_HOST, logDir: dataDir, noInstall, log });
   if (started) log('Docker engine started for the tests');
+  const chromiumPath = ensureChromium({ noInstall, log });
+  // Tests that spawn bin/tideflow.mjs find the build of these sources ready (no race to build it).
+  await ensureBuilt({ log });
 
   project.provide('redisUrl', redisUrl);
+  project.provide('chromiumPath', chromiumPath);
   process.env.REDIS_URL = redisUrl;
   return async () => {
     await redis?.stop();
@@ -35,5 +41,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
 declare module 'vitest' {
   export interface ProvidedContext {
     redisUrl: string;
+    /** The browser the dashboard test drives (installed by the setup when missing). */
+    chromiumPath: string;
   }
 }

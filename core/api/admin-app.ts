@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -8,12 +9,14 @@ import type { EngineControl } from '../control/engine-control.js';
 import type { RunEventSource } from '../control/engine-events.js';
 import type { Logger } from '../logging/logger.js';
 import type { TideflowPlugin } from '../plugin/plugin.js';
+import { PROJECT_ROOT } from '../util/project-root.js';
 import { createBearerAuth, type AdminAuthHook } from './auth/bearer-auth.js';
 import { dashboardRoutes } from './dashboard/dashboard-routes.js';
 import { adminErrorHandler } from './error-handler.js';
 import { EngineMetrics } from './metrics/engine-metrics.js';
 import { metricsRoute } from './metrics/metrics-route.js';
 import { bullBoardRoutes } from './queues/bull-board-routes.js';
+import { documentRouteSecurity, finishOpenApiDocument } from './openapi/openapi-conventions.js';
 import { healthRoutes } from './routes/health-routes.js';
 import { runRoutes } from './routes/run-routes.js';
 import { workflowRoutes } from './routes/workflow-routes.js';
@@ -58,12 +61,12 @@ declare module 'fastify' {
   }
 }
 
-function packageVersion(): string {
+function packageInfo(): { version: string; license: string } {
   try {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
-    return pkg.version ?? '0.0.0';
+    const pkg = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'package.json'), 'utf8')) as { version?: string; license?: string };
+    return { version: pkg.version ?? '0.0.0', license: pkg.license ?? 'MIT' };
   } catch {
-    return '0.0.0';
+    return { version: '0.0.0', license: 'MIT' };
   }
 }
 
@@ -111,17 +114,23 @@ export async function buildAdminApp(opts: AdminAppOptions): Promise<FastifyInsta
     app.decorate('requireAdmin', requireAdmin);
     app.decorate('engineMetrics', metrics);
     app.addHook('onClose', async () => metrics.close());
+    // Before any route: every route (plugins' too) documents the security it enforces.
+    app.addHook('onRoute', documentRouteSecurity(requireAdmin));
 
+    const pkg = packageInfo();
     await app.register(swagger, {
       openapi: {
         openapi: '3.0.3',
         info: {
           title: 'tideflow admin API',
-          version: packageVersion(),
+          version: pkg.version,
+          license: { name: pkg.license, url: `https://spdx.org/licenses/${pkg.license}.html` },
           description:
             'Trigger, pause and resume workflow jobs; read runs, health and metrics. ' +
             'Mutating routes need `Authorization: Bearer <TIDEFLOW_ADMIN_TOKEN>`.',
         },
+        // Relative: the API is wherever this document was fetched from.
+        servers: [{ url: '/', description: 'this engine' }],
         components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer' } } },
         tags: [
           { name: 'health', description: 'Engine health' },
@@ -133,6 +142,7 @@ export async function buildAdminApp(opts: AdminAppOptions): Promise<FastifyInsta
           { name: 'charts', description: 'Rendered charts (charts plugin)' },
         ],
       },
+      transformObject: (documentObject) => ('openapiObject' in documentObject ? finishOpenApiDocument(documentObject.openapiObject) : documentObject.swaggerObject),
       refResolver: {
         buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`),
       },

@@ -24,7 +24,7 @@ export const JobParams = Type.Object({ wf: NameParam, job: NameParam }, { additi
 export type JobParams = Static<typeof JobParams>;
 
 /** A string enum (one `enum` keyword, so a bad value reads "must be equal to one of the allowed values"). */
-export const StringEnum = <T extends string>(values: readonly T[], options: { description?: string } = {}) =>
+export const StringEnum = <T extends string>(values: readonly T[], options: { description?: string; default?: NoInfer<T> } = {}) =>
   Type.Unsafe<T>({ type: 'string', enum: [...values], ...options });
 
 export const RunStatusSchema = StringEnum(['queued', 'running', 'retrying', 'succeeded', 'failed'] as const);
@@ -115,3 +115,11 @@ export const sharedSchemas = [RunRecordSchema, JobStatusSchema, WorkflowStatusSc
 
 export const errorRef = Type.Ref('Error');
 export const bearerSecurity = [{ bearerAuth: [] as string[] }];
+
+/**
+ * Route-schema marker: the request body may be omitted. @fastify/swagger
+ * always writes `requestBody.required: true`; the OpenAPI document is
+ * corrected for routes carrying this (see core/api/openapi/openapi-conventions.ts).
+ */
+export const OPTIONAL_BODY = 'x-tideflow-optional-body';
+export const optionalBody = { [OPTIONAL_BODY]: true } as const;

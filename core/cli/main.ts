@@ -1,10 +1,14 @@
 import 'reflect-metadata';
 import { Command } from 'commander';
 import { MissingDependencyError } from '../services/system-installer.js';
-import { cleanupCommand, imagesBuildCommand } from './commands/container-commands.js';
-import { pauseCommand, statusCommand, triggerCommand } from './commands/control-commands.js';
-import { configFromFlags, runEngine, type StartFlags } from './commands/start-command.js';
-import { validateCommand } from './commands/validate-command.js';
+import { configFromFlags, type StartFlags } from './commands/start-command.js';
+
+// Each verb imports only what it uses, when it runs: `tideflow status` never
+// loads the HTTP server, Docker or chart code (start-up time is in `npm run bench`).
+const containerCommands = () => import('./commands/container-commands.js');
+const controlCommands = () => import('./commands/control-commands.js');
+const startCommand = () => import('./commands/start-command.js');
+const validateCommands = () => import('./commands/validate-command.js');
 
 const program = new Command('tideflow')
   .description('Plugin-based automation workflow engine on BullMQ/Redis')
@@ -41,44 +45,44 @@ program
   .option('--host <host>', 'admin API host (HOST, default 127.0.0.1)')
   .option('--keep-containers', 'leave managed containers running on shutdown')
   .option('--serve <route>', 'also serve this route (repeatable; TIDEFLOW_SERVE)', collect, [])
-  .action(action((flags: StartFlags) => runEngine('all', { ...flags, dataDir: dataDir() })));
+  .action(action(async (flags: StartFlags) => (await startCommand()).runEngine('all', { ...flags, dataDir: dataDir() })));
 
 program
   .command('worker')
   .description('only run jobs, joining an engine through REDIS_URL (scale-out)')
   .option('--serve <route>', 'serve this route instead of the default one (repeatable; TIDEFLOW_SERVE)', collect, [])
-  .action(action((flags: Pick<StartFlags, 'serve'>) => runEngine('worker', { ...flags, dataDir: dataDir() })));
+  .action(action(async (flags: Pick<StartFlags, 'serve'>) => (await startCommand()).runEngine('worker', { ...flags, dataDir: dataDir() })));
 
 program
   .command('validate')
   .description('check workflow files (or folders); prints <file>: <pointer>: <message> per error')
   .argument('<files...>')
-  .action(action((files: string[]) => validateCommand(files)));
+  .action(action(async (files: string[]) => (await validateCommands()).validateCommand(files)));
 
 program
   .command('trigger')
   .description('run a job now, even when paused')
   .argument('<workflow/job>')
   .option('--input <json>', 'input handed to the plugin')
-  .action(action((target: string, o: { input?: string }) => triggerCommand(config(), target, o.input)));
+  .action(action(async (target: string, o: { input?: string }) => (await controlCommands()).triggerCommand(config(), target, o.input)));
 
 program
   .command('pause')
   .description('pause a job, a workflow, or (no argument) everything')
   .argument('[workflow[/job]]')
-  .action(action((target?: string) => pauseCommand(config(), target, 'pause')));
+  .action(action(async (target?: string) => (await controlCommands()).pauseCommand(config(), target, 'pause')));
 
 program
   .command('resume')
   .description('resume a job, a workflow, or (no argument) everything')
   .argument('[workflow[/job]]')
-  .action(action((target?: string) => pauseCommand(config(), target, 'resume')));
+  .action(action(async (target?: string) => (await controlCommands()).pauseCommand(config(), target, 'resume')));
 
 program
   .command('status')
   .description('jobs with state, next and last run')
   .option('--json', 'machine-readable output')
-  .action(action((o: { json?: boolean }) => statusCommand(config(), o.json === true)));
+  .action(action(async (o: { json?: boolean }) => (await controlCommands()).statusCommand(config(), o.json === true)));
 
 program
   .command('images')
@@ -86,12 +90,12 @@ program
   .command('build')
   .description('build the 4 workload images locally (no registry needed)')
   .option('--force', 'rebuild even if present')
-  .action(action((o: { force?: boolean }) => imagesBuildCommand(config(), o.force === true)));
+  .action(action(async (o: { force?: boolean }) => (await containerCommands()).imagesBuildCommand(config(), o.force === true)));
 
 program
   .command('cleanup')
   .description('remove the managed containers (of one workflow, or all)')
   .argument('[workflow]')
-  .action(action((wf?: string) => cleanupCommand(config(), wf)));
+  .action(action(async (wf?: string) => (await containerCommands()).cleanupCommand(config(), wf)));
 
 await program.parseAsync(process.argv);

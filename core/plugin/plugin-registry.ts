@@ -5,6 +5,7 @@ import type { DependencyContainer } from 'tsyringe';
 import type { ValidateFunction } from 'ajv';
 import { createAjv, describeErrors, type SchemaIssue } from '../workflow/schema-validator.js';
 import type { PluginClass, TideflowPlugin } from './plugin.js';
+import { importPluginModule } from './plugin-import.js';
 
 export const BUILTIN_PLUGINS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../plugins');
 
@@ -60,12 +61,12 @@ export class PluginRegistry {
     }
   }
 
-  /** Imports external plugin packages by name (resolved from the working directory). */
+  /** Imports external plugins: package names, or paths (relative to the working directory) to .js or .ts files. */
   async registerPackages(packages: string[]): Promise<void> {
     for (const pkg of packages) {
       let mod: { default?: PluginClass };
       try {
-        mod = (await import(pkg)) as { default?: PluginClass };
+        mod = (await importPluginModule(pkg)) as { default?: PluginClass };
       } catch (err) {
         throw new Error(`plugin package "${pkg}" could not be loaded: ${(err as Error).message}`);
       }

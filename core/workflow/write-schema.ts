@@ -1,9 +1,10 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { PROJECT_ROOT } from '../util/project-root.js';
 import { workflowJsonSchema } from './workflow-schema.js';
 
-export const SCHEMA_FILE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../workflows/workflow.schema.json');
+export const SCHEMA_FILE = path.join(PROJECT_ROOT, 'workflows/workflow.schema.json');
 
 export function renderWorkflowSchema(): string {
   return JSON.stringify(workflowJsonSchema(), null, 2) + '\n';

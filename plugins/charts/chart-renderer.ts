@@ -3,9 +3,12 @@ import { rename, unlink, writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Resvg } from '@resvg/resvg-js';
-import * as vega from 'vega';
-import { compile, type TopLevelSpec } from 'vega-lite';
+import type { TopLevelSpec } from 'vega-lite';
 import { CHART_FONT } from './chart-specs.js';
+
+// Loaded on the first render, not with the plugin: commands that only read
+// plugin schemas (`tideflow validate`) start without them.
+const chartLibraries = () => Promise.all([import('vega'), import('vega-lite')]);
 
 export const DEFAULT_FONT_DIR = '/usr/share/fonts/truetype/dejavu';
 const FONT_FILES = ['DejaVuSans.ttf', 'DejaVuSans-Bold.ttf'];
@@ -54,6 +57,7 @@ export class ChartRenderer {
   }
 
   async toSvg(spec: TopLevelSpec): Promise<string> {
+    const [vega, { compile }] = await chartLibraries();
     // Vega-Lite warnings (e.g. dropped properties) would go to the console on every render.
     const view = new vega.View(vega.parse(compile(spec, { logger: vega.logger(vega.Error) }).spec), { renderer: 'none' });
     try {

@@ -32,6 +32,7 @@ const ChartInfo = Type.Object({
 });
 
 const notFound = { statusCode: 404, error: 'Not Found', message: 'no such chart' };
+const NotFoundBody = Type.Object({ statusCode: Type.Integer(), error: Type.String(), message: Type.String() }, { additionalProperties: true });
 
 /**
  * GET /api/charts (rendered charts with time and size) and
@@ -43,6 +44,7 @@ export function chartsRoutes(chartsDir: () => string): FastifyPluginAsync {
       '/api/charts',
       {
         schema: {
+          operationId: 'listCharts',
           tags: ['charts'],
           summary: 'Rendered charts with their time and size',
           response: { 200: Type.Object({ charts: Type.Array(ChartInfo) }) },
@@ -76,12 +78,23 @@ export function chartsRoutes(chartsDir: () => string): FastifyPluginAsync {
       '/charts/:file',
       {
         schema: {
+          operationId: 'getChartFile',
           tags: ['charts'],
           summary: 'A chart as PNG, SVG, or its Vega-Lite spec (.json)',
           description: `file is <name>.png|.svg|.json with name one of ${CHART_NAMES.join(', ')}; anything else is 404.`,
           // No length or pattern here: anything that is not a chart file must be a 404, not a 400.
           params: Type.Object({ file: Type.String() }),
-          produces: ['image/png', 'image/svg+xml', 'application/json'],
+          response: {
+            200: {
+              description: 'The chart file; its media type follows the extension',
+              content: {
+                'image/png': { schema: Type.String({ format: 'binary' }) },
+                'image/svg+xml': { schema: Type.String() },
+                'application/json': { schema: Type.Object({}, { additionalProperties: true, description: 'Vega-Lite spec' }) },
+              },
+            },
+            404: { description: 'Not a chart file name, or not rendered yet', ...NotFoundBody },
+          },
         },
       },
       async (req, reply) => {

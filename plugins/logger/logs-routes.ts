@@ -1,7 +1,8 @@
 import { Readable } from 'node:stream';
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyPluginAsync, FastifyReply, onRequestHookHandler } from 'fastify';
-import type { LogFilter, RecordStore, StoredRecord } from '../../core/store/record-store.js';
+import { StringEnum } from '../../core/api/schemas.js';
+import { RECORD_KINDS, type LogFilter, type RecordStore, type StoredRecord } from '../../core/store/record-store.js';
 import { InvalidCursorError } from '../../core/store/sqlite-record-store.js';
 import { CourseLogSchema, courseBatch, validateCourseLog, type CourseLog } from './course-format.js';
 
@@ -11,22 +12,21 @@ export const LOGS_MAX_LIMIT = 1000;
 const TimeParam = (what: string) =>
   Type.String({ minLength: 1, maxLength: 64, description: `${what}: ISO-8601 date-time or ms since epoch` });
 
+const KindSchema = StringEnum(RECORD_KINDS, { description: 'spawned / killed / kept containers, or host memory readings' });
+const ClassSchema = StringEnum(['high', 'low'] as const);
+
 const FilterProps = {
   from: Type.Optional(TimeParam('Earliest record time, inclusive')),
   to: Type.Optional(TimeParam('Latest record time, inclusive')),
-  kind: Type.Optional(
-    Type.Union([Type.Literal('spawned'), Type.Literal('killed'), Type.Literal('kept'), Type.Literal('memory')], {
-      description: 'spawned / killed / kept containers, or host memory readings',
-    }),
-  ),
-  class: Type.Optional(Type.Union([Type.Literal('high'), Type.Literal('low')])),
+  kind: Type.Optional(KindSchema),
+  class: Type.Optional(ClassSchema),
   minCpu: Type.Optional(Type.Number({ minimum: 0, description: 'Only records with CPU% >= this (percent of one core)' })),
 };
 
 const LogsQuery = Type.Object(
   {
     ...FilterProps,
-    limit: Type.Integer({ minimum: 1, maximum: LOGS_MAX_LIMIT, default: LOGS_DEFAULT_LIMIT }),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: LOGS_MAX_LIMIT, default: LOGS_DEFAULT_LIMIT })),
     cursor: Type.Optional(Type.String({ maxLength: 200, description: "The previous page's nextCursor" })),
     offset: Type.Optional(Type.Integer({ minimum: 0, description: 'Rows to skip (ignored with cursor)' })),
   },
@@ -35,7 +35,7 @@ const LogsQuery = Type.Object(
 type LogsQuery = Static<typeof LogsQuery>;
 
 const ExportQuery = Type.Object(
-  { ...FilterProps, format: Type.Union([Type.Literal('json'), Type.Literal('csv')], { default: 'json' }) },
+  { ...FilterProps, format: Type.Optional(StringEnum(['json', 'csv'] as const, { default: 'json' })) },
   { additionalProperties: false },
 );
 type ExportQuery = Static<typeof ExportQuery>;
@@ -47,7 +47,7 @@ const OptStr = () => Type.Optional(Type.String());
 const LogRecordSchema = Type.Object(
   {
     id: Type.Integer(),
-    kind: Type.String(),
+    kind: KindSchema,
     time: Type.Number({ description: 'ms since epoch' }),
     at: Type.String({ description: 'time as ISO-8601' }),
     source: Type.String({ description: 'Producing run id (or course:<hash> for POST /logs bodies)' }),
@@ -55,7 +55,7 @@ const LogRecordSchema = Type.Object(
     containerId: OptStr(),
     name: OptStr(),
     image: OptStr(),
-    class: OptStr(),
+    class: Type.Optional(ClassSchema),
     pid: Type.Optional(Type.Integer()),
     cmdline: OptStr(),
     cpuPct: OptNum('percent of one core'),
@@ -188,6 +188,7 @@ export function logsRoutes(store: RecordStore, opts: { openIngest?: boolean } = 
       '/api/logs',
       {
         schema: {
+          operationId: 'listLogs',
           tags: ['logs'],
           summary: 'Spawned, killed, kept containers and memory readings, newest first',
           description: 'Filter by time, kind, class, minimum CPU%. Page with limit and nextCursor (or offset).',
@@ -206,8 +207,9 @@ export function logsRoutes(store: RecordStore, opts: { openIngest?: boolean } = 
         const filter = toFilter(req.query, reply);
         if (!filter) return reply;
         try {
-          const page = await store.queryLogs({ ...filter, limit: req.query.limit, cursor: req.query.cursor, offset: req.query.offset });
-          return { items: page.items.map(toApiRecord), nextCursor: page.nextCursor, limit: req.query.limit };
+          const { limit = LOGS_DEFAULT_LIMIT, cursor, offset } = req.query;
+          const page = await store.queryLogs({ ...filter, limit, cursor, offset });
+          return { items: page.items.map(toApiRecord), nextCursor: page.nextCursor, limit };
         } catch (err) {
           if (err instanceof InvalidCursorError) return badRequest(reply, '/querystring/cursor', 'is not a cursor from a previous page');
           throw err;
@@ -219,17 +221,26 @@ export function logsRoutes(store: RecordStore, opts: { openIngest?: boolean } = 
       '/api/logs/export',
       {
         schema: {
+          operationId: 'exportLogs',
           tags: ['logs'],
           summary: 'Every matching record, streamed as a JSON array or CSV, newest first',
           querystring: ExportQuery,
-          produces: ['application/json', 'text/csv'],
-          response: { 400: ErrorBody },
+          response: {
+            200: {
+              description: 'Every matching record (as an attachment), in the requested format',
+              content: {
+                'application/json': { schema: Type.Array(LogRecordSchema) },
+                'text/csv': { schema: Type.String({ description: `Header line: ${CSV_HEADER}` }) },
+              },
+            },
+            400: ErrorBody,
+          },
         },
       },
       async (req, reply) => {
         const filter = toFilter(req.query, reply);
         if (!filter) return reply;
-        const format = req.query.format;
+        const format = req.query.format ?? 'json';
         const stamp = new Date().toISOString().replace(/[:.]/g, '-');
         void reply
           .header('content-type', format === 'csv' ? 'text/csv; charset=utf-8' : 'application/json; charset=utf-8')
@@ -247,6 +258,7 @@ export function logsRoutes(store: RecordStore, opts: { openIngest?: boolean } = 
       {
         ...(requireAdmin ? { onRequest: requireAdmin } : {}),
         schema: {
+          operationId: 'ingestLogs',
           tags: ['logs'],
           summary: "Store a log in the course project's format",
           description:

@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { Resvg } from '@resvg/resvg-js';
 import type { FastifyInstance } from 'fastify';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { buildAdminApp } from '../../core/api/admin-app.js';
 import { openRecordStore, type SqliteRecordStore } from '../../core/store/sqlite-record-store.js';
 import { logsRoutes } from '../../plugins/logger/logs-routes.js';
@@ -19,7 +19,8 @@ import { FakeEngineControl, lifecycleWorkflow } from '../support/fake-engine-con
  * screenshot is kept in data/test-artifacts/dashboard.png.
  */
 
-const CHROMIUM = '/usr/bin/chromium';
+// Found or installed by test/global-setup.ts (which fails the run if it cannot).
+const CHROMIUM = inject('chromiumPath');
 const TOKEN = 'dashboard-e2e-token-0123456789abcdef';
 const WF = 'container-lifecycle';
 const SCREENSHOT = path.resolve('data/test-artifacts/dashboard.png');

@@ -1,8 +1,10 @@
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import type { FastifyPluginAsync } from 'fastify';
+import { PROJECT_ROOT } from '../../util/project-root.js';
 
-const here = new URL('./', import.meta.url);
-const read = (name: string) => readFileSync(new URL(name, here), 'utf8');
+// The page's files are served from the sources (they are not compiled).
+const read = (name: string) => readFileSync(path.join(PROJECT_ROOT, 'core/api/dashboard', name), 'utf8');
 
 /** Everything from this origin only: the page works with no external network. */
 const CSP = [

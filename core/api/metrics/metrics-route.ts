@@ -11,6 +11,7 @@ export const metricsRoute: FastifyPluginAsync<MetricsRouteOptions> = async (app,
     '/metrics',
     {
       schema: {
+        operationId: 'getMetrics',
         tags: ['metrics'],
         summary: 'Prometheus metrics (text exposition format)',
         produces: ['text/plain'],

@@ -26,6 +26,7 @@ export const healthRoutes: FastifyPluginAsync<HealthRoutesOptions> = async (app,
     '/api/health',
     {
       schema: {
+        operationId: 'getHealth',
         tags: ['health'],
         summary: 'Health of Redis, the Docker engine, the scheduler watchdog, the store...',
         description: '200 when every check is up, 503 when any is down (each check says why).',

@@ -17,8 +17,8 @@ const RunsQuery = Type.Object(
     job: Type.Optional(NameParam),
     status: Type.Optional(RunStatusSchema),
     host: Type.Optional(Type.String({ minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$', description: 'Runs whose latest attempt ran on this host' })),
-    limit: Type.Integer({ minimum: 1, maximum: RUNS_MAX_LIMIT, default: RUNS_DEFAULT_LIMIT }),
-    offset: Type.Integer({ minimum: 0, default: 0 }),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: RUNS_MAX_LIMIT, default: RUNS_DEFAULT_LIMIT })),
+    offset: Type.Optional(Type.Integer({ minimum: 0, default: 0 })),
   },
   { additionalProperties: false },
 );
@@ -36,6 +36,7 @@ export const runRoutes: FastifyPluginAsync<RunRoutesOptions> = async (app, { con
     '/api/runs',
     {
       schema: {
+        operationId: 'listRuns',
         tags: ['runs'],
         summary: 'Runs, newest first; filter by workflow, job, status; paginate with limit/offset',
         querystring: RunsQuery,
@@ -51,7 +52,8 @@ export const runRoutes: FastifyPluginAsync<RunRoutesOptions> = async (app, { con
       },
     },
     async (req) => {
-      const { workflow, job, status, host, limit, offset } = req.query;
+      // Optional for clients; ajv has filled in the defaults.
+      const { workflow, job, status, host, limit = RUNS_DEFAULT_LIMIT, offset = 0 } = req.query;
       // ajv coerces "1e400" to Infinity and lets it through; refuse it here.
       if (!Number.isSafeInteger(limit)) throw new BadRequestError('/querystring/limit', 'must be an integer');
       if (!Number.isSafeInteger(offset)) throw new BadRequestError('/querystring/offset', 'must be an integer');
@@ -64,6 +66,7 @@ export const runRoutes: FastifyPluginAsync<RunRoutesOptions> = async (app, { con
     '/api/runs/:id',
     {
       schema: {
+        operationId: 'getRun',
         tags: ['runs'],
         summary: 'One run',
         params: RunIdParams,

@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import { NotFoundError, type EngineControl } from '../../control/engine-control.js';
 import type { AdminAuthHook } from '../auth/bearer-auth.js';
-import { bearerSecurity, errorRef, JobParams, WorkflowParams } from '../schemas.js';
+import { bearerSecurity, errorRef, JobParams, optionalBody, WorkflowParams } from '../schemas.js';
 
 export interface WorkflowRoutesOptions {
   control: EngineControl;
@@ -42,6 +42,7 @@ export const workflowRoutes: FastifyPluginAsync<WorkflowRoutesOptions> = async (
     '/api/workflows',
     {
       schema: {
+        operationId: 'listWorkflows',
         tags: ['workflows'],
         summary: 'Every loaded workflow with its jobs: trigger, state, next and last run, last status',
         response: { 200: Type.Array(WorkflowRef) },
@@ -54,6 +55,7 @@ export const workflowRoutes: FastifyPluginAsync<WorkflowRoutesOptions> = async (
     '/api/workflows/:wf',
     {
       schema: {
+        operationId: 'getWorkflow',
         tags: ['workflows'],
         summary: 'One workflow with its jobs',
         params: WorkflowParams,
@@ -69,6 +71,7 @@ export const workflowRoutes: FastifyPluginAsync<WorkflowRoutesOptions> = async (
       {
         onRequest: requireAdmin,
         schema: {
+          operationId: `${action}Workflow`,
           tags: ['workflows'],
           summary: `${action === 'pause' ? 'Pause' : 'Resume'} every job of a workflow`,
           security: bearerSecurity,
@@ -87,6 +90,7 @@ export const workflowRoutes: FastifyPluginAsync<WorkflowRoutesOptions> = async (
       {
         onRequest: requireAdmin,
         schema: {
+          operationId: `${action}Job`,
           tags: ['jobs'],
           summary: `${action === 'pause' ? 'Pause' : 'Resume'} one job`,
           security: bearerSecurity,
@@ -105,6 +109,7 @@ export const workflowRoutes: FastifyPluginAsync<WorkflowRoutesOptions> = async (
       {
         onRequest: requireAdmin,
         schema: {
+          operationId: `${action}All`,
           tags: ['workflows'],
           summary: `${action === 'pause' ? 'Pause' : 'Resume'} everything`,
           security: bearerSecurity,
@@ -123,11 +128,13 @@ export const workflowRoutes: FastifyPluginAsync<WorkflowRoutesOptions> = async (
     {
       onRequest: requireAdmin,
       schema: {
+        operationId: 'triggerJob',
         tags: ['jobs'],
         summary: 'Run a job now (even when paused); returns the run id',
         security: bearerSecurity,
         params: JobParams,
         body: TriggerBody,
+        ...optionalBody,
         response: {
           202: Type.Object({ runId: Type.String() }),
           ...errors(400, 401, 404),

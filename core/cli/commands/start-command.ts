@@ -1,5 +1,4 @@
 import { loadEngineConfig, type EngineConfig } from '../../config/engine-config.js';
-import { Engine } from '../../engine/engine.js';
 import { createLogger } from '../../logging/logger.js';
 import { watchNpmExecLauncher } from '../launcher-watch.js';
 
@@ -39,6 +38,8 @@ export async function runEngine(role: 'all' | 'worker', flags: StartFlags): Prom
     throw new Error('tideflow worker joins an engine through its Redis: set REDIS_URL (e.g. redis://10.0.0.5:6379) to the Redis `tideflow start` uses');
   }
   const logger = createLogger();
+  // Imported here: the other verbs share configFromFlags and need none of the engine.
+  const { Engine } = await import('../../engine/engine.js');
   const engine = new Engine({ config, logger, role });
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals | string) => {
