@@ -19,7 +19,7 @@ import { spawnerConfig, type SpawnerConfig } from '../plugins/spawner/spawner-co
 import { buildWorkloadImages } from '../plugins/spawner/images/workload-images.js';
 import { removeManagedContainers } from '../plugins/spawner/managed-containers.js';
 import { benchRedis } from './bench-services.js';
-import { loadMark, loadPerCore, printLoad, record } from './report.js';
+import { loadMark, loadPerCore, printLoad, record, writeResults } from './report.js';
 
 const run = promisify(execFile);
 
@@ -97,14 +97,16 @@ export async function runContainersBench(): Promise<void> {
   const listBench = () => docker.listContainers({ all: true, filters: { label: [benchLabel] } });
 
   try {
-    // --- Spawn 10 and 100 ----------------------------------------------------
+    // --- Spawn 10 and 100 (BENCH_SKIP_SPAWN=1 leaves them out) ---------------------
     let load = loadPerCore();
+    let courseSpawn = 0;
+    if (process.env.BENCH_SKIP_SPAWN !== '1') {
     const t0 = performance.now();
     const spawned = await spawner.run(undefined, ctx(workflow, spawnCfg({ count: 10 }), 'spawn'));
     const tideSpawn = (performance.now() - t0) / 1000;
     if (spawned.created.length !== 10) throw new Error(`spawner created ${spawned.created.length} of 10`);
     await cleanup();
-    const courseSpawn = await bash(
+    courseSpawn = await bash(
       `imgs=(tideflow/cpu-hog tideflow/mem-hog tideflow/sleeper tideflow/ticker)
 for i in $(seq ${COURSE_SAMPLE}); do
   docker run -d --network none --cpus 0.1 --memory 96m --label ${benchLabel} "\${imgs[$((RANDOM % 4))]}" >/dev/null
@@ -143,6 +145,7 @@ done`,
         `baseline: the course way's \`docker run -d; sleep 1\` loop measured on ${COURSE_SAMPLE} containers (${courseSpawn.toFixed(1)} s) and EXTRAPOLATED linearly to ${SPAWN_MANY}`,
       ...loadMark(load),
     });
+    }
 
     // --- The course way's analyze+kill, per container ----------------------------
     // docker stats per container, one after another, then docker stop one after another for the surplus;
@@ -160,6 +163,7 @@ done`,
     for (const n of SIZES) {
       load = loadPerCore();
       const rounds: KillRound[] = [];
+      const failedRounds: string[] = [];
       for (let round = 0; round < ROUNDS; round++) {
         const made = await spawner.run(undefined, ctx(workflow, spawnCfg({ count: n, images: SLEEPERS, parallelism: 20 }), 'spawn'));
         if (made.created.length !== n) throw new Error(`spawner created ${made.created.length} of ${n}`);
@@ -184,16 +188,25 @@ done`,
         const forgetMs = performance.now() - tc;
         const failed = r.containers.filter((c) => c.killError);
         if (killedIds.size !== n - keep || left.length !== keep || failed.length > 0) {
-          throw new Error(`analyzer at ${n}: killed ${killedIds.size} of ${n - keep}, ${left.length} left, ${failed.length} failed (${failed[0]?.killError ?? ''})`);
+          // Not a figure: say why (a loaded Docker engine does fail removals) and leave the round out.
+          const why = `killed ${killedIds.size} of ${n - keep}, ${left.length} left (expected ${keep}), ${failed.length} failed (${failed[0]?.killError ?? ''})`;
+          console.log(`    round ${round + 1} at ${n} FAILED, left out of the figures: ${why}`);
+          failedRounds.push(why);
+          await cleanup();
+          continue;
         }
         rounds.push({ seconds: (wall - tm.windowMs) / 1000, timings: tm, killed: killedIds.size, forgetMs });
         console.log(
           `    round ${round + 1} at ${n}: ${((wall - tm.windowMs) / 1000).toFixed(3)} s = list ${ms(tm.listMs)}, claims ${ms(tm.claimMs)}, ` +
             `sample ${ms(tm.sampleMs - tm.windowMs)} (+ ${tm.windowMs} ms window), kill ${killedIds.size} ` +
-            `(${tm.killedVia.cgroup} via cgroup, ${tm.killedVia.docker} via Docker API) ${ms(tm.killMs)}` +
+            `(${tm.killedVia.cgroup} via cgroup, ${tm.killedVia.docker} via Docker API) ${ms(tm.killMs)} (inspect ${ms(tm.inspectMs)}, signal+confirm ${ms(tm.killMs - tm.inspectMs)})` +
             `${tm.removeMs ? ` + remove ${ms(tm.removeMs)}` : ''}; Docker stopped listing them ${ms(forgetMs)} later`,
         );
         await cleanup();
+      }
+      if (rounds.length === 0) {
+        console.log(`  analyze+kill ${n}: every round failed, no figure`);
+        continue;
       }
       const s = stats(rounds.map((r) => r.seconds));
       const mid = rounds.find((r) => r.seconds === s.median) ?? rounds[0]!;
@@ -207,8 +220,9 @@ done`,
         ratio: course(n) / s.median,
         target: n === 100 ? '<= 0.7 s' : n === 300 ? '<= 2 s' : undefined,
         note:
+          (failedRounds.length ? `${failedRounds.length} round(s) FAILED and left out (${failedRounds[0]}); ` : '') +
           `median of ${rounds.length} rounds (min ${s.min.toFixed(3)} s, max ${s.max.toFixed(3)} s), excluding the 1 s sample window; ` +
-          `median round: list ${ms(tm.listMs)}, kill claims in Redis ${ms(tm.claimMs)}, sample ${ms(tm.sampleMs - tm.windowMs)}, kill ${mid.killed} ${ms(tm.killMs)} ` +
+          `median round: list ${ms(tm.listMs)}, kill claims in Redis ${ms(tm.claimMs)}, sample ${ms(tm.sampleMs - tm.windowMs)}, kill ${mid.killed} ${ms(tm.killMs)} (Docker inspect ${ms(tm.inspectMs)}, signal+confirm ${ms(tm.killMs - tm.inspectMs)}) ` +
           `(killMethod auto: inspect, SIGKILL to the PIDs in each container's cgroup.procs, wait until dead; AutoRemove does the rest, outside the figure); ` +
           `course: sequential \`docker stats --no-stream\` per container then sequential \`docker stop\` of the surplus, measured on ${COURSE_SAMPLE} containers` +
           (n === COURSE_SAMPLE ? '' : ' and EXTRAPOLATED linearly') +
@@ -237,6 +251,8 @@ done`,
           `(min ${(f.min / 1000).toFixed(2)} s, max ${(f.max / 1000).toFixed(2)} s). The analyzer does not wait for it; its Redis kill claims make later analyses skip these ghosts`,
         ...mark,
       });
+      // Each size takes minutes on a loaded machine: keep what is measured even if a later size fails.
+      writeResults();
     }
     const c100 = perContainer.get(100);
     const c300 = perContainer.get(300);

@@ -26,6 +26,8 @@ export interface AnalyzerTimings {
   windowMs: number;
   /** Until the surplus' processes were dead (includes Docker API fallbacks). */
   killMs: number;
+  /** Part of killMs: Docker inspect calls (init PID, AutoRemove) before the cgroup kills. */
+  inspectMs: number;
   /** Reading and taking the kill claims in Redis. */
   claimMs: number;
   /** Listed containers skipped because another run holds their kill claim (killed, Docker not caught up yet). */
@@ -178,6 +180,7 @@ export class AnalyzerPlugin implements TideflowPlugin<AnalyzerConfig, unknown, A
       claimMs,
       claimedElsewhere: elsewhere.size,
       killMs: killReport ? killReport.killMs : t3 - t2b,
+      inspectMs: killReport?.inspectMs ?? 0,
       removeMs: killReport?.removeMs ?? 0,
       killedVia: killReport?.byMethod ?? { cgroup: 0, docker: 0 },
     };
