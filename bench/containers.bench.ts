@@ -99,52 +99,51 @@ export async function runContainersBench(): Promise<void> {
   try {
     // --- Spawn 10 and 100 (BENCH_SKIP_SPAWN=1 leaves them out) ---------------------
     let load = loadPerCore();
-    let courseSpawn = 0;
     if (process.env.BENCH_SKIP_SPAWN !== '1') {
-    const t0 = performance.now();
-    const spawned = await spawner.run(undefined, ctx(workflow, spawnCfg({ count: 10 }), 'spawn'));
-    const tideSpawn = (performance.now() - t0) / 1000;
-    if (spawned.created.length !== 10) throw new Error(`spawner created ${spawned.created.length} of 10`);
-    await cleanup();
-    courseSpawn = await bash(
-      `imgs=(tideflow/cpu-hog tideflow/mem-hog tideflow/sleeper tideflow/ticker)
+      const t0 = performance.now();
+      const spawned = await spawner.run(undefined, ctx(workflow, spawnCfg({ count: 10 }), 'spawn'));
+      const tideSpawn = (performance.now() - t0) / 1000;
+      if (spawned.created.length !== 10) throw new Error(`spawner created ${spawned.created.length} of 10`);
+      await cleanup();
+      const courseSpawn = await bash(
+        `imgs=(tideflow/cpu-hog tideflow/mem-hog tideflow/sleeper tideflow/ticker)
 for i in $(seq ${COURSE_SAMPLE}); do
   docker run -d --network none --cpus 0.1 --memory 96m --label ${benchLabel} "\${imgs[$((RANDOM % 4))]}" >/dev/null
   sleep 1
 done`,
-      dir,
-    );
-    await cleanup();
-    record({
-      name: 'containers: spawn 10 (s)',
-      value: tideSpawn,
-      unit: 's',
-      baseline: courseSpawn,
-      ratio: courseSpawn / tideSpawn,
-      target: '>= 5x faster',
-      note: 'tideflow spawner (create+start, parallel 10, the 4 workload images) vs bash `docker run -d ...; sleep 1` x10',
-      ...loadMark(load),
-    });
+        dir,
+      );
+      await cleanup();
+      record({
+        name: 'containers: spawn 10 (s)',
+        value: tideSpawn,
+        unit: 's',
+        baseline: courseSpawn,
+        ratio: courseSpawn / tideSpawn,
+        target: '>= 5x faster',
+        note: 'tideflow spawner (create+start, parallel 10, the 4 workload images) vs bash `docker run -d ...; sleep 1` x10',
+        ...loadMark(load),
+      });
 
-    load = loadPerCore();
-    const t1 = performance.now();
-    const many = await spawner.run(undefined, ctx(workflow, spawnCfg({ count: SPAWN_MANY, images: SLEEPERS, parallelism: 20 }), 'spawn'));
-    const tideMany = (performance.now() - t1) / 1000;
-    if (many.created.length !== SPAWN_MANY) throw new Error(`spawner created ${many.created.length} of ${SPAWN_MANY}`);
-    await cleanup();
-    const courseMany = (courseSpawn / COURSE_SAMPLE) * SPAWN_MANY;
-    record({
-      name: `containers: spawn ${SPAWN_MANY} (s)`,
-      value: tideMany,
-      unit: 's',
-      baseline: courseMany,
-      ratio: courseMany / tideMany,
-      target: '<= 8 s',
-      note:
-        `tideflow spawner, create+start with at most 20 calls in flight (Docker serializes much of create/start, so more does not help); ` +
-        `baseline: the course way's \`docker run -d; sleep 1\` loop measured on ${COURSE_SAMPLE} containers (${courseSpawn.toFixed(1)} s) and EXTRAPOLATED linearly to ${SPAWN_MANY}`,
-      ...loadMark(load),
-    });
+      load = loadPerCore();
+      const t1 = performance.now();
+      const many = await spawner.run(undefined, ctx(workflow, spawnCfg({ count: SPAWN_MANY, images: SLEEPERS, parallelism: 20 }), 'spawn'));
+      const tideMany = (performance.now() - t1) / 1000;
+      if (many.created.length !== SPAWN_MANY) throw new Error(`spawner created ${many.created.length} of ${SPAWN_MANY}`);
+      await cleanup();
+      const courseMany = (courseSpawn / COURSE_SAMPLE) * SPAWN_MANY;
+      record({
+        name: `containers: spawn ${SPAWN_MANY} (s)`,
+        value: tideMany,
+        unit: 's',
+        baseline: courseMany,
+        ratio: courseMany / tideMany,
+        target: '<= 8 s',
+        note:
+          `tideflow spawner, create+start with at most 20 calls in flight (Docker serializes much of create/start, so more does not help); ` +
+          `baseline: the course way's \`docker run -d; sleep 1\` loop measured on ${COURSE_SAMPLE} containers (${courseSpawn.toFixed(1)} s) and EXTRAPOLATED linearly to ${SPAWN_MANY}`,
+        ...loadMark(load),
+      });
     }
 
     // --- The course way's analyze+kill, per container ----------------------------
