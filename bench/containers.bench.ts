@@ -6,23 +6,35 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type Docker from 'dockerode';
+import { Redis } from 'ioredis';
 import { createContainer } from '../core/di/container.js';
 import { loadEngineConfig } from '../core/config/engine-config.js';
 import { silentLogger } from '../core/logging/logger.js';
 import type { PluginContext } from '../core/plugin/plugin.js';
 import { createDockerClient } from '../core/services/docker-engine.js';
-import { AnalyzerPlugin } from '../plugins/analyzer/analyzer-plugin.js';
+import { AnalyzerPlugin, type AnalyzerTimings } from '../plugins/analyzer/analyzer-plugin.js';
 import { analyzerConfig } from '../plugins/analyzer/analyzer-config.js';
 import { SpawnerPlugin } from '../plugins/spawner/spawner-plugin.js';
 import { spawnerConfig, type SpawnerConfig } from '../plugins/spawner/spawner-config.js';
 import { buildWorkloadImages } from '../plugins/spawner/images/workload-images.js';
 import { removeManagedContainers } from '../plugins/spawner/managed-containers.js';
-import { record } from './report.js';
+import { benchRedis } from './bench-services.js';
+import { loadMark, loadPerCore, printLoad, record, writeResults } from './report.js';
 
 const run = promisify(execFile);
 
-/** How many containers the course way is measured on when N is larger (then extrapolated linearly). */
+/** Population sizes of the analyze+kill benchmark, and rounds per size (median, min and max printed). */
+const SIZES = (process.env.BENCH_KILL_SIZES ?? '10,50,100,300').split(',').map((s) => Number(s.trim()));
+const ROUNDS = Number(process.env.BENCH_KILL_ROUNDS ?? 3);
+/** Containers the course way is measured on (then extrapolated linearly to larger counts). */
 const COURSE_SAMPLE = 10;
+const SPAWN_MANY = 100;
+const KEEP = { high: 2, low: 3 };
+/** Tiny, idle containers: 300 of them fit this machine (limits, not use: a sleeper uses well under 1 MiB). */
+const SLEEPERS = [
+  { name: 'tideflow/sleeper', class: 'high' as const, cpus: 0.05, memory: '8m' },
+  { name: 'tideflow/sleeper', class: 'low' as const, cpus: 0.05, memory: '8m' },
+];
 
 function ctx<C>(workflow: string, config: C, job: string): PluginContext<C> {
   return { config, runId: randomUUID(), workflow, job, trigger: 'manual', attempt: 1, signal: new AbortController().signal, log: silentLogger() };
@@ -41,18 +53,39 @@ async function bash(script: string, dir: string): Promise<number> {
   return (performance.now() - t) / 1000;
 }
 
+function stats(values: number[]): { median: number; min: number; max: number } {
+  const s = [...values].sort((a, b) => a - b);
+  const mid = s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+  return { median: mid, min: s[0]!, max: s[s.length - 1]! };
+}
+
+const ms = (n: number) => `${Math.round(n)} ms`;
+
+interface KillRound {
+  /** Analyzer wall time without the sample window, seconds. */
+  seconds: number;
+  timings: AnalyzerTimings;
+  killed: number;
+  /** From the analyzer's return until Docker no longer listed any killed container. */
+  forgetMs: number;
+}
+
 /**
  * Containers part of `npm run bench`, side by side with the course project's
  * way (shell scripts driving the docker CLI one container at a time).
  */
 export async function runContainersBench(): Promise<void> {
+  printLoad('containers benchmark (real Docker engine)');
   const docker = createDockerClient(process.env.DOCKER_HOST);
   await docker.ping();
   await buildWorkloadImages(docker);
-  const di = createContainer({ config: loadEngineConfig(), logger: silentLogger(), docker });
+  const id = randomUUID().slice(0, 8);
+  const prefix = `tf-bench-${id}`;
+  const redisService = await benchRedis();
+  const redis = new Redis(redisService.url, { maxRetriesPerRequest: null });
+  const di = createContainer({ config: loadEngineConfig({ queuePrefix: prefix }), logger: silentLogger(), docker, redis });
   const spawner = di.resolve(SpawnerPlugin);
   const analyzer = di.resolve(AnalyzerPlugin);
-  const id = randomUUID().slice(0, 8);
   const benchLabel = `tideflow.bench=${id}`;
   const workflow = `bench-${id}`;
   const dir = mkdtempSync(path.join(tmpdir(), 'tf-bench-'));
@@ -61,103 +94,190 @@ export async function runContainersBench(): Promise<void> {
     await removeManagedContainers(docker, { workflow, includeProtected: true, parallelism: 32 });
     await removeByLabel(docker, benchLabel);
   };
+  const listBench = () => docker.listContainers({ all: true, filters: { label: [benchLabel] } });
 
-  console.log('containers benchmark (real Docker engine)');
   try {
-    // --- Spawn 10 -----------------------------------------------------------
-    const t0 = performance.now();
-    const spawned = await spawner.run(undefined, ctx(workflow, spawnCfg({ count: 10 }), 'spawn'));
-    const tideSpawn = (performance.now() - t0) / 1000;
-    if (spawned.created.length !== 10) throw new Error(`spawner created ${spawned.created.length} of 10`);
-    await cleanup();
-
-    const courseSpawn = await bash(
-      `imgs=(tideflow/cpu-hog tideflow/mem-hog tideflow/sleeper tideflow/ticker)
-for i in $(seq 10); do
+    // --- Spawn 10 and 100 (BENCH_SKIP_SPAWN=1 leaves them out) ---------------------
+    let load = loadPerCore();
+    if (process.env.BENCH_SKIP_SPAWN !== '1') {
+      const t0 = performance.now();
+      const spawned = await spawner.run(undefined, ctx(workflow, spawnCfg({ count: 10 }), 'spawn'));
+      const tideSpawn = (performance.now() - t0) / 1000;
+      if (spawned.created.length !== 10) throw new Error(`spawner created ${spawned.created.length} of 10`);
+      await cleanup();
+      const courseSpawn = await bash(
+        `imgs=(tideflow/cpu-hog tideflow/mem-hog tideflow/sleeper tideflow/ticker)
+for i in $(seq ${COURSE_SAMPLE}); do
   docker run -d --network none --cpus 0.1 --memory 96m --label ${benchLabel} "\${imgs[$((RANDOM % 4))]}" >/dev/null
   sleep 1
 done`,
-      dir,
-    );
-    await cleanup();
-    record({
-      name: 'containers: spawn 10 (s)',
-      value: tideSpawn,
-      unit: 's',
-      baseline: courseSpawn,
-      ratio: courseSpawn / tideSpawn,
-      target: '>= 5x faster',
-      note: 'tideflow spawner (create+start, parallel 10) vs bash `docker run -d ...; sleep 1` x10',
-    });
-
-    // --- Analyze and kill at N ---------------------------------------------
-    const sleepers = [
-      { name: 'tideflow/sleeper', class: 'high' as const, cpus: 0.05, memory: '8m' },
-      { name: 'tideflow/sleeper', class: 'low' as const, cpus: 0.05, memory: '8m' },
-    ];
-    for (const n of [10, 50, 100]) {
-      const made = await spawner.run(undefined, ctx(workflow, spawnCfg({ count: n, images: sleepers, parallelism: 20 }), 'spawn'));
-      if (made.created.length !== n) throw new Error(`spawner created ${made.created.length} of ${n}`);
-      const t = performance.now();
-      const r = await analyzer.run(undefined, ctx(workflow, analyzerConfig({ keep: { high: 2, low: 3 }, sampleWindow: '1s', killParallelism: 32 }), 'analyze'));
-      const wall = (performance.now() - t) / 1000;
-      const tm = analyzer.lastTimings!;
-      const tide = wall - tm.windowMs / 1000;
-      const killed = r.containers.filter((c) => c.decision === 'killed').length;
-      // Images are picked at random: a run can have fewer than 2 high or 3 low containers.
-      const highs = made.created.filter((c) => c.class === 'high').length;
-      const keep = Math.min(highs, 2) + Math.min(n - highs, 3);
-      // The processes are dead when the analyzer returns; Docker then notices the exits and removes the
-      // (AutoRemove) containers at its own serialized pace. Not part of the figure, but wait for it (and
-      // report it) so the next measurement does not run against a busy engine.
-      const tc = performance.now();
-      const deadline = Date.now() + 60_000;
-      let left = await docker.listContainers({ all: true, filters: { label: [benchLabel] } });
-      while (left.length !== keep && Date.now() < deadline) {
-        await new Promise((res) => setTimeout(res, 50));
-        left = await docker.listContainers({ all: true, filters: { label: [benchLabel] } });
-      }
-      const catchUp = performance.now() - tc;
-      console.log(
-        `    tideflow at ${n}: list ${Math.round(tm.listMs)} ms, sample ${Math.round(tm.sampleMs - tm.windowMs)} ms (+ ${tm.windowMs} ms window), ` +
-          `kill ${n - keep} (${tm.killedVia.cgroup} via cgroup, ${tm.killedVia.docker} via Docker API): ${Math.round(tm.killMs)} ms` +
-          `${tm.removeMs ? ` + remove ${Math.round(tm.removeMs)} ms` : ''}; Docker removed them ${Math.round(catchUp)} ms later`,
+        dir,
       );
-      for (const c of r.containers.filter((x) => x.reason.includes('Docker API'))) console.log(`      ${c.name}: ${c.reason}`);
-      if (killed !== n - keep || left.length !== keep) throw new Error(`analyzer at ${n}: killed ${killed}, left ${left.length}`);
-      await cleanup();
-
-      // The course way on the same kind of population: docker stats per container, one after
-      // another, then docker stop one after another for the surplus.
-      const pop = await spawner.run(undefined, ctx(workflow, spawnCfg({ count: n, images: sleepers, parallelism: 20 }), 'spawn'));
-      const ids = pop.created.map((c) => c.id);
-      const m = Math.min(n, COURSE_SAMPLE);
-      const statsIds = ids.slice(0, m);
-      const stopIds = ids.slice(0, n === m ? n - 5 : m);
-      const statsSec = await bash(statsIds.map((i) => `docker stats --no-stream --format '{{.ID}} {{.CPUPerc}} {{.MemUsage}}' ${i} >/dev/null`).join('\n'), dir);
-      const stopSec = await bash(stopIds.map((i) => `docker stop ${i} >/dev/null`).join('\n'), dir);
-      const course = n === m ? statsSec + stopSec : (statsSec / statsIds.length) * n + (stopSec / stopIds.length) * (n - 5);
       await cleanup();
       record({
-        name: `containers: analyze+kill ${n} (s)`,
-        value: tide,
+        name: 'containers: spawn 10 (s)',
+        value: tideSpawn,
         unit: 's',
-        baseline: course,
-        ratio: course / tide,
-        target: n === 100 ? '<= 1 s' : undefined,
+        baseline: courseSpawn,
+        ratio: courseSpawn / tideSpawn,
+        target: '>= 5x faster',
+        note: 'tideflow spawner (create+start, parallel 10, the 4 workload images) vs bash `docker run -d ...; sleep 1` x10',
+        ...loadMark(load),
+      });
+
+      load = loadPerCore();
+      const t1 = performance.now();
+      const many = await spawner.run(undefined, ctx(workflow, spawnCfg({ count: SPAWN_MANY, images: SLEEPERS, parallelism: 20 }), 'spawn'));
+      const tideMany = (performance.now() - t1) / 1000;
+      if (many.created.length !== SPAWN_MANY) throw new Error(`spawner created ${many.created.length} of ${SPAWN_MANY}`);
+      await cleanup();
+      const courseMany = (courseSpawn / COURSE_SAMPLE) * SPAWN_MANY;
+      record({
+        name: `containers: spawn ${SPAWN_MANY} (s)`,
+        value: tideMany,
+        unit: 's',
+        baseline: courseMany,
+        ratio: courseMany / tideMany,
+        target: '<= 8 s',
         note:
-          `tideflow analyzer (list + cgroup sample + policy + kill ${n - 5}), excluding the 1 s sample window ` +
-          `(list ${Math.round(tm.listMs)} ms, sample ${Math.round(tm.sampleMs - tm.windowMs)} ms, kill ${Math.round(tm.killMs)} ms: ` +
-          `killMethod auto = inspect, then SIGKILL to the PIDs in each container's cgroup.procs and wait until they are dead; ` +
-          `the containers are AutoRemove, so dockerd removes them afterwards at its own pace (~35-75 ms each, serialized), outside the figure. ` +
-          `With killMethod docker (remove({force:true}), parallel 32) the kill phase is engine-bound: ~3.5 s at 100); ` +
-          `course: sequential \`docker stats --no-stream\` per container then sequential \`docker stop\` of the surplus` +
-          (n === m ? ', measured in full' : `, measured on ${m} of the ${n} running containers and extrapolated linearly`) +
-          '; the containers have StopSignal SIGKILL, so `docker stop` does not wait out its 10 s SIGTERM timeout (busybox sh as PID 1 ignores SIGTERM): this favours the course way',
+          `tideflow spawner, create+start with at most 20 calls in flight (Docker serializes much of create/start, so more does not help); ` +
+          `baseline: the course way's \`docker run -d; sleep 1\` loop measured on ${COURSE_SAMPLE} containers (${courseSpawn.toFixed(1)} s) and EXTRAPOLATED linearly to ${SPAWN_MANY}`,
+        ...loadMark(load),
+      });
+    }
+
+    // --- The course way's analyze+kill, per container ----------------------------
+    // docker stats per container, one after another, then docker stop one after another for the surplus;
+    // measured once on COURSE_SAMPLE containers and extrapolated to each size.
+    const pop = await spawner.run(undefined, ctx(workflow, spawnCfg({ count: COURSE_SAMPLE, images: SLEEPERS, parallelism: 20 }), 'spawn'));
+    const ids = pop.created.map((c) => c.id);
+    const statsSec = await bash(ids.map((i) => `docker stats --no-stream --format '{{.ID}} {{.CPUPerc}} {{.MemUsage}}' ${i} >/dev/null`).join('\n'), dir);
+    const stopIds = ids.slice(0, COURSE_SAMPLE - 5);
+    const stopSec = await bash(stopIds.map((i) => `docker stop ${i} >/dev/null`).join('\n'), dir);
+    await cleanup();
+    const course = (n: number) => (statsSec / ids.length) * n + (stopSec / stopIds.length) * (n - 5);
+
+    // --- Analyze and kill at N ---------------------------------------------
+    const perContainer = new Map<number, number>();
+    for (const n of SIZES) {
+      load = loadPerCore();
+      const rounds: KillRound[] = [];
+      const failedRounds: string[] = [];
+      for (let round = 0; round < ROUNDS; round++) {
+        const made = await spawner.run(undefined, ctx(workflow, spawnCfg({ count: n, images: SLEEPERS, parallelism: 20 }), 'spawn'));
+        if (made.created.length !== n) throw new Error(`spawner created ${made.created.length} of ${n}`);
+        const t = performance.now();
+        const r = await analyzer.run(undefined, ctx(workflow, analyzerConfig({ keep: KEEP, sampleWindow: '1s', killParallelism: 32 }), 'analyze'));
+        const wall = performance.now() - t;
+        const tm = analyzer.lastTimings!;
+        const killedIds = new Set(r.containers.filter((c) => c.decision === 'killed').map((c) => c.id));
+        // Images are picked at random: a run can have fewer than 2 high or 3 low containers.
+        const highs = made.created.filter((c) => c.class === 'high').length;
+        const keep = Math.min(highs, KEEP.high) + Math.min(n - highs, KEEP.low);
+        // The processes are dead when the analyzer returns; Docker then notices the exits and removes the
+        // (AutoRemove) containers at its own serialized pace. Not part of the figure (the kill claims make the
+        // next analysis skip them), but measured: it is how long ghosts stay listed.
+        const tc = performance.now();
+        const deadline = Date.now() + 180_000;
+        let left = await listBench();
+        while (left.some((c) => killedIds.has(c.Id)) && Date.now() < deadline) {
+          await new Promise((res) => setTimeout(res, 50));
+          left = await listBench();
+        }
+        const forgetMs = performance.now() - tc;
+        const failed = r.containers.filter((c) => c.killError);
+        if (killedIds.size !== n - keep || left.length !== keep || failed.length > 0) {
+          // Not a figure: say why (a loaded Docker engine does fail removals) and leave the round out.
+          const why = `killed ${killedIds.size} of ${n - keep}, ${left.length} left (expected ${keep}), ${failed.length} failed (${failed[0]?.killError ?? ''})`;
+          console.log(`    round ${round + 1} at ${n} FAILED, left out of the figures: ${why}`);
+          failedRounds.push(why);
+          await cleanup();
+          continue;
+        }
+        rounds.push({ seconds: (wall - tm.windowMs) / 1000, timings: tm, killed: killedIds.size, forgetMs });
+        console.log(
+          `    round ${round + 1} at ${n}: ${((wall - tm.windowMs) / 1000).toFixed(3)} s = list ${ms(tm.listMs)}, claims ${ms(tm.claimMs)}, ` +
+            `sample ${ms(tm.sampleMs - tm.windowMs)} (+ ${tm.windowMs} ms window), kill ${killedIds.size} ` +
+            `(${tm.killedVia.cgroup} via cgroup, ${tm.killedVia.docker} via Docker API) ${ms(tm.killMs)} (inspect ${ms(tm.inspectMs)}, signal+confirm ${ms(tm.killMs - tm.inspectMs)})` +
+            `${tm.removeMs ? ` + remove ${ms(tm.removeMs)}` : ''}; Docker stopped listing them ${ms(forgetMs)} later`,
+        );
+        await cleanup();
+      }
+      if (rounds.length === 0) {
+        console.log(`  analyze+kill ${n}: every round failed, no figure`);
+        continue;
+      }
+      const s = stats(rounds.map((r) => r.seconds));
+      const mid = rounds.find((r) => r.seconds === s.median) ?? rounds[0]!;
+      const tm = mid.timings;
+      const mark = loadMark(load);
+      record({
+        name: `containers: analyze+kill ${n} (s)`,
+        value: s.median,
+        unit: 's',
+        baseline: course(n),
+        ratio: course(n) / s.median,
+        target: n === 100 ? '<= 0.7 s' : n === 300 ? '<= 2 s' : undefined,
+        note:
+          (failedRounds.length ? `${failedRounds.length} round(s) FAILED and left out (${failedRounds[0]}); ` : '') +
+          `median of ${rounds.length} rounds (min ${s.min.toFixed(3)} s, max ${s.max.toFixed(3)} s), excluding the 1 s sample window; ` +
+          `median round: list ${ms(tm.listMs)}, kill claims in Redis ${ms(tm.claimMs)}, sample ${ms(tm.sampleMs - tm.windowMs)}, kill ${mid.killed} ${ms(tm.killMs)} (Docker inspect ${ms(tm.inspectMs)}, signal+confirm ${ms(tm.killMs - tm.inspectMs)}) ` +
+          `(killMethod auto: inspect, SIGKILL to the PIDs in each container's cgroup.procs, wait until dead; AutoRemove does the rest, outside the figure); ` +
+          `course: sequential \`docker stats --no-stream\` per container then sequential \`docker stop\` of the surplus, measured on ${COURSE_SAMPLE} containers` +
+          (n === COURSE_SAMPLE ? '' : ' and EXTRAPOLATED linearly') +
+          '; the containers have StopSignal SIGKILL, so `docker stop` does not wait out its 10 s SIGTERM timeout: this favours the course way',
+        ...mark,
+      });
+      perContainer.set(n, (s.median * 1000) / n);
+      record({
+        name: `containers: analyze+kill cost per container at ${n} (ms)`,
+        value: (s.median * 1000) / n,
+        unit: 'ms',
+        baseline: course(n) * 1000 / n,
+        ratio: course(n) / s.median,
+        note: `median analyze+kill time / ${n} containers (${mid.killed} killed)`,
+        ...mark,
+      });
+      const f = stats(rounds.map((r) => r.forgetMs));
+      record({
+        name: `containers: kill until Docker stops listing, ${n} (s)`,
+        value: f.median / 1000,
+        unit: 's',
+        baseline: null,
+        ratio: null,
+        note:
+          `from the analyzer's return (processes dead) until \`docker ps -a\` no longer lists any of the ${mid.killed} killed containers; median of ${rounds.length} ` +
+          `(min ${(f.min / 1000).toFixed(2)} s, max ${(f.max / 1000).toFixed(2)} s). The analyzer does not wait for it; its Redis kill claims make later analyses skip these ghosts`,
+        ...mark,
+      });
+      // Each size takes minutes on a loaded machine: keep what is measured even if a later size fails.
+      writeResults();
+    }
+    const c100 = perContainer.get(100);
+    const c300 = perContainer.get(300);
+    if (c100 !== undefined && c300 !== undefined) {
+      record({
+        name: 'containers: cost per container, 300 vs 100 (ratio)',
+        value: c300 / c100,
+        unit: 'x',
+        baseline: null,
+        ratio: null,
+        target: '<= 1.2',
+        note: 'analyze+kill cost per container at 300 divided by the same at 100 (medians)',
+        ...loadMark(load),
       });
     }
   } finally {
     await cleanup();
     rmSync(dir, { recursive: true, force: true });
+    // Leave no Redis key behind (the kill claims), even on a shared REDIS_URL.
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length) await redis.del(...keys);
+    } while (cursor !== '0');
+    await redis.quit();
+    await redisService.stop();
   }
 }

@@ -1,4 +1,5 @@
 import { readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 
 export interface BenchFigure {
@@ -12,6 +13,32 @@ export interface BenchFigure {
   /** What the figure should be, in words (e.g. ">= 5x"). */
   target?: string;
   note?: string;
+  /** 1-minute load average per core while the figure was taken, when above LOAD_LIMIT_PER_CORE: not publishable as is. */
+  underLoad?: number;
+}
+
+/** Figures taken above this load (1-minute average per core) are marked as not publishable. */
+export const LOAD_LIMIT_PER_CORE = 1.5;
+
+/** The 1-minute load average per core now. */
+export function loadPerCore(): number {
+  return os.loadavg()[0]! / os.cpus().length;
+}
+
+/** Prints the machine's load; called at the start of each part. */
+export function printLoad(what: string): void {
+  const [l1, l5, l15] = os.loadavg();
+  const per = loadPerCore();
+  console.log(
+    `${what}: load average ${l1!.toFixed(2)} ${l5!.toFixed(2)} ${l15!.toFixed(2)} on ${os.cpus().length} cores (${per.toFixed(2)} per core)` +
+      (per > LOAD_LIMIT_PER_CORE ? ` > ${LOAD_LIMIT_PER_CORE}: figures taken now are marked UNDER LOAD, not publishable as is` : ''),
+  );
+}
+
+/** `underLoad` for a figure taken over [startLoad, now]: the worse of the two readings, if above the limit. */
+export function loadMark(startLoad: number): { underLoad?: number } {
+  const worst = Math.max(startLoad, loadPerCore());
+  return worst > LOAD_LIMIT_PER_CORE ? { underLoad: Math.round(worst * 100) / 100 } : {};
 }
 
 const figures: BenchFigure[] = [];
@@ -19,11 +46,14 @@ const figures: BenchFigure[] = [];
 export function record(f: BenchFigure): void {
   figures.push(f);
   const fmt = (n: number | null) => (n === null ? '-' : Number.isInteger(n) ? String(n) : n.toFixed(3));
-  console.log(`  ${f.name}: ${fmt(f.value)} ${f.unit}  baseline ${fmt(f.baseline)}  ratio ${fmt(f.ratio)}${f.target ? `  (target ${f.target})` : ''}`);
+  console.log(
+    `  ${f.name}: ${fmt(f.value)} ${f.unit}  baseline ${fmt(f.baseline)}  ratio ${fmt(f.ratio)}${f.target ? `  (target ${f.target})` : ''}` +
+      (f.underLoad ? `  [UNDER LOAD ${f.underLoad}/core]` : ''),
+  );
 }
 
 export function printTable(): void {
-  const rows = figures.map((f) => [f.name, `${round(f.value)} ${f.unit}`, f.baseline === null ? '-' : String(round(f.baseline)), f.ratio === null ? '-' : `${round(f.ratio)}`, f.target ?? '']);
+  const rows = figures.map((f) => [f.underLoad ? `${f.name} [under load ${f.underLoad}/core]` : f.name, `${round(f.value)} ${f.unit}`, f.baseline === null ? '-' : String(round(f.baseline)), f.ratio === null ? '-' : `${round(f.ratio)}`, f.target ?? '']);
   const head = ['figure', 'value', 'baseline', 'ratio', 'target'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ');

@@ -32,6 +32,12 @@ export const AnalyzerConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: { highCpuPct: 10, highMemMiB: 32 } },
     ),
+    killClaimTtl: Type.String({
+      pattern: DURATION_PATTERN,
+      default: '10m',
+      description:
+        'How long a kill claim (Redis, per container id) is kept: other analyses skip the container meanwhile. Must outlast the time Docker takes to stop listing a killed container',
+    }),
     cgroupRoot: Type.Optional(Type.String({ description: 'cgroup mount root (default /sys/fs/cgroup)' })),
   },
   { additionalProperties: false },

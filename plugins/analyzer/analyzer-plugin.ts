@@ -1,4 +1,6 @@
 import type Docker from 'dockerode';
+import type { Redis } from 'ioredis';
+import type { EngineConfig } from '../../core/config/engine-config.js';
 import { inject, injectable } from 'tsyringe';
 import { Tokens, type Clock } from '../../core/di/tokens.js';
 import type { PluginContext, PluginMetricsContext, TideflowPlugin } from '../../core/plugin/plugin.js';
@@ -10,9 +12,13 @@ import { explainEngineError } from '../../core/services/docker-errors.js';
 import { PROC_MEMINFO, readHostMemory } from './host-memory.js';
 import type { ContainerSample, MetricSource } from './metrics/metric-source.js';
 import { selectMetricSource } from './metrics/select-source.js';
-import { applyPolicy } from './policy.js';
 import { registerAnalyzerMetrics } from './analyzer-metrics.js';
 import { listManagedContainers } from '../../core/records/container-labels.js';
+import { KillClaims } from './kill-claims.js';
+import { applyPolicy as applyPolicyFn, type PolicyResult } from './policy.js';
+
+/** Claim attempts per run: each lost race drops the containers another run is killing and decides again. */
+const MAX_CLAIM_ATTEMPTS = 5;
 
 export interface AnalyzerTimings {
   listMs: number;
@@ -21,6 +27,12 @@ export interface AnalyzerTimings {
   windowMs: number;
   /** Until the surplus' processes were dead (includes Docker API fallbacks). */
   killMs: number;
+  /** Part of killMs: Docker inspect calls (init PID, AutoRemove) before the cgroup kills. */
+  inspectMs: number;
+  /** Reading and taking the kill claims in Redis. */
+  claimMs: number;
+  /** Listed containers skipped because another run holds their kill claim (killed, Docker not caught up yet). */
+  claimedElsewhere: number;
   /** API removal of killed containers that are not AutoRemove (0 when none). */
   removeMs: number;
   killedVia: { cgroup: number; docker: number };
@@ -32,6 +44,13 @@ export interface AnalyzerTimings {
  * surplus: SIGKILL through each container's cgroup when local (the
  * spawner's containers are AutoRemove, so Docker then removes them), else
  * through the Docker API (see container-killer.ts). Returns the full record.
+ *
+ * Exactly once: before killing, the run claims its kill set in Redis
+ * (kill-claims.ts, all or nothing). Containers claimed by another run (of any
+ * process) are left out of the analysis altogether: not sampled, not counted
+ * as alive by the policy, not reported. So a container Docker still lists
+ * after its kill is neither killed nor recorded again, and `containers` with
+ * decision `killed` are exactly the ones this run claimed and killed.
  */
 @injectable()
 export class AnalyzerPlugin implements TideflowPlugin<AnalyzerConfig, unknown, AnalysisResult> {
@@ -47,6 +66,8 @@ export class AnalyzerPlugin implements TideflowPlugin<AnalyzerConfig, unknown, A
   constructor(
     @inject(Tokens.Docker) private readonly docker: Docker,
     @inject(Tokens.Clock) private readonly clock: Clock,
+    @inject(Tokens.Redis) private readonly redis: Redis,
+    @inject(Tokens.Config) private readonly engineConfig: EngineConfig,
   ) {}
 
   metrics(ctx: PluginMetricsContext<AnalysisResult>): void {
@@ -59,44 +80,78 @@ export class AnalyzerPlugin implements TideflowPlugin<AnalyzerConfig, unknown, A
     const t0 = performance.now();
     const windowMs = parseDuration(cfg.sampleWindow);
 
-    let managed: Docker.ContainerInfo[];
+    let listed: Docker.ContainerInfo[];
     try {
       // Running ones of this workflow, by label, double-checked (the rule is ours, not the engine's filter's).
-      managed = await listManagedContainers(this.docker, { workflow: ctx.workflow, all: false });
+      listed = await listManagedContainers(this.docker, { workflow: ctx.workflow, all: false });
     } catch (err) {
       throw explainEngineError(this.docker, err);
     }
     const t1 = performance.now();
 
+    const claims = new KillClaims(this.redis, this.engineConfig.queuePrefix, parseDuration(cfg.killClaimTtl));
+    const elsewhere = await claims.heldByOthers(listed.map((c) => c.Id), ctx.runId);
+    let managed = listed.filter((c) => !elsewhere.has(c.Id));
+    const tClaimRead = performance.now() - t1;
+    const t1b = performance.now();
+
     const source: MetricSource = await selectMetricSource(cfg.metricSource, { docker: this.docker, cgroupRoot: cfg.cgroupRoot, statsParallelism: cfg.statsParallelism });
-    const ids = managed.map((c) => c.Id);
     const byId = new Map(managed.map((c) => [c.Id, c]));
+    const sampled = managed.length;
     const [samples, hostMemory] = await Promise.all([
-      ids.length > 0 ? source.sample(ids, { windowMs, signal: ctx.signal }) : Promise.resolve(new Map<string, ContainerSample>()),
+      managed.length > 0 ? source.sample(managed.map((c) => c.Id), { windowMs, signal: ctx.signal }) : Promise.resolve(new Map<string, ContainerSample>()),
       readHostMemory(this.meminfoPath),
     ]);
     const t2 = performance.now();
 
-    const policy = applyPolicy(
-      managed.map((c) => ({ id: c.Id, labels: c.Labels, cpuPct: samples.get(c.Id)?.cpuPct, memBytes: samples.get(c.Id)?.memBytes })),
-      {
-        keep: cfg.keep,
-        maxKillsPerRun: cfg.maxKillsPerRun,
-        dryRun: cfg.dryRun,
-        classify: { highCpuPct: cfg.classify.highCpuPct, highMemBytes: cfg.classify.highMemMiB * 1024 * 1024 },
-      },
-    );
+    const decide = () =>
+      applyPolicyFn(
+        managed.map((c) => ({ id: c.Id, labels: c.Labels, cpuPct: samples.get(c.Id)?.cpuPct, memBytes: samples.get(c.Id)?.memBytes })),
+        {
+          keep: cfg.keep,
+          maxKillsPerRun: cfg.maxKillsPerRun,
+          dryRun: cfg.dryRun,
+          classify: { highCpuPct: cfg.classify.highCpuPct, highMemBytes: cfg.classify.highMemMiB * 1024 * 1024 },
+        },
+      );
+    let policy: PolicyResult = decide();
+    // Claim the kill set; when another run got some of these containers first, they are its to kill and
+    // report: leave them out and decide again on what is left.
+    for (let attempt = 1; policy.kill.length > 0; attempt++) {
+      const r = await claims.claim(managed.map((c) => c.Id), policy.kill, ctx.runId);
+      if (r.claimed) break;
+      for (const id of r.heldByOthers) elsewhere.add(id);
+      managed = managed.filter((c) => !elsewhere.has(c.Id));
+      if (attempt >= MAX_CLAIM_ATTEMPTS) {
+        ctx.log.warn({ attempts: attempt }, 'other analyses kept claiming these containers: killing nothing this run');
+        policy = { ...decide(), kill: [] };
+        policy.decisions = policy.decisions.map((d) => (d.decision === 'killed' ? { ...d, decision: 'kept', reason: `${d.reason}; not killed: claims kept changing under this run` } : d));
+        break;
+      }
+      policy = decide();
+    }
+    const claimMs = tClaimRead + (performance.now() - t2);
+    const t2b = performance.now();
 
     let kills = new Map<string, KillOutcome>();
     let killReport: KillReport | null = null;
     if (policy.kill.length > 0) {
-      if (ctx.signal.aborted) throw ctx.signal.reason ?? new Error('aborted before killing');
-      killReport = await killContainers(
-        this.docker,
-        policy.kill.map((id) => ({ id, labels: byId.get(id)!.Labels })),
-        { workflow: ctx.workflow, parallelism: cfg.killParallelism, method: cfg.killMethod, cgroupRoot: cfg.cgroupRoot },
-      );
+      try {
+        if (ctx.signal.aborted) throw ctx.signal.reason ?? new Error('aborted before killing');
+        killReport = await killContainers(
+          this.docker,
+          policy.kill.map((id) => ({ id, labels: byId.get(id)!.Labels })),
+          { workflow: ctx.workflow, parallelism: cfg.killParallelism, method: cfg.killMethod, cgroupRoot: cfg.cgroupRoot },
+        );
+      } catch (err) {
+        // Nothing was reported killed: give the claims back (a retry of this run would keep them anyway).
+        await claims.release(policy.kill, ctx.runId).catch(() => undefined);
+        throw err;
+      }
       kills = killReport.outcomes;
+      // A failed kill gives its claim back, so a later analysis tries again instead of skipping a live container.
+      const failedIds = [...kills.entries()].filter(([, k]) => !k.ok).map(([id]) => id);
+      await claims.release(failedIds, ctx.runId);
       const fellBack = [...kills.entries()].filter(([, k]) => k.fallback);
       if (fellBack.length > 0) ctx.log.info({ fallbacks: fellBack.slice(0, 5).map(([id, k]) => `${id.slice(0, 12)}: ${k.fallback}`), count: fellBack.length }, 'killed through the Docker API instead of the cgroup');
     }
@@ -125,9 +180,12 @@ export class AnalyzerPlugin implements TideflowPlugin<AnalyzerConfig, unknown, A
 
     this.lastTimings = {
       listMs: t1 - t0,
-      sampleMs: t2 - t1,
-      windowMs: ids.length > 0 ? windowMs : 0,
-      killMs: killReport ? killReport.killMs : t3 - t2,
+      sampleMs: t2 - t1b,
+      windowMs: sampled > 0 ? windowMs : 0,
+      claimMs,
+      claimedElsewhere: elsewhere.size,
+      killMs: killReport ? killReport.killMs : t3 - t2b,
+      inspectMs: killReport?.inspectMs ?? 0,
       removeMs: killReport?.removeMs ?? 0,
       killedVia: killReport?.byMethod ?? { cgroup: 0, docker: 0 },
     };

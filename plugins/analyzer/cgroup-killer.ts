@@ -1,4 +1,4 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { readdirSync, readFileSync, type Dirent } from 'node:fs';
 import { sleep } from '../../core/util/sleep.js';
 import path from 'node:path';
 import { FULL_ID, findContainerProcsDir, type CgroupLayout } from './metrics/cgroup-paths.js';
@@ -52,26 +52,34 @@ function isGroupGone(err: unknown): boolean {
 }
 
 
+/*
+ * The cgroup and /proc files are read synchronously on purpose: they are tiny
+ * in-memory pseudo-files (a read is a few microseconds), while the async fs
+ * API queues every read on libuv's 4-thread pool. With 100-300 containers
+ * confirmed in parallel, each polling its cgroup every few ms, that queue was
+ * most of the kill phase (profiled: see bench/containers.bench.ts notes).
+ */
+
 /** PIDs listed in a cgroup dir and its sub-groups; null when the dir is gone. */
-async function readProcs(dir: string, depth = 0): Promise<number[] | null> {
+function readProcs(dir: string, depth = 0): number[] | null {
   let text: string;
   try {
-    text = await readFile(path.join(dir, 'cgroup.procs'), 'utf8');
+    text = readFileSync(path.join(dir, 'cgroup.procs'), 'utf8');
   } catch (err) {
     if (isGroupGone(err)) return null;
     throw err;
   }
   const pids = text.split('\n').filter((l) => l.trim() !== '').map((l) => Number(l));
   if (depth < MAX_DEPTH) {
-    let entries: import('node:fs').Dirent[] = [];
+    let entries: Dirent[] = [];
     try {
-      entries = await readdir(dir, { withFileTypes: true });
+      entries = readdirSync(dir, { withFileTypes: true });
     } catch (err) {
       if (!isGroupGone(err)) throw err;
     }
     for (const e of entries) {
       if (!e.isDirectory()) continue;
-      const sub = await readProcs(path.join(dir, e.name), depth + 1);
+      const sub = readProcs(path.join(dir, e.name), depth + 1);
       if (sub) pids.push(...sub);
     }
   }
@@ -79,9 +87,9 @@ async function readProcs(dir: string, depth = 0): Promise<number[] | null> {
 }
 
 /** True when the PID no longer runs: gone, or a zombie waiting to be reaped (it still shows in cgroup.procs for a while). */
-async function isDead(pid: number): Promise<boolean> {
+function isDead(pid: number): boolean {
   try {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
     return state === 'Z' || state === 'X' || state === 'x';
   } catch {
@@ -93,19 +101,17 @@ function validPid(pid: number): boolean {
   return Number.isSafeInteger(pid) && pid > 1 && pid !== process.pid;
 }
 
-/** SIGKILLs each PID; ESRCH (already gone) is fine. Returns how many were signalled. */
-function killAll(pids: number[]): number {
-  let n = 0;
+/** SIGKILLs each PID not signalled yet (a SIGKILL is pending until it dies); ESRCH (already gone) is fine. */
+function killAll(pids: number[], signalled: Set<number>): void {
   for (const pid of pids) {
-    if (!validPid(pid)) continue;
+    if (!validPid(pid) || signalled.has(pid)) continue;
     try {
       process.kill(pid, 'SIGKILL');
-      n++;
+      signalled.add(pid);
     } catch (err) {
       if (errCode(err) !== 'ESRCH') throw err;
     }
   }
-  return n;
 }
 
 /**
@@ -125,9 +131,9 @@ export async function killViaCgroup(id: string, initPid: number, opts: CgroupKil
   if (!dir) return { ok: false, reason: 'no cgroup dir found for the container on this host', signalled: 0 };
   if (!dir.includes(id)) return { ok: false, reason: `cgroup dir ${dir} does not name the container`, signalled: 0 };
 
-  let signalled = 0;
+  const signalled = new Set<number>();
   try {
-    const first = await readProcs(dir);
+    const first = readProcs(dir);
     if (first === null || first.length === 0) return { ok: true, alreadyDead: true, pids: 0, ms: performance.now() - t0 };
     const bad = first.filter((p) => !validPid(p));
     if (bad.length > 0) return { ok: false, reason: `cgroup.procs lists unusable PIDs (${bad.slice(0, 3).join(', ')}): another PID namespace?`, signalled: 0 };
@@ -136,23 +142,23 @@ export async function killViaCgroup(id: string, initPid: number, opts: CgroupKil
       // container's group as we see it: do not signal anything, let Docker do it.
       return { ok: false, reason: `container init PID ${initPid} not in ${dir}/cgroup.procs`, signalled: 0 };
     }
-    signalled += killAll(first);
+    killAll(first, signalled);
 
     const deadline = t0 + opts.confirmTimeoutMs;
     const pollMs = opts.pollMs ?? 5;
     for (;;) {
-      const now = await readProcs(dir);
+      const now = readProcs(dir);
       if (now === null || now.length === 0) break;
       const alive: number[] = [];
-      for (const p of now) if (!(await isDead(p))) alive.push(p);
+      for (const p of now) if (!isDead(p)) alive.push(p);
       if (alive.length === 0) break;
       // A process forked between the read and the kill: it is in the same cgroup, signal it too.
-      signalled += killAll(alive);
-      if (performance.now() >= deadline) return { ok: false, reason: `${alive.length} process(es) still alive after ${opts.confirmTimeoutMs} ms`, signalled };
+      killAll(alive, signalled);
+      if (performance.now() >= deadline) return { ok: false, reason: `${alive.length} process(es) still alive after ${opts.confirmTimeoutMs} ms`, signalled: signalled.size };
       await sleep(pollMs);
     }
-    return { ok: true, alreadyDead: false, pids: signalled, ms: performance.now() - t0 };
+    return { ok: true, alreadyDead: false, pids: signalled.size, ms: performance.now() - t0 };
   } catch (err) {
-    return { ok: false, reason: `cgroup kill failed: ${(err as Error).message}`, signalled };
+    return { ok: false, reason: `cgroup kill failed: ${(err as Error).message}`, signalled: signalled.size };
   }
 }

@@ -43,6 +43,8 @@ export interface KillReport {
   outcomes: Map<string, KillOutcome>;
   /** Until every target's processes were dead (or the Docker fallback returned). */
   killMs: number;
+  /** Part of killMs: the Docker inspect calls before the cgroup kills (0 for method docker). */
+  inspectMs: number;
   /** Removal of cgroup-killed containers that are not AutoRemove (older containers); 0 when there were none. */
   removeMs: number;
   /** Containers killed per method. */
@@ -128,6 +130,7 @@ export async function killContainers(docker: Docker, targets: KillTarget[], opts
     else allowed.push(t);
   }
 
+  let inspectMs = 0;
   const viaDocker: Array<{ id: string; fallback?: string }> = [];
   const leftovers: string[] = [];
   if (method === 'docker') {
@@ -140,7 +143,9 @@ export async function killContainers(docker: Docker, targets: KillTarget[], opts
       if (method === 'cgroup') throw new NonRetryableError(`killMethod "cgroup": ${layout}`);
       viaDocker.push(...allowed.map((t) => ({ id: t.id, fallback: layout })));
     } else {
+      const ti = performance.now();
       const inspected = await mapBounded(allowed, INSPECT_PARALLELISM, (t) => docker.getContainer(t.id).inspect());
+      inspectMs = performance.now() - ti;
       await Promise.all(
         allowed.map(async (t, i) => {
           const r = inspected[i]!;
@@ -186,5 +191,5 @@ export async function killContainers(docker: Docker, targets: KillTarget[], opts
 
   const byMethod = { cgroup: 0, docker: 0 };
   for (const o of out.values()) if (o.ok && o.method) byMethod[o.method]++;
-  return { outcomes: out, killMs: t1 - t0, removeMs: leftovers.length > 0 ? t2 - t1 : 0, byMethod };
+  return { outcomes: out, killMs: t1 - t0, inspectMs, removeMs: leftovers.length > 0 ? t2 - t1 : 0, byMethod };
 }

@@ -1,9 +1,10 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import Docker from 'dockerode';
 import { createContainer } from '../../core/di/container.js';
 import { loadEngineConfig } from '../../core/config/engine-config.js';
+import { deletePrefix, testRedis, uniquePrefix } from '../support/redis.js';
 import { silentLogger } from '../../core/logging/logger.js';
 import { isNonRetryable } from '../../core/plugin/errors.js';
 import { PluginRegistry } from '../../core/plugin/plugin-registry.js';
@@ -25,8 +26,16 @@ const mark = testRunLabel();
 const workflows = new Set<string>();
 const MiB = 1024 * 1024;
 
+// The analyzer takes its kill claims in Redis (kill-claims.ts).
+const claimRedis = testRedis();
+const claimPrefix = uniquePrefix('kill-claims');
+afterAll(async () => {
+  await deletePrefix(claimRedis, claimPrefix);
+  await claimRedis.quit();
+});
+
 function di(d: Docker = docker) {
-  return createContainer({ config: loadEngineConfig(), logger: silentLogger(), docker: d });
+  return createContainer({ config: loadEngineConfig({ queuePrefix: claimPrefix }), logger: silentLogger(), docker: d, redis: claimRedis });
 }
 
 function newWorkflow(): string {

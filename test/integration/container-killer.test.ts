@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createContainer } from '../../core/di/container.js';
 import { loadEngineConfig } from '../../core/config/engine-config.js';
+import { deletePrefix, testRedis, uniquePrefix } from '../support/redis.js';
 import { silentLogger } from '../../core/logging/logger.js';
 import { isNonRetryable } from '../../core/plugin/errors.js';
 import type { PluginContext } from '../../core/plugin/plugin.js';
@@ -20,8 +21,16 @@ const docker = testDocker();
 const workflows = new Set<string>();
 const marks: Array<{ key: string; value: string }> = [];
 
+// The analyzer takes its kill claims in Redis (kill-claims.ts).
+const claimRedis = testRedis();
+const claimPrefix = uniquePrefix('kill-claims');
+afterAll(async () => {
+  await deletePrefix(claimRedis, claimPrefix);
+  await claimRedis.quit();
+});
+
 function di() {
-  return createContainer({ config: loadEngineConfig(), logger: silentLogger(), docker });
+  return createContainer({ config: loadEngineConfig({ queuePrefix: claimPrefix }), logger: silentLogger(), docker, redis: claimRedis });
 }
 
 /** A fresh workflow name and container label for one test. */

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import parsePrometheusTextFormat, { type PromFamily, type PromSample } from 'parse-prometheus-text-format';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildAdminApp } from '../../core/api/admin-app.js';
 import type { RunRecord } from '../../core/history/run-record.js';
 import type { AnalysisResult, AnalyzedContainer, SpawnResult } from '../../core/records/container-records.js';
@@ -11,6 +11,13 @@ import { createDockerClient } from '../../core/services/docker-engine.js';
 import { AnalyzerPlugin } from '../../plugins/analyzer/analyzer-plugin.js';
 import { SpawnerPlugin } from '../../plugins/spawner/spawner-plugin.js';
 import { FakeEngineControl, lifecycleWorkflow } from '../support/fake-engine-control.js';
+import { testRedis } from '../support/redis.js';
+
+// The analyzer claims kills in Redis; these tests only read its metrics hook.
+const redis = testRedis();
+afterAll(async () => {
+  await redis.quit();
+});
 
 const WF = 'container-lifecycle';
 
@@ -23,7 +30,7 @@ let lastSuccess: Map<string, number>;
 /** The container plugins, which contribute the container metrics through their `metrics` hook. */
 function containerPlugins() {
   const docker = createDockerClient(process.env.DOCKER_HOST);
-  return [new SpawnerPlugin(docker, systemClock, silentLogger(), loadEngineConfig({ dataDir: '/nonexistent' })), new AnalyzerPlugin(docker, systemClock)];
+  return [new SpawnerPlugin(docker, systemClock, silentLogger(), loadEngineConfig({ dataDir: '/nonexistent' })), new AnalyzerPlugin(docker, systemClock, redis, loadEngineConfig({ dataDir: '/nonexistent' }))];
 }
 
 beforeEach(async () => {

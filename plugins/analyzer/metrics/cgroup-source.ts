@@ -1,5 +1,5 @@
 import { errorMessage } from '../../../core/util/error-message.js';
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { sleep } from '../../../core/util/sleep.js';
 import path from 'node:path';
 import { DEFAULT_CGROUP_ROOT, detectCgroupLayout, findContainerCgroupDir, type CgroupLayout } from './cgroup-paths.js';
@@ -84,16 +84,19 @@ export class CgroupMetricSource implements MetricSource {
     };
   }
 
+  // The cgroup files are read synchronously on purpose: tiny in-memory pseudo-files (microseconds a read),
+  // where fs/promises would queue 300 containers' reads on libuv's 4-thread pool (and skew the CPU
+  // timestamps taken after each read).
   private async readCpu(find: Finder, l: CgroupLayout, id: string): Promise<CpuReading> {
     if (l.version === 1) {
       const dir = await find(path.join(this.root, l.cpuDir), id, 'cpuacct.usage');
       if (!dir) throw new Error(`no cgroup v1 cpuacct group for ${id.slice(0, 12)}`);
-      const text = await readFile(path.join(dir, 'cpuacct.usage'), 'utf8');
+      const text = readFileSync(path.join(dir, 'cpuacct.usage'), 'utf8');
       return { usageNs: BigInt(text.trim()), atNs: this.nowNs() };
     }
     const dir = await find(this.root, id, 'cpu.stat');
     if (!dir) throw new Error(`no cgroup v2 group for ${id.slice(0, 12)}`);
-    const usec = statValue(await readFile(path.join(dir, 'cpu.stat'), 'utf8'), 'usage_usec');
+    const usec = statValue(readFileSync(path.join(dir, 'cpu.stat'), 'utf8'), 'usage_usec');
     if (usec === undefined) throw new Error(`cpu.stat of ${id.slice(0, 12)} lacks usage_usec`);
     return { usageNs: usec * 1000n, atNs: this.nowNs() };
   }
@@ -102,13 +105,15 @@ export class CgroupMetricSource implements MetricSource {
     if (l.version === 1) {
       const dir = await find(path.join(this.root, l.memDir), id, 'memory.usage_in_bytes');
       if (!dir) throw new Error(`no cgroup v1 memory group for ${id.slice(0, 12)}`);
-      const [usage, stat] = await Promise.all([readFile(path.join(dir, 'memory.usage_in_bytes'), 'utf8'), readFile(path.join(dir, 'memory.stat'), 'utf8')]);
+      const usage = readFileSync(path.join(dir, 'memory.usage_in_bytes'), 'utf8');
+      const stat = readFileSync(path.join(dir, 'memory.stat'), 'utf8');
       const inactive = statValue(stat, 'total_inactive_file') ?? statValue(stat, 'inactive_file') ?? 0n;
       return Math.max(0, Number(BigInt(usage.trim()) - inactive));
     }
     const dir = await find(this.root, id, 'memory.current');
     if (!dir) throw new Error(`no cgroup v2 memory for ${id.slice(0, 12)}`);
-    const [current, stat] = await Promise.all([readFile(path.join(dir, 'memory.current'), 'utf8'), readFile(path.join(dir, 'memory.stat'), 'utf8')]);
+    const current = readFileSync(path.join(dir, 'memory.current'), 'utf8');
+    const stat = readFileSync(path.join(dir, 'memory.stat'), 'utf8');
     const inactive = statValue(stat, 'inactive_file') ?? 0n;
     return Math.max(0, Number(BigInt(current.trim()) - inactive));
   }
