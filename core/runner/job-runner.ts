@@ -13,7 +13,7 @@ import type { PauseStore } from '../scheduler/pause-store.js';
 import { RUN_QUEUE, chainedRunId, jobKey, scheduledRunId } from '../scheduler/run-ids.js';
 import type { LoadedJob, LoadedWorkflow } from '../workflow/loaded-workflow.js';
 import type { WorkflowCatalog } from '../workflow/workflow-catalog.js';
-import { runJobOptions, type RunJobData } from './run-job-data.js';
+import { malformedRunJob, runJobOptions, type RunJobData } from './run-job-data.js';
 
 /** Runs shorter than this get no separate "running" record. */
 const RUNNING_RECORD_DELAY_MS = 200;
@@ -84,9 +84,18 @@ export class JobRunner extends EventEmitter implements RunEventSource {
   private async process(job: Job<RunJobData>, workerSignal?: AbortSignal): Promise<unknown> {
     const { catalog, history, pauses, plugins, log } = this.opts;
     const data = job.data;
+    const malformed = malformedRunJob(job.name, data);
+    if (malformed) {
+      // Put there by another client: failed (kept in the failed set, with the reason), never run or dropped silently.
+      log.warn({ jobId: job.id, name: job.name }, `malformed job in the queue: ${malformed}`);
+      throw new UnrecoverableError(`malformed job ${job.id}: ${malformed}`);
+    }
     const runId = data.trigger === 'schedule' ? scheduledRunId(data.workflow, data.job, job.id!) : job.id!;
     const entry = await catalog.get(data.workflow);
     const def = entry?.workflow.jobs[data.job];
+    if ((!entry || !def) && data.trigger !== 'schedule') {
+      throw new UnrecoverableError(`no job ${jobKey(data.workflow, data.job)} is defined: nothing to run`);
+    }
     if (!entry || !def) {
       // A fire of a job that was removed since: nothing to run. Reconcile removes its scheduler.
       log.warn({ runId }, `no job ${jobKey(data.workflow, data.job)} is defined any more: fire dropped`);
