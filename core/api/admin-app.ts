@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Registry } from 'prom-client';
@@ -8,7 +8,7 @@ import type { RunEventSource } from '../control/engine-events.js';
 import type { Logger } from '../logging/logger.js';
 import { createBearerAuth, type AdminAuthHook } from './auth/bearer-auth.js';
 import { dashboardRoutes } from './dashboard/dashboard-routes.js';
-import { adminErrorHandler } from './error-handler.js';
+import { adminErrorHandler, BadRequestError } from './error-handler.js';
 import { EngineMetrics } from './metrics/engine-metrics.js';
 import { metricsRoute } from './metrics/metrics-route.js';
 import { healthRoutes } from './routes/health-routes.js';
@@ -25,7 +25,7 @@ export interface AdminAppOptions {
   plugins?: Array<{ name: string; routes?: FastifyPluginAsync }>;
   /** Bearer token for mutating routes (see resolveAdminToken). */
   adminToken: string;
-  /** Request logging; off when false or omitted. */
+  /** Where refused (4xx) and failed (5xx) requests are logged; nowhere when false or omitted. */
   logger?: Logger | false;
   /** Queue job counts by state, read at each /metrics scrape. */
   queueCounts?: () => Promise<Record<string, number>>;
@@ -69,6 +69,8 @@ export async function buildAdminApp(opts: AdminAppOptions): Promise<FastifyInsta
 
   const app = Fastify({
     ...(opts.logger ? { loggerInstance: opts.logger } : { logger: false }),
+    // Only refused (4xx) and failed (5xx) requests are logged, by the error handler; no line per ordinary request.
+    disableRequestLogging: true,
     bodyLimit: 1024 * 1024,
     // Long path segments reach the schema (400 with the path) instead of a bare 414.
     routerOptions: { maxParamLength: 1000 },
@@ -98,6 +100,27 @@ export async function buildAdminApp(opts: AdminAppOptions): Promise<FastifyInsta
     app.decorate('requireAdmin', requireAdmin);
     app.decorate('engineMetrics', metrics);
     app.addHook('onClose', async () => metrics.close());
+    // A mutating API route that declares no query parameters refuses any (400
+    // naming it): `POST .../trigger?input=...` must not run with the
+    // parameter silently dropped.
+    app.addHook('onRoute', (route) => {
+      const methods = Array.isArray(route.method) ? route.method : [route.method];
+      const mutating = methods.some((m) => m !== 'GET' && m !== 'HEAD' && m !== 'OPTIONS');
+      const ours = route.url.startsWith('/api/') || route.url === '/logs' || route.url === '/log';
+      if (!mutating || !ours) return;
+      const schema = (route.schema ??= {});
+      schema.querystring ??= { type: 'object', properties: {}, additionalProperties: false };
+      // Same for a body on a route that takes none (an empty JSON object is tolerated: some clients always send one).
+      if (!schema.body) {
+        const refuseBody = async (req: FastifyRequest) => {
+          const b: unknown = req.body;
+          const empty = b === undefined || b === null || (typeof b === 'object' && !Array.isArray(b) && Object.keys(b).length === 0);
+          if (!empty) throw new BadRequestError('/body', 'must be empty: this route takes no body');
+        };
+        const hooks = route.preValidation;
+        route.preValidation = hooks === undefined ? refuseBody : Array.isArray(hooks) ? [...hooks, refuseBody] : [hooks, refuseBody];
+      }
+    });
 
     await app.register(swagger, {
       openapi: {

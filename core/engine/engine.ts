@@ -214,6 +214,8 @@ export class Engine {
       plugins: this.registry!.all().map((p) => p.plugin),
       adminToken: token,
       dataDir: config.dataDir,
+      // Refused requests and failures are logged (one line each); ordinary requests are not.
+      logger: this.log.child({ component: 'api' }),
       metricsRegistry,
       queueCounts: async () => queue.getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed', 'prioritized'),
     });
