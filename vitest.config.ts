@@ -1,8 +1,10 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts', 'plugins/**/*.test.ts', 'core/**/*.test.ts'],
+    // The fault-injection scenarios run alone, with their own setup: npm run test:faults.
+    exclude: [...configDefaults.exclude, 'test/faults/**'],
     setupFiles: ['reflect-metadata'],
     globalSetup: ['test/global-setup.ts'],
     testTimeout: 60_000,
