@@ -1,5 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../../core/engine/engine.js';
+import { RedisEngineControl } from '../../core/control/redis-engine-control.js';
+import { RunHistory } from '../../core/history/run-history.js';
+import { PauseStore } from '../../core/scheduler/pause-store.js';
+import { WorkflowCatalog } from '../../core/workflow/workflow-catalog.js';
 import { MAX_INPUT_BYTES, MAX_INPUT_DEPTH, RunInputError } from '../../core/control/run-input-limits.js';
 import { deletePrefix, testRedis } from '../support/redis.js';
 import { readRecorded } from '../support/test-plugins.js';
@@ -76,5 +80,22 @@ describe('trigger input bounds (real engine, real Redis)', () => {
     await expect(engine.engineControl.trigger(WF, 't', deep)).rejects.toBeInstanceOf(RunInputError);
     await expect(engine.engineControl.trigger(WF, 't', { n: 1n })).rejects.toThrow(/bigint/);
     expect(await runCount()).toBe(before);
+  });
+
+  it('an enqueue that fails after the run record is written leaves a failed run saying why, not a queued one', async () => {
+    // The same control over the same Redis keys, with a queue that refuses the job.
+    const refusing = { add: () => Promise.reject(new Error('queue refused the job')) };
+    const control = new RedisEngineControl({
+      queue: refusing as never,
+      catalog: new WorkflowCatalog(redis, prefix),
+      pauses: new PauseStore(redis, prefix),
+      history: new RunHistory(redis, prefix),
+      sync: undefined as never,
+    });
+    await expect(control.trigger(WF, 't', { ok: 1 })).rejects.toThrow(/queue refused/);
+    expect((await engine.engineControl.listRuns({ workflow: WF, status: 'queued' })).total).toBe(0);
+    const failed = (await engine.engineControl.listRuns({ workflow: WF, status: 'failed' })).runs;
+    expect(failed).toHaveLength(1);
+    expect(failed[0]).toMatchObject({ trigger: 'manual', error: 'not enqueued: queue refused the job' });
   });
 });
