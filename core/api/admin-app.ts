@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Queue } from 'bullmq';
@@ -12,7 +12,7 @@ import type { TideflowPlugin } from '../plugin/plugin.js';
 import { PROJECT_ROOT } from '../util/project-root.js';
 import { createBearerAuth, type AdminAuthHook } from './auth/bearer-auth.js';
 import { dashboardRoutes } from './dashboard/dashboard-routes.js';
-import { adminErrorHandler } from './error-handler.js';
+import { adminErrorHandler, BadRequestError } from './error-handler.js';
 import { EngineMetrics } from './metrics/engine-metrics.js';
 import { metricsRoute } from './metrics/metrics-route.js';
 import { bullBoardRoutes } from './queues/bull-board-routes.js';
@@ -31,7 +31,7 @@ export interface AdminAppOptions {
   plugins?: Array<Pick<TideflowPlugin, 'name' | 'routes' | 'metrics'>>;
   /** Bearer token for mutating routes (see resolveAdminToken). */
   adminToken: string;
-  /** Request logging; off when false or omitted. */
+  /** Where refused (4xx) and failed (5xx) requests are logged; nowhere when false or omitted. */
   logger?: Logger | false;
   /** Queue job counts by state, read at each /metrics scrape. */
   queueCounts?: () => Promise<Record<string, number>>;
@@ -81,6 +81,8 @@ export async function buildAdminApp(opts: AdminAppOptions): Promise<FastifyInsta
 
   const app = Fastify({
     ...(opts.logger ? { loggerInstance: opts.logger } : { logger: false }),
+    // Only refused (4xx) and failed (5xx) requests are logged, by the error handler; no line per ordinary request.
+    disableRequestLogging: true,
     bodyLimit: 1024 * 1024,
     // Long path segments reach the schema (400 with the path) instead of a bare 414.
     routerOptions: { maxParamLength: 1000 },
@@ -116,6 +118,27 @@ export async function buildAdminApp(opts: AdminAppOptions): Promise<FastifyInsta
     app.addHook('onClose', async () => metrics.close());
     // Before any route: every route (plugins' too) documents the security it enforces.
     app.addHook('onRoute', documentRouteSecurity(requireAdmin));
+    // A mutating API route that declares no query parameters refuses any (400
+    // naming it): `POST .../trigger?input=...` must not run with the
+    // parameter silently dropped.
+    app.addHook('onRoute', (route) => {
+      const methods = Array.isArray(route.method) ? route.method : [route.method];
+      const mutating = methods.some((m) => m !== 'GET' && m !== 'HEAD' && m !== 'OPTIONS');
+      const ours = route.url.startsWith('/api/') || route.url === '/logs' || route.url === '/log';
+      if (!mutating || !ours) return;
+      const schema = (route.schema ??= {});
+      schema.querystring ??= { type: 'object', properties: {}, additionalProperties: false };
+      // Same for a body on a route that takes none (an empty JSON object is tolerated: some clients always send one).
+      if (!schema.body) {
+        const refuseBody = async (req: FastifyRequest) => {
+          const b: unknown = req.body;
+          const empty = b === undefined || b === null || (typeof b === 'object' && !Array.isArray(b) && Object.keys(b).length === 0);
+          if (!empty) throw new BadRequestError('/body', 'must be empty: this route takes no body');
+        };
+        const hooks = route.preValidation;
+        route.preValidation = hooks === undefined ? refuseBody : Array.isArray(hooks) ? [...hooks, refuseBody] : [hooks, refuseBody];
+      }
+    });
 
     const pkg = packageInfo();
     await app.register(swagger, {

@@ -20,14 +20,20 @@ interface AjvLikeError {
 
 /** A 400 raised by a handler for input the schema cannot express; carries the failing path. */
 export class BadRequestError extends Error {
-  readonly statusCode = 400;
   constructor(
     readonly path: string,
     message: string,
+    /** 400, or 413 for input that is too large. */
+    readonly statusCode: 400 | 413 = 400,
   ) {
     super(`${path} ${message}`);
     this.name = 'BadRequestError';
   }
+}
+
+/** A refused request is worth one line in the log (who sent what is in the request log line). */
+function logRefused(req: FastifyRequest, status: number, message: string): void {
+  req.log.warn({ statusCode: status, method: req.method, route: req.routeOptions?.url }, `request refused: ${message.slice(0, 300)}`);
 }
 
 function isNotFound(err: unknown): boolean {
@@ -59,11 +65,14 @@ export function adminErrorHandler(err: FastifyError, req: FastifyRequest, reply:
       message: `${path} ${first?.message ?? 'is invalid'}`,
       path,
     };
+    logRefused(req, 400, body.message);
     void reply.status(400).send(body);
     return;
   }
   if (err instanceof BadRequestError) {
-    void reply.status(400).send({ statusCode: 400, error: 'Bad Request', message: err.message, path: err.path } satisfies ErrorBody);
+    logRefused(req, err.statusCode, err.message);
+    const error = STATUS_CODES[err.statusCode] ?? 'Bad Request';
+    void reply.status(err.statusCode).send({ statusCode: err.statusCode, error, message: err.message, path: err.path } satisfies ErrorBody);
     return;
   }
   if (isNotFound(err)) {
@@ -74,6 +83,7 @@ export function adminErrorHandler(err: FastifyError, req: FastifyRequest, reply:
   if (status >= 400 && status < 500) {
     const body: ErrorBody = { statusCode: status, error: STATUS_CODES[status] ?? 'Client Error', message: err.message };
     if (err.code) body.code = err.code;
+    if (status !== 401 && status !== 404) logRefused(req, status, err.message);
     void reply.status(status).send(body);
     return;
   }

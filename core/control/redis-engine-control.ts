@@ -8,6 +8,7 @@ import type { RunQueues } from '../runner/run-queues.js';
 import { routeOf } from '../workflow/loaded-workflow.js';
 import type { CatalogEntry, WorkflowCatalog } from '../workflow/workflow-catalog.js';
 import { displayPath } from '../workflow/workflow-loader.js';
+import { checkRunInput } from './run-input-limits.js';
 import {
   NotFoundError,
   type EngineControl,
@@ -94,12 +95,23 @@ export class RedisEngineControl implements EngineControl {
   }
 
   async trigger(workflow: string, job: string, input?: unknown): Promise<{ runId: string }> {
+    // Refused input leaves nothing behind: checked before any record exists.
+    checkRunInput(input);
     const { workflow: wf } = await this.entry(workflow, job);
     const def = wf.jobs[job]!;
     const runId = manualRunId(workflow, job);
     const run: RunRecord = { id: runId, workflow, job, plugin: def.plugin, trigger: 'manual', status: 'queued', attempts: 0, queuedAt: Date.now() };
     await this.d.history.save(run);
-    await this.d.queues.queue(routeOf(def)).add(jobKey(workflow, job), { workflow, job, trigger: 'manual', input }, { ...runJobOptions(def), jobId: runId });
+    try {
+      await this.d.queues.queue(routeOf(def)).add(jobKey(workflow, job), { workflow, job, trigger: 'manual', input }, { ...runJobOptions(def), jobId: runId });
+    } catch (err) {
+      // Never a phantom "queued" run: the record says it was not enqueued, and why.
+      const now = Date.now();
+      await this.d.history
+        .save({ ...run, status: 'failed', finishedAt: now, durationMs: now - run.queuedAt, error: `not enqueued: ${(err as Error).message}` })
+        .catch(() => undefined);
+      throw err;
+    }
     return { runId };
   }
 

@@ -231,6 +231,8 @@ export class Engine {
       plugins: this.registry!.all().map((p) => p.plugin),
       adminToken: token,
       dataDir: config.dataDir,
+      // Refused requests and failures are logged (one line each); ordinary requests are not.
+      logger: this.log.child({ component: 'api' }),
       metricsRegistry,
       // Every route's queue known at start (a route first named later shows after a restart).
       queues: await Promise.all((await this.queues!.known()).map((r) => this.queues!.queue(r))),

@@ -16,7 +16,7 @@ import { chainedRunId, jobKey, scheduledRunId } from '../scheduler/run-ids.js';
 import { DEFAULT_ROUTE, routeOf, type LoadedJob, type LoadedWorkflow } from '../workflow/loaded-workflow.js';
 import type { WorkflowCatalog } from '../workflow/workflow-catalog.js';
 import { teeToJobLog } from './job-log-tee.js';
-import { runJobOptions, type RunJobData } from './run-job-data.js';
+import { malformedRunJob, runJobOptions, type RunJobData } from './run-job-data.js';
 import { routeQueueName, type RunQueues } from './run-queues.js';
 
 /**
@@ -127,9 +127,18 @@ export class JobRunner extends EventEmitter implements RunEventSource {
   private async process(job: Job<RunJobData>, workerSignal?: AbortSignal): Promise<unknown> {
     const { catalog, history, pauses, plugins, log } = this.opts;
     const data = job.data;
+    const malformed = malformedRunJob(job.name, data);
+    if (malformed) {
+      // Put there by another client: failed (kept in the failed set, with the reason), never run or dropped silently.
+      log.warn({ jobId: job.id, name: job.name }, `malformed job in the queue: ${malformed}`);
+      throw new UnrecoverableError(`malformed job ${job.id}: ${malformed}`);
+    }
     const runId = data.trigger === 'schedule' ? scheduledRunId(data.workflow, data.job, job.id!) : job.id!;
     const entry = await catalog.get(data.workflow);
     const def = entry?.workflow.jobs[data.job];
+    if ((!entry || !def) && data.trigger !== 'schedule') {
+      throw new UnrecoverableError(`no job ${jobKey(data.workflow, data.job)} is defined: nothing to run`);
+    }
     if (!entry || !def) {
       // A fire of a job that was removed since: nothing to run. Reconcile removes its scheduler.
       log.warn({ runId }, `no job ${jobKey(data.workflow, data.job)} is defined any more: fire dropped`);

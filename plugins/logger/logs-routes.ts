@@ -4,7 +4,7 @@ import type { FastifyPluginAsync, FastifyReply, onRequestHookHandler } from 'fas
 import { StringEnum } from '../../core/api/schemas.js';
 import { RECORD_KINDS, type LogFilter, type RecordStore, type StoredRecord } from '../../core/store/record-store.js';
 import { InvalidCursorError } from '../../core/store/sqlite-record-store.js';
-import { CourseLogSchema, courseBatch, validateCourseLog, type CourseLog } from './course-format.js';
+import { ACCEPTED_FORMATS, CourseBodySchema, courseBodyBatch, validateCourseBody } from './course-format.js';
 
 export const LOGS_DEFAULT_LIMIT = 100;
 export const LOGS_MAX_LIMIT = 1000;
@@ -48,8 +48,8 @@ const LogRecordSchema = Type.Object(
   {
     id: Type.Integer(),
     kind: KindSchema,
-    time: Type.Number({ description: 'ms since epoch' }),
-    at: Type.String({ description: 'time as ISO-8601' }),
+    time: Type.Union([Type.Number(), Type.Null()], { description: 'ms since epoch (null if the stored value is not a number)' }),
+    at: Type.Optional(Type.String({ description: 'time as ISO-8601 (left out if the stored time is no date)' })),
     source: Type.String({ description: 'Producing run id (or course:<hash> for POST /logs bodies)' }),
     workflow: OptStr(),
     containerId: OptStr(),
@@ -67,6 +67,7 @@ const LogRecordSchema = Type.Object(
     freeBytes: OptNum('bytes'),
     availableBytes: OptNum('bytes'),
     usedBytes: OptNum('bytes'),
+    invalid: Type.Optional(Type.Array(Type.String(), { description: 'Stored fields left out because their value does not fit their type' })),
   },
   { additionalProperties: true },
 );
@@ -82,18 +83,56 @@ const ErrorBody = Type.Object(
   { additionalProperties: true },
 );
 
+const NUMERIC_FIELDS = new Set(['cpuPct', 'memBytes', 'memPct', 'totalBytes', 'freeBytes', 'availableBytes', 'usedBytes']);
+const TEXT_FIELDS = new Set(['workflow', 'containerId', 'name', 'image', 'class', 'cmdline', 'reason', 'killError']);
+
+/** ISO-8601 of a stored time, or undefined when it is no date (a bad row must not fail a read). */
+function isoTime(time: unknown): string | undefined {
+  if (typeof time !== 'number' || !Number.isFinite(time)) return undefined;
+  const d = new Date(time);
+  return Number.isNaN(d.getTime()) ? undefined : d.toISOString();
+}
+
+/**
+ * A stored record as the API returns it. Never throws, whatever a row holds
+ * (a row written by an older version, by hand or by another client): a field
+ * that does not fit its type is left out and named in `invalid`, so one odd
+ * row cannot make a whole page or export fail.
+ */
 export function toApiRecord(r: StoredRecord): Record<string, unknown> {
-  const out: Record<string, unknown> = { id: r.id, kind: r.kind, time: r.time, at: new Date(r.time).toISOString(), source: r.source };
+  const invalid: string[] = [];
+  const time = typeof r.time === 'number' && Number.isFinite(r.time) ? r.time : null;
+  const at = isoTime(r.time);
+  if (at === undefined) invalid.push('time');
+  const out: Record<string, unknown> = {
+    id: typeof r.id === 'number' ? r.id : Number(r.id) || 0,
+    kind: String(r.kind),
+    time,
+    ...(at !== undefined ? { at } : {}),
+    source: String(r.source),
+  };
   for (const [k, v] of Object.entries(r)) {
-    if (v !== null && !(k in out)) out[k] = v;
+    if (v === null || v === undefined || k in out || k === 'time') continue;
+    if (NUMERIC_FIELDS.has(k)) {
+      if (typeof v === 'number' && Number.isFinite(v)) out[k] = v;
+      else invalid.push(k);
+    } else if (k === 'pid') {
+      if (Number.isSafeInteger(v)) out[k] = v;
+      else invalid.push(k);
+    } else if (TEXT_FIELDS.has(k)) {
+      out[k] = typeof v === 'string' ? v : String(v);
+    } else if (typeof v !== 'bigint' && typeof v !== 'function') {
+      out[k] = v;
+    }
   }
+  if (invalid.length > 0) out.invalid = invalid;
   return out;
 }
 
 const CSV_COLUMNS: Array<[string, (r: StoredRecord) => unknown]> = [
   ['id', (r) => r.id],
   ['time', (r) => r.time],
-  ['at', (r) => new Date(r.time).toISOString()],
+  ['at', (r) => isoTime(r.time)],
   ['kind', (r) => r.kind],
   ['source', (r) => r.source],
   ['workflow', (r) => r.workflow],
@@ -114,10 +153,19 @@ const CSV_COLUMNS: Array<[string, (r: StoredRecord) => unknown]> = [
   ['used_bytes', (r) => r.usedBytes],
 ];
 
-function csvCell(v: unknown): string {
+/**
+ * One CSV cell. A text starting with = + - @ (or tab / CR) is a formula to
+ * spreadsheets (CSV injection): it gets a leading apostrophe, as OWASP
+ * advises, and is then quoted. Numbers are written as numbers (a negative
+ * number is not text and stays usable).
+ */
+export function csvCell(v: unknown): string {
   if (v === null || v === undefined) return '';
-  const s = String(v);
-  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+  if (typeof v === 'number') return Number.isFinite(v) ? String(v) : '';
+  let s = typeof v === 'string' ? v : String(v);
+  const formula = /^[=+\-@\t\r]/.test(s);
+  if (formula) s = `'${s}`;
+  return formula || /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
 export const CSV_HEADER = CSV_COLUMNS.map(([name]) => name).join(',');
@@ -133,6 +181,13 @@ export function parseTimeParam(v: string): number | undefined {
   const ms = Date.parse(v);
   return Number.isFinite(ms) ? ms : undefined;
 }
+
+const IngestReply = Type.Object({
+  stored: Type.Boolean({ description: 'False when the identical body was stored before' }),
+  count: Type.Integer({ description: 'Records written' }),
+  source: Type.String({ description: 'course:<content hash>, the idempotency key' }),
+  format: Type.String({ description: 'The detected format: system-log, ram-killed or process' }),
+});
 
 function badRequest(reply: FastifyReply, path: string, message: string, errors?: Array<{ path: string; message: string }>) {
   return reply.status(400).send({ statusCode: 400, error: 'Bad Request', message: `${path} ${message}`, path, ...(errors ? { errors } : {}) });
@@ -253,37 +308,56 @@ export function logsRoutes(store: RecordStore, opts: { openIngest?: boolean } = 
     // mutating route when the admin app provides its hook, unless the
     // operator opened ingest for an unmodified course daemon (loopback only).
     const requireAdmin = opts.openIngest ? undefined : (app as unknown as { requireAdmin?: onRequestHookHandler }).requireAdmin;
-    app.post<{ Body: CourseLog }>(
-      '/logs',
-      {
-        ...(requireAdmin ? { onRequest: requireAdmin } : {}),
-        schema: {
-          operationId: 'ingestLogs',
-          tags: ['logs'],
-          summary: "Store a log in the course project's format",
-          description:
-            'Units: cpu_usage/CPUUsage percent of one core; memory_usage/MemoryUsage percent of total RAM; *_ram_kb KiB; ' +
-            'current_time ISO-8601 (UTC if no zone) or Unix epoch. An identical body is stored once.',
-          body: CourseLogSchema,
-          response: {
-            200: Type.Object({ stored: Type.Boolean(), count: Type.Integer(), source: Type.String() }),
-            201: Type.Object({ stored: Type.Boolean(), count: Type.Integer(), source: Type.String() }),
-            400: ErrorBody,
-          },
+    const postSchema = (path: string) => ({
+      operationId: path === '/logs' ? 'ingestLogs' : 'ingestLog',
+      tags: ['logs'],
+      summary:
+        path === '/logs'
+          ? "Store a log in one of the course daemons' formats (SystemLog, RAMmemory/KilledProcesses, process)"
+          : 'Same as POST /logs, at the path the (c) process daemon posts to',
+      description:
+        'The format is detected by shape. Units: cpu_usage/CPUUsage percent of one core; memory_usage/MemoryUsage percent of total RAM; ' +
+        '*_ram_kb, totalram/freeram/usedram, vsz, rss KiB. Times: ISO-8601 (UTC if no zone) or Unix epoch, 2000-01-01 .. now + 1 day. ' +
+        'An identical body is stored once (200 on a resend).',
+      body: CourseBodySchema,
+      response: {
+        200: IngestReply,
+        201: IngestReply,
+        400: ErrorBody,
+      },
+    });
+    for (const path of ['/logs', '/log']) {
+      app.post<{ Body: unknown }>(
+        path,
+        {
+          ...(requireAdmin ? { onRequest: requireAdmin } : {}),
+          schema: postSchema(path),
+          // The schema documents the body; validation is ours so a 400 lists every field at fault, not just the first.
+          validatorCompiler: () => () => true,
         },
-        // The schema documents the body; validation is ours so a 400 lists every field at fault, not just the first.
-        validatorCompiler: () => () => true,
-      },
-      async (req, reply) => {
-        const problems = validateCourseLog(req.body);
-        if (problems.length > 0) {
-          const errors = problems.map((p) => ({ path: `/body${p.path}`, message: p.message }));
-          return badRequest(reply, errors[0]!.path, `${errors[0]!.message}${errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''}`, errors);
-        }
-        const batch = courseBatch(req.body);
-        const out = await store.ingest(batch);
-        return reply.status(out.stored ? 201 : 200).send({ ...out, source: batch.source });
-      },
-    );
+        async (req, reply) => {
+          const v = validateCourseBody(req.body);
+          if (!v.ok) {
+            const errors = v.problems.map((p) => ({ path: `/body${p.path}`, message: p.message }));
+            const first = errors[0]!;
+            req.log.warn({ closest: v.closest, errors: errors.slice(0, 5) }, `${req.method} ${path}: course log refused`);
+            return reply.status(400).send({
+              statusCode: 400,
+              error: 'Bad Request',
+              message:
+                `${first.path} ${first.message}${errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''}; ` +
+                `checked as the closest accepted format, ${v.closestLabel}`,
+              path: first.path,
+              errors,
+              format: v.closest,
+              acceptedFormats: ACCEPTED_FORMATS,
+            });
+          }
+          const batch = courseBodyBatch(v.value);
+          const out = await store.ingest(batch);
+          return reply.status(out.stored ? 201 : 200).send({ ...out, source: batch.source, format: v.value.format });
+        },
+      );
+    }
   };
 }

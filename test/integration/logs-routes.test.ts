@@ -214,7 +214,7 @@ describe('logger routes (Fastify in-process)', () => {
       const reordered = Object.fromEntries(Object.entries(body).reverse());
       const again = await app.inject({ method: 'POST', url: '/logs', headers: auth, payload: reordered });
       expect(again.statusCode).toBe(200);
-      expect(again.json()).toEqual({ stored: false, count: 0, source });
+      expect(again.json()).toEqual({ stored: false, count: 0, source, format: 'system-log' });
       expect((await store.stats()).records).toBe(before.records + 8);
 
       // Epoch seconds and a zone-less "YYYY-MM-DD HH:MM:SS" (UTC) are times too.

@@ -1,7 +1,9 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import { NotFoundError, type EngineControl } from '../../control/engine-control.js';
+import { checkRunInput, RunInputError } from '../../control/run-input-limits.js';
 import type { AdminAuthHook } from '../auth/bearer-auth.js';
+import { BadRequestError } from '../error-handler.js';
 import { bearerSecurity, errorRef, JobParams, optionalBody, WorkflowParams } from '../schemas.js';
 
 export interface WorkflowRoutesOptions {
@@ -16,7 +18,11 @@ const JobRef = Type.Ref('JobStatus');
 const TriggerBody = Type.Union(
   [
     Type.Object(
-      { input: Type.Optional(Type.Unknown({ description: "The job's input (any JSON), as if a predecessor returned it." })) },
+      {
+        input: Type.Optional(
+          Type.Unknown({ description: "The job's input (any JSON, at most 64 levels deep and 256 KiB), as if a predecessor returned it." }),
+        ),
+      },
       { additionalProperties: false },
     ),
     Type.Null(),
@@ -137,12 +143,18 @@ export const workflowRoutes: FastifyPluginAsync<WorkflowRoutesOptions> = async (
         ...optionalBody,
         response: {
           202: Type.Object({ runId: Type.String() }),
-          ...errors(400, 401, 404),
+          ...errors(400, 401, 404, 413),
         },
       },
     },
     async (req, reply) => {
       const input = req.body?.input;
+      try {
+        checkRunInput(input);
+      } catch (err) {
+        if (err instanceof RunInputError) throw new BadRequestError(`/body/input${err.pointer}`, err.message, err.statusCode);
+        throw err;
+      }
       const { runId } = await control.trigger(req.params.wf, req.params.job, input);
       return reply.status(202).send({ runId });
     },

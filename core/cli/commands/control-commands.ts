@@ -1,5 +1,6 @@
 import type { EngineConfig } from '../../config/engine-config.js';
 import type { PauseTarget, WorkflowStatus } from '../../control/engine-control.js';
+import { checkRunInput, RunInputError } from '../../control/run-input-limits.js';
 import { connectControl } from '../control-client.js';
 
 export function parseTarget(text: string | undefined, needJob: boolean): PauseTarget & { job?: string } {
@@ -32,6 +33,12 @@ export async function triggerCommand(config: EngineConfig, target: string, input
     } catch (err) {
       throw new Error(`--input is not valid JSON: ${(err as Error).message}`);
     }
+  }
+  try {
+    checkRunInput(input);
+  } catch (err) {
+    if (err instanceof RunInputError) throw new Error(`--input${err.pointer ? ` at ${err.pointer}` : ''}: ${err.message}`);
+    throw err;
   }
   const { runId } = await withControl(config, (c) => c.trigger(workflow!, job!, input));
   return `triggered ${workflow}/${job}: run ${runId}`;
