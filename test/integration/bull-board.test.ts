@@ -112,6 +112,6 @@ describe('Bull Board at /queues', () => {
       return logs.length ? logs : undefined;
     }, 'the run log in Bull Board');
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(new RegExp(`^warn ${WF}/broken failed: configured failure 1/1 \\{"attempt":1,"of":1\\}$`));
+    expect(lines[0]).toMatch(new RegExp(`^warn ${WF}/broken failed: configured failure 1/1 \\(no attempts left\\) \\{"attempt":1,"of":1\\}$`));
   });
 });

@@ -14,9 +14,10 @@ import { loadWorkflowFiles, workflowFiles } from '../../workflow/workflow-loader
 export async function validateCommand(paths: string[], out: (line: string) => void = console.log): Promise<number> {
   const config = loadEngineConfig();
   const c = createContainer({ config, logger: silentLogger(), docker: createDockerClient(config.dockerHost) });
-  // Plugins are only instantiated to read their schemas: the store is a stand-in that refuses use.
-  const noStore = new Proxy({}, { get: (_t, prop) => () => { throw new Error(`validate opens no store (${String(prop)})`); } });
-  c.registerInstance(Tokens.RecordStore, noStore);
+  // Plugins are only instantiated to read their schemas: the store and Redis are stand-ins that refuse use.
+  const refusing = (what: string) => new Proxy({}, { get: (_t, prop) => () => { throw new Error(`validate opens no ${what} (${String(prop)})`); } });
+  c.registerInstance(Tokens.RecordStore, refusing('store'));
+  c.registerInstance(Tokens.Redis, refusing('Redis connection'));
   const registry = new PluginRegistry(c);
   await registry.registerBuiltins();
   await registry.registerPackages(config.plugins);
