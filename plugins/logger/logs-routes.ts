@@ -21,6 +21,7 @@ const FilterProps = {
   kind: Type.Optional(KindSchema),
   class: Type.Optional(ClassSchema),
   minCpu: Type.Optional(Type.Number({ minimum: 0, description: 'Only records with CPU% >= this (percent of one core)' })),
+  host: Type.Optional(Type.String({ minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$', description: 'Only records stored by this host (TIDEFLOW_HOST_NAME)' })),
 };
 
 const LogsQuery = Type.Object(
@@ -195,7 +196,7 @@ function badRequest(reply: FastifyReply, path: string, message: string, errors?:
 
 /** The filter of a query, or the 400 already sent. */
 function toFilter(q: Partial<LogsQuery & ExportQuery>, reply: FastifyReply): LogFilter | undefined {
-  const filter: LogFilter = { kind: q.kind, class: q.class, minCpu: q.minCpu };
+  const filter: LogFilter = { kind: q.kind, class: q.class, minCpu: q.minCpu, host: q.host };
   for (const key of ['from', 'to'] as const) {
     const v = q[key];
     if (v === undefined) continue;

@@ -287,6 +287,19 @@ describe('logger routes (Fastify in-process)', () => {
     await openStore.close();
   });
 
+  it('filters by the host that stored the records (several hosts, one store)', async () => {
+    await store.ingest({
+      source: 'other-host-1', sourceKind: 'spawn', workflow: 'wf-b', time: T0, host: 'host-b',
+      records: [{ kind: 'spawned', time: T0, containerId: 'b-1', name: 'b-1', image: 'img', class: 'low' }],
+    });
+    const onB = await app.inject({ method: 'GET', url: '/api/logs?host=host-b' });
+    expect(onB.statusCode, onB.body).toBe(200);
+    expect(onB.json().items.map((r: { containerId: string; host: string }) => [r.containerId, r.host])).toEqual([['b-1', 'host-b']]);
+    const elsewhere = await app.inject({ method: 'GET', url: '/api/logs?host=host-b&kind=killed' });
+    expect(elsewhere.json().items).toEqual([]);
+    expect((await app.inject({ method: 'GET', url: '/api/logs?host=bad%20host' })).statusCode).toBe(400);
+  });
+
   it('documents its routes in OpenAPI under the logs tag', () => {
     const doc = app.swagger() as { paths: Record<string, Record<string, { tags?: string[] }>> };
     expect(doc.paths['/api/logs']!.get!.tags).toEqual(['logs']);
