@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import net from 'node:net';
+import { freeLoopbackPort } from '../../core/services/embedded-redis.js';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -48,14 +48,14 @@ export class TestPostgres {
     await run(...asPostgres(path.join(bin, 'initdb'), ['-D', data, '-A', 'trust', '-U', 'postgres', '-N', '-E', 'UTF8', '--locale=C']));
     let lastError: unknown;
     for (let attempt = 0; attempt < 3; attempt++) {
-      const port = await freePort();
+      const port = await freeLoopbackPort();
       const serverOpts = `-p ${port} -k ${dir} -c listen_addresses=${opts.listen ?? '127.0.0.1'} -c max_connections=200${opts.durable ? '' : ' -c fsync=off'}`;
       try {
         await run(...asPostgres(path.join(bin, 'pg_ctl'), ['-D', data, '-l', path.join(dir, 'server.log'), '-o', serverOpts, '-w', '-t', '60', 'start']));
         const pid = Number(readFileSync(path.join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
         return new TestPostgres(`postgres://postgres@127.0.0.1:${port}/postgres`, { pid, dir, port });
       } catch (err) {
-        // Most likely the port was taken between freePort() and the server's bind: try another.
+        // Most likely the port was taken between freeLoopbackPort() and the server's bind: try another.
         lastError = err;
       }
     }
@@ -145,13 +145,3 @@ async function runAsPostgres(dir: string): Promise<(cmd: string, args: string[])
   return (cmd, args) => ['runuser', ['-u', 'postgres', '--', cmd, ...args]];
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}

@@ -2,7 +2,9 @@ import { execFileSync } from 'node:child_process';
 import { appendFileSync, chownSync, mkdirSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { BIN, cliEnv } from '../../support/cli-process.js';
+import path from 'node:path';
 import { findExecutable } from '../../../core/services/system-installer.js';
+import { postgresBinDir } from '../../support/postgres.js';
 import { startOwnProcess, type OwnProcess } from '../../faults/support/fault-processes.js';
 import type { NetHost } from './test-network.js';
 
@@ -42,15 +44,15 @@ export async function startRedisInHost(host: NetHost, dir: string, port = 6379):
   }
 }
 
-const PG_BIN = '/usr/lib/postgresql/15/bin';
 
 /**
  * A PostgreSQL server on the host's address, run in the foreground as user
  * postgres (so its PID is ours to stop), trust auth on the test network only.
  */
 export async function startPostgresInHost(host: NetHost, dir: string, port = 5432): Promise<{ proc: OwnProcess; url: string }> {
-  const initdb = findExecutable('initdb') ?? `${PG_BIN}/initdb`;
-  const postgres = findExecutable('postgres') ?? `${PG_BIN}/postgres`;
+  const bin = postgresBinDir();
+  const initdb = path.join(bin, 'initdb');
+  const postgres = path.join(bin, 'postgres');
   try {
     execFileSync(postgres, ['--version']);
   } catch {
