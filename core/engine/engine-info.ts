@@ -1,5 +1,6 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { isPidAlive } from '../util/is-pid-alive.js';
 
 /** Written by a running engine so the CLI can find its (possibly private) Redis and API. */
 export interface EngineInfo {
@@ -28,10 +29,5 @@ export function readEngineInfo(dataDir: string): EngineInfo | undefined {
   } catch {
     return undefined;
   }
-  try {
-    process.kill(info.pid, 0);
-    return info;
-  } catch {
-    return undefined;
-  }
+  return isPidAlive(info.pid) ? info : undefined;
 }

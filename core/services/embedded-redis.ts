@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { isPidAlive } from '../util/is-pid-alive.js';
 import { sleep } from '../util/sleep.js';
 import { mkdirSync, readFileSync, realpathSync } from 'node:fs';
 import net from 'node:net';
@@ -27,14 +28,6 @@ export async function freeLoopbackPort(): Promise<number> {
   });
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * A private redis-server child process on loopback, used when REDIS_URL is
@@ -98,7 +91,7 @@ export class EmbeddedRedis {
     } catch {
       return;
     }
-    if (!Number.isInteger(pid) || pid <= 1 || !isAlive(pid)) return;
+    if (!Number.isInteger(pid) || pid <= 1 || !isPidAlive(pid)) return;
     // Only ours: a redis-server (it rewrites its cmdline, not its comm) whose cwd is our data dir (it chdirs to --dir).
     try {
       if (!readFileSync(`/proc/${pid}/comm`, 'utf8').startsWith('redis-server')) return;
@@ -109,8 +102,8 @@ export class EmbeddedRedis {
     this.opts.log(`stopping the private redis-server (pid ${pid}) a previous engine left running on ${this.opts.dir}`);
     process.kill(pid, 'SIGTERM');
     const deadline = Date.now() + 10_000;
-    while (isAlive(pid) && Date.now() < deadline) await sleep(50);
-    if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+    while (isPidAlive(pid) && Date.now() < deadline) await sleep(50);
+    if (isPidAlive(pid)) process.kill(pid, 'SIGKILL');
   }
 
   /** For a forced exit: signal our redis-server (by the PID we started) without waiting. */

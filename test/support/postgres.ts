@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { freeLoopbackPort } from '../../core/services/embedded-redis.js';
+import { isPidAlive } from '../../core/util/is-pid-alive.js';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -98,20 +99,12 @@ export class TestPostgres {
       // already gone
     }
     const deadline = Date.now() + 30_000;
-    while (isAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+    while (isPidAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    if (isPidAlive(pid)) process.kill(pid, 'SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** The newest /usr/lib/postgresql/<version>/bin with initdb, or TIDEFLOW_PG_BIN. */
 export function postgresBinDir(env: NodeJS.ProcessEnv = process.env): string {

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { BIN, ROOT, cliEnv } from '../../support/cli-process.js';
 import { freeLoopbackPort, waitForRedis } from '../../../core/services/embedded-redis.js';
 import { findExecutable } from '../../../core/services/system-installer.js';
+export { isPidAlive } from '../../../core/util/is-pid-alive.js';
 
 /**
  * Real processes for the fault suite. Each one is started as the leader of
@@ -82,14 +83,6 @@ export async function killGroup(p: OwnProcess): Promise<void> {
   await p.exited;
 }
 
-export function isPidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * A redis-server of the test's own (AOF on, in `dir`), so a scenario can
