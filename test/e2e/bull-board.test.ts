@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
+import { launchTestBrowser } from '../support/test-browser.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../../core/engine/engine.js';
 import { startTestEngine, waitFor } from '../support/test-engine.js';
@@ -13,8 +13,6 @@ import { startTestEngine, waitFor } from '../support/test-engine.js';
  * tideflow queue is listed with its jobs, everything loads from the engine
  * itself, and an action without the admin token is refused.
  */
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const TOKEN = 'bull-board-e2e-token-0123456789abcdef';
 const WF = `bbe-${randomUUID().slice(0, 8)}`;
 const SCREENSHOT = path.resolve('data/test-artifacts/bull-board.png');
@@ -26,9 +24,6 @@ let failedRun: string;
 let doneRun: string;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`${CHROMIUM} is missing: install Debian's Chromium with \`apt-get install -y chromium\` (the Bull Board test never skips)`);
-  }
   ({ engine } = await startTestEngine({
     workflows: {
       [`${WF}.json`]: {
@@ -48,12 +43,7 @@ beforeAll(async () => {
   await waitFor(async () => (await engine.engineControl.getRun(doneRun))?.status === 'succeeded', 'the fine run to succeed');
 
   tmp = await mkdtemp(path.join(os.tmpdir(), 'tideflow-bull-board-'));
-  context = await chromium.launchPersistentContext(path.join(tmp, 'profile'), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: CHROMIUM_ARGS,
-    viewport: { width: 1400, height: 900 },
-  });
+  context = await launchTestBrowser(path.join(tmp, 'profile'));
 });
 
 afterAll(async () => {

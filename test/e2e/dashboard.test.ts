@@ -6,8 +6,9 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { Resvg } from '@resvg/resvg-js';
 import type { FastifyInstance } from 'fastify';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { BrowserContext, Page } from 'playwright-core';
+import { launchTestBrowser } from '../support/test-browser.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildAdminApp } from '../../core/api/admin-app.js';
 import { openRecordStore, type SqliteRecordStore } from '../../core/store/sqlite-record-store.js';
 import { logsRoutes } from '../../plugins/logger/logs-routes.js';
@@ -19,23 +20,9 @@ import { FakeEngineControl, lifecycleWorkflow } from '../support/fake-engine-con
  * screenshot is kept in data/test-artifacts/dashboard.png.
  */
 
-// Found or installed by test/global-setup.ts (which fails the run if it cannot).
-const CHROMIUM = inject('chromiumPath');
 const TOKEN = 'dashboard-e2e-token-0123456789abcdef';
 const WF = 'container-lifecycle';
 const SCREENSHOT = path.resolve('data/test-artifacts/dashboard.png');
-// Flags for this machine: no sandbox as root, no GPU, and no background
-// traffic (the network is closed; Chromium's own calls would be refused).
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 const FONT_DIR = '/usr/share/fonts/truetype/dejavu';
 
@@ -102,9 +89,6 @@ let base: string;
 let context: BrowserContext | undefined;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`${CHROMIUM} is missing: install Debian's Chromium with \`apt-get install -y chromium\` (the dashboard test never skips)`);
-  }
   tmp = await mkdtemp(path.join(os.tmpdir(), 'tideflow-dashboard-'));
   chartsDir = path.join(tmp, 'charts');
   store = await killedRecords(tmp);
@@ -136,12 +120,7 @@ beforeAll(async () => {
   await app.listen({ host: '127.0.0.1', port: 0 });
   base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
 
-  context = await chromium.launchPersistentContext(path.join(tmp, 'profile'), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: CHROMIUM_ARGS,
-    viewport: { width: 1400, height: 900 },
-  });
+  context = await launchTestBrowser(path.join(tmp, 'profile'));
 });
 
 afterAll(async () => {
