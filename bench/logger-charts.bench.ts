@@ -56,7 +56,7 @@ function courseEntry(i: number, t: number): Record<string, unknown> {
 }
 
 /** Fills a store quickly (bulk batches, not the measured path) up to `total` records in the last hour before `now`. */
-async function seedStore(store: RecordStore, total: number, now: number, from = 0): Promise<void> {
+export async function seedStore(store: RecordStore, total: number, now: number, from = 0): Promise<void> {
   const perBatch = 100;
   for (let n = from; n < total; n += perBatch) {
     const t = now - 3_600_000 + Math.floor((n / total) * 3_600_000);

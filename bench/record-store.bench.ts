@@ -1,10 +1,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { NewRecord, RecordBatch, RecordStore } from '../core/store/record-store.js';
+import type { NewRecord, RecordStore } from '../core/store/record-store.js';
 import { PostgresRecordStore } from '../core/store/postgres-record-store.js';
 import { openRecordStore } from '../core/store/sqlite-record-store.js';
 import { TestPostgres } from '../test/support/postgres.js';
+import { seedStore } from './logger-charts.bench.js';
 import { record } from './report.js';
 
 const GIB = 1024 ** 3;
@@ -28,22 +29,6 @@ function analysisRecords(i: number, t: number): NewRecord[] {
   ];
 }
 
-/** 100,000 records over the hour before `now`, in batches of 100 (not the measured path): 10% memory, 40% killed, 20% kept, 30% spawned. */
-async function seed(store: RecordStore, now: number): Promise<void> {
-  for (let n = 0; n < STORED; n += 100) {
-    const t = now - HOUR + Math.floor((n / STORED) * HOUR);
-    const records = Array.from({ length: 100 }, (_, k): NewRecord => {
-      const j = n + k;
-      const m = j % 10;
-      if (m === 0) return { kind: 'memory', time: t, totalBytes: 16 * GIB, freeBytes: (4 + (j % 50) / 25) * GIB, usedBytes: (10 + (j % 70) / 35) * GIB, availableBytes: 6 * GIB };
-      if (m <= 4) return { kind: 'killed', time: t, containerId: `k${j}`, name: `k${j}`, class: m % 2 ? 'high' : 'low', cpuPct: (j * 7) % 100, memBytes: (j % 200) * MIB };
-      if (m <= 6) return { kind: 'kept', time: t, containerId: `p${j}`, name: `kept-${m}`, class: m === 5 ? 'high' : 'low', cpuPct: m * 5, memBytes: m * MIB };
-      return { kind: 'spawned', time: t, containerId: `s${j}`, name: `s${j}`, class: m % 2 ? 'high' : 'low' };
-    });
-    const batch: RecordBatch = { source: `seed-${n}`, sourceKind: 'analysis', workflow: 'bench', time: t, records };
-    await store.ingest(batch);
-  }
-}
 
 /** µs per record of store.ingest of one analysis (11 records), median over `rounds`, with 100,000 stored. */
 async function ingestPerRecord(store: RecordStore, now: number, rounds: number): Promise<number> {
@@ -75,7 +60,8 @@ async function allChartsQuery(store: RecordStore, now: number, rounds: number): 
 
 async function measure(store: RecordStore): Promise<{ ingest: number; charts: number }> {
   const now = Date.now();
-  await seed(store, now);
+  // 100,000 records over the hour before `now`, in batches of 100 (not the measured path).
+  await seedStore(store, STORED, now);
   const charts = await allChartsQuery(store, now, 15);
   const ingest = await ingestPerRecord(store, now + 1000, 300);
   return { ingest, charts };
