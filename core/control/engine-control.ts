@@ -37,6 +37,9 @@ export interface WorkflowStatus {
   error?: string;
 }
 
+/** Each health check answers within this, so GET /api/health answers within a second even when Redis or Docker hangs. */
+export const HEALTH_CHECK_DEADLINE_MS = 800;
+
 export interface HealthCheck {
   status: 'up' | 'down';
   reason?: string;

@@ -10,6 +10,7 @@ import type { CatalogEntry, WorkflowCatalog } from '../workflow/workflow-catalog
 import { displayPath } from '../workflow/workflow-loader.js';
 import { checkRunInput } from './run-input-limits.js';
 import {
+  HEALTH_CHECK_DEADLINE_MS,
   NotFoundError,
   type EngineControl,
   type HealthCheck,
@@ -20,8 +21,6 @@ import {
 import { errorMessage } from '../util/error-message.js';
 import { withDeadline } from '../util/with-deadline.js';
 
-/** How long one health check may take before it counts as down: /api/health answers within a second, whatever hangs. */
-const HEALTH_CHECK_DEADLINE_MS = 800;
 
 export interface RedisEngineControlDeps {
   queues: RunQueues;

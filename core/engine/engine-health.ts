@@ -1,13 +1,10 @@
 import type Docker from 'dockerode';
 import type { Redis } from 'ioredis';
-import type { HealthCheck } from '../control/engine-control.js';
+import { HEALTH_CHECK_DEADLINE_MS, type HealthCheck } from '../control/engine-control.js';
 import type { SchedulerWatchdog } from '../scheduler/scheduler-watchdog.js';
 import type { RecordStore } from '../store/record-store.js';
 import { errorMessage } from '../util/error-message.js';
 import { withDeadline } from '../util/with-deadline.js';
-
-/** Each check answers within this, so GET /api/health answers within a second even when Redis or Docker hangs. */
-export const HEALTH_CHECK_DEADLINE_MS = 800;
 
 /** Options of the health check's own Redis connection: fail fast instead of queueing while Redis is away. */
 export const HEALTH_REDIS_OPTIONS = {
