@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { defaultHostName } from '../store/kysely-record-store.js';
+import os from 'node:os';
 import { ROUTE_PATTERN } from '../workflow/workflow-schema.js';
 
 export interface EngineConfig {
@@ -39,6 +39,11 @@ export interface EngineConfig {
   serve: string[];
   /** TIDEFLOW_HOST_NAME, default os.hostname(): the host name stamped on the runs and records of this process. */
   hostName: string;
+}
+
+/** The host name stamped on runs and records: TIDEFLOW_HOST_NAME, else the OS host name. */
+export function defaultHostName(env: NodeJS.ProcessEnv = process.env): string {
+  return env.TIDEFLOW_HOST_NAME?.trim() || os.hostname();
 }
 
 export function loadEngineConfig(

@@ -1,4 +1,4 @@
-import os from 'node:os';
+import { defaultHostName } from '../config/engine-config.js';
 import { Kysely, Migrator, sql, type Expression, type ExpressionBuilder, type SqlBool, type Transaction } from 'kysely';
 import type { ContainerClass } from '../records/container-records.js';
 import {
@@ -36,11 +36,6 @@ export interface StoreLog {
 }
 
 const consoleLog: StoreLog = { warn: (obj, msg) => console.warn(msg, obj) };
-
-/** The host name records are stamped with unless a batch names one: TIDEFLOW_HOST_NAME, else os.hostname(). */
-export function defaultHostName(env: NodeJS.ProcessEnv = process.env): string {
-  return env.TIDEFLOW_HOST_NAME?.trim() || os.hostname();
-}
 
 export interface KyselyRecordStoreOptions {
   /** Stamped on records of batches without their own host. */
