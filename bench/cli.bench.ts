@@ -21,7 +21,7 @@ const TSX_START = [
   `const { register } = await import(${JSON.stringify(pathToFileURL(path.join(ROOT, 'node_modules/tsx/dist/esm/api/index.mjs')).href)});
    register({ tsconfig: ${JSON.stringify(path.join(ROOT, 'tsconfig.json'))} });
    process.argv.splice(1, 0, 'tideflow');
-   await import(${JSON.stringify(pathToFileURL(path.join(ROOT, 'core/cli/main.ts')).href)});`,
+   await import(${JSON.stringify(pathToFileURL(path.join(ROOT, 'cli/main.ts')).href)});`,
   // The CLI's arguments follow: after `--`, so node never reads them as its own (`--help`).
   '--',
 ];

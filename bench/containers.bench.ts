@@ -11,7 +11,7 @@ import { createContainer } from '../core/di/container.js';
 import { loadEngineConfig } from '../core/config/engine-config.js';
 import { silentLogger } from '../core/logging/logger.js';
 import type { PluginContext } from '../core/plugin/plugin.js';
-import { createDockerClient } from '../core/services/docker-engine.js';
+import { createDockerClient } from '../plugins/shared/containers/docker-engine.js';
 import { AnalyzerPlugin, type AnalyzerTimings } from '../plugins/analyzer/analyzer-plugin.js';
 import { analyzerConfig } from '../plugins/analyzer/analyzer-config.js';
 import { SpawnerPlugin } from '../plugins/spawner/spawner-plugin.js';

@@ -3,8 +3,8 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createDockerClient } from '../core/services/docker-engine.js';
-import { LABELS } from '../core/records/container-labels.js';
+import { createDockerClient } from '../plugins/shared/containers/docker-engine.js';
+import { LABELS } from '../plugins/shared/containers/container-labels.js';
 import { loadMark, loadPerCore, printLoad, record } from './report.js';
 
 /** How long the engine runs the default workflow before it is measured (issue 14 asks for 10 minutes). */

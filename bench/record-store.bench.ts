@@ -1,9 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { NewRecord, RecordStore } from '../core/store/record-store.js';
-import { PostgresRecordStore } from '../core/store/postgres-record-store.js';
-import { openRecordStore } from '../core/store/sqlite-record-store.js';
+import type { NewRecord, RecordStore } from '../plugins/shared/store/record-store.js';
+import { PostgresRecordStore } from '../plugins/shared/store/postgres-record-store.js';
+import { openRecordStore } from '../plugins/shared/store/sqlite-record-store.js';
 import { TestPostgres } from '../test/support/postgres.js';
 import { seedStore } from './logger-charts.bench.js';
 import { record } from './report.js';

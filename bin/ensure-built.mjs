@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Compiles core/ and plugins/ to JavaScript once per version of the sources,
+// Compiles core/, plugins/ and cli/ to JavaScript once per version of the sources,
 // so the `tideflow` command starts without compiling TypeScript. A build is
 // named by a hash of everything that shapes it (each source's path and
 // content, tsconfig.json, package.json, the compiler's version), so changed
@@ -12,7 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const SOURCE_DIRS = ['core', 'plugins'];
+const SOURCE_DIRS = ['core', 'plugins', 'cli'];
 /** Builds kept besides the current one (a running engine may still import from an older one). */
 const KEEP_OLD_BUILDS = 2;
 /** Bump when the way of building changes. */
@@ -30,7 +30,7 @@ function sources(root) {
       }
     }
   };
-  for (const d of SOURCE_DIRS) walk(path.join(root, d));
+  for (const d of SOURCE_DIRS) if (existsSync(path.join(root, d))) walk(path.join(root, d));
   return files.sort();
 }
 

@@ -16,4 +16,4 @@ try {
   process.exit(1);
 }
 process.setSourceMapsEnabled(true);
-await import(pathToFileURL(path.join(build, 'core/cli/main.js')).href);
+await import(pathToFileURL(path.join(build, 'cli/main.js')).href);

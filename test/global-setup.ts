@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { EmbeddedRedis } from '../core/services/embedded-redis.js';
-import { ensureDockerEngine } from '../core/services/docker-engine.js';
+import { ensureDockerEngine } from '../plugins/shared/containers/docker-engine.js';
 import { ensureBuilt } from '../bin/ensure-built.mjs';
 import { ensureChromium } from './support/chromium.js';
 

@@ -2,7 +2,7 @@ import type Docker from 'dockerode';
 import type { Redis } from 'ioredis';
 import { HEALTH_CHECK_DEADLINE_MS, type HealthCheck } from '../control/engine-control.js';
 import type { SchedulerWatchdog } from '../scheduler/scheduler-watchdog.js';
-import type { RecordStore } from '../store/record-store.js';
+import type { RecordStore } from '../../plugins/shared/store/record-store.js';
 import { errorMessage } from '../util/error-message.js';
 import { withDeadline } from '../util/with-deadline.js';
 

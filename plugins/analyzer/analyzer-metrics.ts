@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram } from 'prom-client';
 import type { PluginMetricsContext } from '../../core/plugin/plugin.js';
-import type { AnalysisResult, HostMemory } from '../../core/records/container-records.js';
+import type { AnalysisResult, HostMemory } from '../shared/records/container-records.js';
 import { errorMessage } from '../../core/util/error-message.js';
 
 const ANALYZER_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];

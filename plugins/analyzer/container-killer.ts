@@ -1,12 +1,12 @@
 import type Docker from 'dockerode';
 import { NonRetryableError } from '../../core/plugin/errors.js';
-import { LABELS } from '../../core/records/container-labels.js';
+import { LABELS } from '../shared/containers/container-labels.js';
 import { mapBounded } from '../../core/util/map-bounded.js';
-import { isRemovalInProgress, statusCode } from '../../core/services/docker-errors.js';
+import { isRemovalInProgress, statusCode } from '../shared/containers/docker-errors.js';
 import { errorMessage } from '../../core/util/error-message.js';
 import { killViaCgroup } from './cgroup-killer.js';
 import { DEFAULT_CGROUP_ROOT, detectCgroupLayout, hasDockerParent, type CgroupLayout } from './metrics/cgroup-paths.js';
-import { isLocalEngine } from '../../core/services/docker-engine.js';
+import { isLocalEngine } from '../shared/containers/docker-engine.js';
 
 export type KillMethod = 'auto' | 'cgroup' | 'docker';
 

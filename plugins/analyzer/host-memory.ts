@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import type { HostMemory } from '../../core/records/container-records.js';
+import type { HostMemory } from '../shared/records/container-records.js';
 
 export const PROC_MEMINFO = '/proc/meminfo';
 

@@ -1,5 +1,5 @@
-import { LABELS } from '../../core/records/container-labels.js';
-import type { ContainerClass, Decision } from '../../core/records/container-records.js';
+import { LABELS } from '../shared/containers/container-labels.js';
+import type { ContainerClass, Decision } from '../shared/records/container-records.js';
 
 /**
  * The analyzer's default policy, as a pure function (no I/O, no clock, no

@@ -1,5 +1,5 @@
 import type { TopLevelSpec } from 'vega-lite';
-import type { ContainerCountPoint, KeptSnapshot, MemoryPoint, StoredRecord } from '../../core/store/record-store.js';
+import type { ContainerCountPoint, KeptSnapshot, MemoryPoint, StoredRecord } from '../shared/store/record-store.js';
 import { formatDuration } from '../../core/workflow/duration.js';
 import { ChartTimeZone } from './chart-time-zone.js';
 import type { ChartName } from './charts-config.js';

@@ -6,7 +6,7 @@ import type { EngineConfig } from '../../core/config/engine-config.js';
 import { Tokens, type Clock } from '../../core/di/tokens.js';
 import { NonRetryableError } from '../../core/plugin/errors.js';
 import type { PluginContext, PluginShutdownContext, TideflowPlugin } from '../../core/plugin/plugin.js';
-import type { RecordStore } from '../../core/store/record-store.js';
+import type { RecordStore } from '../shared/store/record-store.js';
 import { parseDuration } from '../../core/workflow/duration.js';
 import { ChartRenderer, MissingFontError, writeFileAtomic } from './chart-renderer.js';
 import { buildSpec, countBucketMs, historyRows, MAX_KILLED_POINTS, type ChartData, type ChartSize, type ChartWindow } from './chart-specs.js';

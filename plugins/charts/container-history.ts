@@ -1,5 +1,5 @@
-import type { ContainerClass } from '../../core/records/container-records.js';
-import type { RecordStore, StoredRecord } from '../../core/store/record-store.js';
+import type { ContainerClass } from '../shared/records/container-records.js';
+import type { RecordStore, StoredRecord } from '../shared/store/record-store.js';
 
 /** One analyzer measurement of a container: CPU over the interval that ends at `time`, memory at `time`. */
 export interface ContainerSample {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
-import type { NewRecord, RecordBatch } from '../../core/store/record-store.js';
+import type { NewRecord, RecordBatch } from '../shared/store/record-store.js';
 
 /**
  * The log bodies the course projects' daemons POST to their log service,

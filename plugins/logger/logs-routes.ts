@@ -2,8 +2,8 @@ import { Readable } from 'node:stream';
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyPluginAsync, FastifyReply, onRequestHookHandler } from 'fastify';
 import { StringEnum } from '../../core/api/schemas.js';
-import { RECORD_KINDS, type LogFilter, type RecordStore, type StoredRecord } from '../../core/store/record-store.js';
-import { InvalidCursorError } from '../../core/store/sqlite-record-store.js';
+import { RECORD_KINDS, type LogFilter, type RecordStore, type StoredRecord } from '../shared/store/record-store.js';
+import { InvalidCursorError } from '../shared/store/sqlite-record-store.js';
 import { ACCEPTED_FORMATS, CourseBodySchema, courseBodyBatch, validateCourseBody } from './course-format.js';
 
 export const LOGS_DEFAULT_LIMIT = 100;

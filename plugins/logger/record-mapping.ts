@@ -1,10 +1,10 @@
 import { Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
-import type { AnalysisResult, SpawnResult } from '../../core/records/container-records.js';
-import type { NewRecord, RecordBatch } from '../../core/store/record-store.js';
+import type { AnalysisResult, SpawnResult } from '../shared/records/container-records.js';
+import type { NewRecord, RecordBatch } from '../shared/store/record-store.js';
 
 /**
- * Shapes of what the spawner and analyzer return (core/records), checked at
+ * Shapes of what the spawner and analyzer return (plugins/shared/records), checked at
  * run time: the log job's input crosses Redis as JSON, so the types alone
  * prove nothing. Extra fields are allowed so producers can grow.
  */

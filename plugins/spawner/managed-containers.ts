@@ -1,9 +1,9 @@
 import type Docker from 'dockerode';
 import { sleep } from '../../core/util/sleep.js';
 import { mapBounded } from '../../core/util/map-bounded.js';
-import { isRemovalInProgress, statusCode } from '../../core/services/docker-errors.js';
+import { isRemovalInProgress, statusCode } from '../shared/containers/docker-errors.js';
 import { errorMessage } from '../../core/util/error-message.js';
-import { LABELS, listManagedContainers } from '../../core/records/container-labels.js';
+import { LABELS, listManagedContainers } from '../shared/containers/container-labels.js';
 
 export { listManagedContainers };
 

@@ -1,4 +1,4 @@
-import { LABELS } from '../../core/records/container-labels.js';
+import { LABELS } from '../shared/containers/container-labels.js';
 import { configWithDefaults } from '../../core/plugin/config-defaults.js';
 import { Type, type Static } from '@sinclair/typebox';
 

@@ -1,8 +1,8 @@
 import type Docker from 'dockerode';
 import { Counter, Gauge } from 'prom-client';
 import type { PluginMetricsContext } from '../../core/plugin/plugin.js';
-import { LABELS, listManagedContainers } from '../../core/records/container-labels.js';
-import type { SpawnResult } from '../../core/records/container-records.js';
+import { LABELS, listManagedContainers } from '../shared/containers/container-labels.js';
+import type { SpawnResult } from '../shared/records/container-records.js';
 import { errorMessage } from '../../core/util/error-message.js';
 
 /**

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunEvent } from '../../core/control/engine-events.js';
 import type { Engine } from '../../core/engine/engine.js';
-import type { AnalysisResult, SpawnResult } from '../../core/records/container-records.js';
+import type { AnalysisResult, SpawnResult } from '../../plugins/shared/records/container-records.js';
 import { listManagedContainers, removeManagedContainers } from '../../plugins/spawner/index.js';
 import { CHART_NAMES } from '../../plugins/charts/index.js';
 import { testDocker } from '../support/docker.js';

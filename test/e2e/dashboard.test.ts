@@ -10,7 +10,7 @@ import type { BrowserContext, Page } from 'playwright-core';
 import { launchTestBrowser } from '../support/test-browser.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildAdminApp } from '../../core/api/admin-app.js';
-import { openRecordStore, type SqliteRecordStore } from '../../core/store/sqlite-record-store.js';
+import { openRecordStore, type SqliteRecordStore } from '../../plugins/shared/store/sqlite-record-store.js';
 import { logsRoutes } from '../../plugins/logger/logs-routes.js';
 import { FakeEngineControl, lifecycleWorkflow } from '../support/fake-engine-control.js';
 

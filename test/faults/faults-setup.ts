@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { mkdirSync } from 'node:fs';
-import { ensureDockerEngine } from '../../core/services/docker-engine.js';
+import { ensureDockerEngine } from '../../plugins/shared/containers/docker-engine.js';
 import { buildWorkloadImages } from '../../plugins/spawner/images/workload-images.js';
 import { formatSummary, readSummary, resetSummary } from './support/fault-summary.js';
 

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { LABELS } from '../../core/records/container-labels.js';
+import { LABELS } from '../../plugins/shared/containers/container-labels.js';
 import { ROOT } from '../support/cli-process.js';
 import { pollUntil } from '../support/poll.js';
 import { DockerProxy, isPidAlive } from './support/fault-processes.js';

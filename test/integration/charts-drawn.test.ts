@@ -8,7 +8,7 @@ import { loadEngineConfig } from '../../core/config/engine-config.js';
 import { silentLogger } from '../../core/logging/logger.js';
 import { isNonRetryable } from '../../core/plugin/errors.js';
 import { PluginRegistry } from '../../core/plugin/plugin-registry.js';
-import { openRecordStore, type SqliteRecordStore } from '../../core/store/sqlite-record-store.js';
+import { openRecordStore, type SqliteRecordStore } from '../../plugins/shared/store/sqlite-record-store.js';
 import ChartsPluginClass from '../../plugins/charts/index.js';
 import type { ChartsPlugin } from '../../plugins/charts/charts-plugin.js';
 import type { ChartsConfig } from '../../plugins/charts/charts-config.js';

@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { RecordStore, LogFilter, StoredRecord } from '../../core/store/record-store.js';
-import { openRecordStore, type SqliteRecordStore } from '../../core/store/sqlite-record-store.js';
+import type { RecordStore, LogFilter, StoredRecord } from '../../plugins/shared/store/record-store.js';
+import { openRecordStore, type SqliteRecordStore } from '../../plugins/shared/store/sqlite-record-store.js';
 import { ContainerHistoryQuery } from '../../plugins/charts/container-history.js';
 import { lifecycleFixture } from '../support/chart-fixtures.js';
 

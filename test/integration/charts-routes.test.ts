@@ -7,7 +7,7 @@ import { createContainer } from '../../core/di/container.js';
 import { Tokens } from '../../core/di/tokens.js';
 import { loadEngineConfig } from '../../core/config/engine-config.js';
 import { silentLogger } from '../../core/logging/logger.js';
-import { openRecordStore, type SqliteRecordStore } from '../../core/store/sqlite-record-store.js';
+import { openRecordStore, type SqliteRecordStore } from '../../plugins/shared/store/sqlite-record-store.js';
 import ChartsPluginClass from '../../plugins/charts/index.js';
 import type { ChartsPlugin } from '../../plugins/charts/charts-plugin.js';
 

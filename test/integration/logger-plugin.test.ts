@@ -9,8 +9,8 @@ import { loadEngineConfig } from '../../core/config/engine-config.js';
 import { silentLogger } from '../../core/logging/logger.js';
 import { isNonRetryable } from '../../core/plugin/errors.js';
 import type { PluginContext } from '../../core/plugin/plugin.js';
-import type { AnalysisResult, SpawnResult } from '../../core/records/container-records.js';
-import { openRecordStore, type SqliteRecordStore } from '../../core/store/sqlite-record-store.js';
+import type { AnalysisResult, SpawnResult } from '../../plugins/shared/records/container-records.js';
+import { openRecordStore, type SqliteRecordStore } from '../../plugins/shared/store/sqlite-record-store.js';
 import LoggerPluginDefault, { LoggerConfigSchema, type LoggerConfig } from '../../plugins/logger/index.js';
 import type { LoggerPlugin } from '../../plugins/logger/logger-plugin.js';
 

@@ -8,8 +8,8 @@ import { createContainer } from '../../core/di/container.js';
 import { Tokens } from '../../core/di/tokens.js';
 import { loadEngineConfig } from '../../core/config/engine-config.js';
 import { silentLogger } from '../../core/logging/logger.js';
-import type { StoreStats } from '../../core/store/record-store.js';
-import { openRecordStore, type SqliteRecordStore } from '../../core/store/sqlite-record-store.js';
+import type { StoreStats } from '../../plugins/shared/store/record-store.js';
+import { openRecordStore, type SqliteRecordStore } from '../../plugins/shared/store/sqlite-record-store.js';
 import LoggerPluginClass from '../../plugins/logger/index.js';
 import { CSV_HEADER } from '../../plugins/logger/logs-routes.js';
 

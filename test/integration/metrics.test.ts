@@ -3,11 +3,11 @@ import parsePrometheusTextFormat, { type PromFamily, type PromSample } from 'par
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildAdminApp } from '../../core/api/admin-app.js';
 import type { RunRecord } from '../../core/history/run-record.js';
-import type { AnalysisResult, AnalyzedContainer, SpawnResult } from '../../core/records/container-records.js';
+import type { AnalysisResult, AnalyzedContainer, SpawnResult } from '../../plugins/shared/records/container-records.js';
 import { silentLogger } from '../../core/logging/logger.js';
 import { systemClock } from '../../core/di/tokens.js';
 import { loadEngineConfig } from '../../core/config/engine-config.js';
-import { createDockerClient } from '../../core/services/docker-engine.js';
+import { createDockerClient } from '../../plugins/shared/containers/docker-engine.js';
 import { AnalyzerPlugin } from '../../plugins/analyzer/analyzer-plugin.js';
 import { SpawnerPlugin } from '../../plugins/spawner/spawner-plugin.js';
 import { FakeEngineControl, lifecycleWorkflow } from '../support/fake-engine-control.js';

@@ -6,11 +6,11 @@ import { pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { openRecordStore, InvalidCursorError, SqliteRecordStore } from '../../core/store/sqlite-record-store.js';
-import { openConfiguredRecordStore } from '../../core/store/open-record-store.js';
-import { PostgresRecordStore } from '../../core/store/postgres-record-store.js';
-import type { KyselyRecordStore, StoreLog } from '../../core/store/kysely-record-store.js';
-import type { NewRecord, RecordBatch, StoredRecord } from '../../core/store/record-store.js';
+import { openRecordStore, InvalidCursorError, SqliteRecordStore } from '../../plugins/shared/store/sqlite-record-store.js';
+import { openConfiguredRecordStore } from '../../plugins/shared/store/open-record-store.js';
+import { PostgresRecordStore } from '../../plugins/shared/store/postgres-record-store.js';
+import type { KyselyRecordStore, StoreLog } from '../../plugins/shared/store/kysely-record-store.js';
+import type { NewRecord, RecordBatch, StoredRecord } from '../../plugins/shared/store/record-store.js';
 import { TestPostgres } from '../support/postgres.js';
 
 const T0 = Date.UTC(2026, 10, 1, 12, 0, 0);
@@ -72,7 +72,7 @@ interface Backend {
   location(): Promise<StoreLocation>;
 }
 
-const storeModule = (file: string) => JSON.stringify(pathToFileURL(path.resolve('core/store', file)).href);
+const storeModule = (file: string) => JSON.stringify(pathToFileURL(path.resolve('plugins/shared/store', file)).href);
 
 function rawInsertSql(row: Record<string, unknown>, placeholder: (i: number) => string): { text: string; values: unknown[] } {
   const cols = Object.keys(row);

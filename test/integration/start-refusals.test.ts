@@ -6,8 +6,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli-process.js';
 import { testRedis, testRedisUrl, uniquePrefix } from '../support/redis.js';
 import { writeWorkflows } from '../support/test-engine.js';
-import { createDockerClient } from '../../core/services/docker-engine.js';
-import { listManagedContainers } from '../../core/records/container-labels.js';
+import { createDockerClient } from '../../plugins/shared/containers/docker-engine.js';
+import { listManagedContainers } from '../../plugins/shared/containers/container-labels.js';
 
 /**
  * A configuration `tideflow start` refuses is refused before anything

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { NewRecord, RecordBatch } from '../../core/store/record-store.js';
+import type { NewRecord, RecordBatch } from '../../plugins/shared/store/record-store.js';
 
 const MIB = 1024 ** 2;
 const GIB = 1024 ** 3;

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { createDockerClient } from '../../core/services/docker-engine.js';
+import { createDockerClient } from '../../plugins/shared/containers/docker-engine.js';
 import type Docker from 'dockerode';
 
 export function testDocker(): Docker {

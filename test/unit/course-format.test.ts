@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { checkRunInput, MAX_INPUT_DEPTH, RunInputError } from '../../core/control/run-input-limits.js';
 import { courseBodyBatch, courseTimeProblem, MIN_RECORD_TIME, parseCourseTime, validateCourseBody } from '../../plugins/logger/course-format.js';
 import { csvCell, toApiRecord } from '../../plugins/logger/logs-routes.js';
-import type { StoredRecord } from '../../core/store/record-store.js';
+import type { StoredRecord } from '../../plugins/shared/store/record-store.js';
 
 const NOW = Date.UTC(2026, 11, 2, 3, 0, 0);
 

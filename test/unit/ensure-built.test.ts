@@ -21,6 +21,7 @@ describe('the CLI build (bin/ensure-built.mjs)', () => {
   write('core/answer.ts', 'export const answer: number = 1;\n');
   write('plugins/p/index.ts', "import { answer } from '../../core/answer.js';\nexport default class P { readonly answer = answer; }\n");
   write('plugins/p/p.test.ts', 'not compiled at all (');
+  write('cli/main.ts', "export { answer } from '../core/answer.js';\n");
 
   it('compiles once, reuses the build while nothing changes, rebuilds on any source change', async () => {
     const logs: string[] = [];

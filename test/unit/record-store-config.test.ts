@@ -1,8 +1,8 @@
 import os from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { loadEngineConfig } from '../../core/config/engine-config.js';
-import { openConfiguredRecordStore } from '../../core/store/open-record-store.js';
-import { redactDatabaseUrl } from '../../core/store/postgres-record-store.js';
+import { openConfiguredRecordStore } from '../../plugins/shared/store/open-record-store.js';
+import { redactDatabaseUrl } from '../../plugins/shared/store/postgres-record-store.js';
 
 describe('record store configuration', () => {
   it('reads TIDEFLOW_DATABASE_URL and TIDEFLOW_HOST_NAME, defaulting to SQLite and the machine name', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatStatus } from '../../core/cli/commands/control-commands.js';
+import { formatStatus } from '../../cli/commands/control-commands.js';
 import type { JobStatus, WorkflowStatus } from '../../core/control/engine-control.js';
 
 const job = (over: Partial<JobStatus>): JobStatus => ({

@@ -1,6 +1,6 @@
 import type Docker from 'dockerode';
 import { NonRetryableError } from '../../../core/plugin/errors.js';
-import { isLocalEngine } from '../../../core/services/docker-engine.js';
+import { isLocalEngine } from '../../shared/containers/docker-engine.js';
 import { CgroupMetricSource } from './cgroup-source.js';
 import { DockerStatsMetricSource } from './docker-stats-source.js';
 import { FallbackMetricSource } from './fallback-source.js';

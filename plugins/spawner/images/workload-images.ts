@@ -1,10 +1,10 @@
-import { LABELS } from '../../../core/records/container-labels.js';
+import { LABELS } from '../../shared/containers/container-labels.js';
 import { execFileSync } from 'node:child_process';
 import { aptInstall, type InstallOptions } from '../../../core/services/system-installer.js';
 import { readFileSync } from 'node:fs';
 import type Docker from 'dockerode';
 import { pack as tarPack } from 'tar-stream';
-import type { ContainerClass } from '../../../core/records/container-records.js';
+import type { ContainerClass } from '../../shared/records/container-records.js';
 
 /** Label every workload image carries (value: the image's short name). */
 export const IMAGE_LABEL = LABELS.image;

@@ -3,10 +3,10 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Redis } from 'ioredis';
 import type { RunRecord } from '../../../core/history/run-record.js';
-import { createDockerClient } from '../../../core/services/docker-engine.js';
-import { listManagedContainers } from '../../../core/records/container-labels.js';
-import { openRecordStore } from '../../../core/store/sqlite-record-store.js';
-import type { StoredRecord } from '../../../core/store/record-store.js';
+import { createDockerClient } from '../../../plugins/shared/containers/docker-engine.js';
+import { listManagedContainers } from '../../../plugins/shared/containers/container-labels.js';
+import { openRecordStore } from '../../../plugins/shared/store/sqlite-record-store.js';
+import type { StoredRecord } from '../../../plugins/shared/store/record-store.js';
 import { readEngineInfo } from '../../../core/engine/engine-info.js';
 
 /** The admin token every fault scenario's engine uses (long enough to be accepted). */

@@ -1,7 +1,7 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type Docker from 'dockerode';
-import { createDockerClient } from '../../../core/services/docker-engine.js';
+import { createDockerClient } from '../../../plugins/shared/containers/docker-engine.js';
 import { startOwnProcess, type OwnProcess } from '../../faults/support/fault-processes.js';
 import type { NetHost } from './test-network.js';
 

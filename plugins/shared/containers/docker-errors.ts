@@ -1,4 +1,4 @@
-import { errorMessage } from '../util/error-message.js';
+import { errorMessage } from '../../../core/util/error-message.js';
 import type Docker from 'dockerode';
 
 const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ENOENT', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'EACCES', 'ENOTCONN']);

@@ -1,5 +1,5 @@
-import { loadEngineConfig, type EngineConfig } from '../../config/engine-config.js';
-import { createLogger } from '../../logging/logger.js';
+import { loadEngineConfig, type EngineConfig } from '../../core/config/engine-config.js';
+import { createLogger } from '../../core/logging/logger.js';
 import { watchNpmExecLauncher } from '../launcher-watch.js';
 
 export interface StartFlags {
@@ -39,7 +39,7 @@ export async function runEngine(role: 'all' | 'worker', flags: StartFlags): Prom
   }
   const logger = createLogger();
   // Imported here: the other verbs share configFromFlags and need none of the engine.
-  const { Engine } = await import('../../engine/engine.js');
+  const { Engine } = await import('../../core/engine/engine.js');
   const engine = new Engine({ config, logger, role });
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals | string) => {

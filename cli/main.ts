@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { Command } from 'commander';
-import { MissingDependencyError } from '../services/system-installer.js';
+import { MissingDependencyError } from '../core/services/system-installer.js';
 import { configFromFlags, type StartFlags } from './commands/start-command.js';
 
 // Each verb imports only what it uses, when it runs: `tideflow status` never

@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
-import { sleep } from '../util/sleep.js';
+import { sleep } from '../../../core/util/sleep.js';
 import { existsSync, mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
 import Docker from 'dockerode';
-import { isLoopbackHost } from '../util/loopback-host.js';
-import { aptInstall, findExecutable, type InstallOptions } from './system-installer.js';
+import { isLoopbackHost } from '../../../core/util/loopback-host.js';
+import { aptInstall, findExecutable, type InstallOptions } from '../../../core/services/system-installer.js';
 
 export const DEFAULT_DOCKER_SOCKET = '/var/run/docker.sock';
 

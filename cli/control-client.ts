@@ -1,13 +1,13 @@
 import { Redis } from 'ioredis';
-import type { EngineConfig } from '../config/engine-config.js';
-import { RedisEngineControl } from '../control/redis-engine-control.js';
-import { readEngineInfo } from '../engine/engine-info.js';
-import { RunHistory } from '../history/run-history.js';
-import { silentLogger } from '../logging/logger.js';
-import { RunQueues } from '../runner/run-queues.js';
-import { PauseStore } from '../scheduler/pause-store.js';
-import { SchedulerSync } from '../scheduler/scheduler-sync.js';
-import { WorkflowCatalog } from '../workflow/workflow-catalog.js';
+import type { EngineConfig } from '../core/config/engine-config.js';
+import { RedisEngineControl } from '../core/control/redis-engine-control.js';
+import { readEngineInfo } from '../core/engine/engine-info.js';
+import { RunHistory } from '../core/history/run-history.js';
+import { silentLogger } from '../core/logging/logger.js';
+import { RunQueues } from '../core/runner/run-queues.js';
+import { PauseStore } from '../core/scheduler/pause-store.js';
+import { SchedulerSync } from '../core/scheduler/scheduler-sync.js';
+import { WorkflowCatalog } from '../core/workflow/workflow-catalog.js';
 
 /**
  * The CLI's way to a running engine: straight to its Redis (REDIS_URL, or

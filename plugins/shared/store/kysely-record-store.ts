@@ -1,4 +1,4 @@
-import { defaultHostName } from '../config/engine-config.js';
+import { defaultHostName } from '../../../core/config/engine-config.js';
 import { Kysely, Migrator, sql, type Expression, type ExpressionBuilder, type SqlBool, type Transaction } from 'kysely';
 import type { ContainerClass } from '../records/container-records.js';
 import {

@@ -1,11 +1,11 @@
 import { statSync } from 'node:fs';
-import { loadEngineConfig } from '../../config/engine-config.js';
-import { createContainer } from '../../di/container.js';
-import { Tokens } from '../../di/tokens.js';
-import { silentLogger } from '../../logging/logger.js';
-import { PluginRegistry } from '../../plugin/plugin-registry.js';
-import { createDockerClient } from '../../services/docker-engine.js';
-import { loadWorkflowFiles, workflowFiles } from '../../workflow/workflow-loader.js';
+import { loadEngineConfig } from '../../core/config/engine-config.js';
+import { createContainer } from '../../core/di/container.js';
+import { Tokens } from '../../core/di/tokens.js';
+import { silentLogger } from '../../core/logging/logger.js';
+import { PluginRegistry } from '../../core/plugin/plugin-registry.js';
+import { createDockerClient } from '../../plugins/shared/containers/docker-engine.js';
+import { loadWorkflowFiles, workflowFiles } from '../../core/workflow/workflow-loader.js';
 
 /**
  * Checks workflow files (or folders of them) without connecting to anything.

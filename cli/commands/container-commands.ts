@@ -1,6 +1,6 @@
-import type { EngineConfig } from '../../config/engine-config.js';
-import { ensureDockerEngine } from '../../services/docker-engine.js';
-import { buildWorkloadImages, removeManagedContainers } from '../../../plugins/spawner/index.js';
+import type { EngineConfig } from '../../core/config/engine-config.js';
+import { ensureDockerEngine } from '../../plugins/shared/containers/docker-engine.js';
+import { buildWorkloadImages, removeManagedContainers } from '../../plugins/spawner/index.js';
 
 async function docker(config: EngineConfig) {
   return (await ensureDockerEngine({ dockerHost: config.dockerHost, logDir: config.dataDir, noInstall: config.noInstall, log: console.log })).docker;

@@ -1,6 +1,6 @@
-import type { EngineConfig } from '../../config/engine-config.js';
-import type { PauseTarget, WorkflowStatus } from '../../control/engine-control.js';
-import { checkRunInput, RunInputError } from '../../control/run-input-limits.js';
+import type { EngineConfig } from '../../core/config/engine-config.js';
+import type { PauseTarget, WorkflowStatus } from '../../core/control/engine-control.js';
+import { checkRunInput, RunInputError } from '../../core/control/run-input-limits.js';
 import { connectControl } from '../control-client.js';
 
 export function parseTarget(text: string | undefined, needJob: boolean): PauseTarget & { job?: string } {
