@@ -20,6 +20,7 @@ import { buildWorkloadImages } from '../plugins/spawner/images/workload-images.j
 import { removeManagedContainers } from '../plugins/spawner/managed-containers.js';
 import { benchRedis } from './bench-services.js';
 import { loadMark, loadPerCore, printLoad, record, writeResults } from './report.js';
+import { SharedTokens } from '../plugins/shared/tokens.js';
 
 const run = promisify(execFile);
 
@@ -83,7 +84,7 @@ export async function runContainersBench(): Promise<void> {
   const prefix = `tf-bench-${id}`;
   const redisService = await benchRedis();
   const redis = new Redis(redisService.url, { maxRetriesPerRequest: null });
-  const di = createContainer({ config: loadEngineConfig({ queuePrefix: prefix }), logger: silentLogger(), docker, redis });
+  const di = createContainer({ config: loadEngineConfig({ queuePrefix: prefix }), logger: silentLogger(), redis, extra: [[SharedTokens.Docker, docker]] });
   const spawner = di.resolve(SpawnerPlugin);
   const analyzer = di.resolve(AnalyzerPlugin);
   const benchLabel = `tideflow.bench=${id}`;

@@ -58,10 +58,9 @@ async function startEngine(url: string, prefix: string, workflow: unknown): Prom
   const engine = new Engine({
     config: loadEngineConfig({ redisUrl: url, queuePrefix: prefix, workflowsDir: dir, dataDir: mkdtempSync(path.join(os.tmpdir(), 'tf-bench-data-')), concurrency: CONCURRENCY }),
     logger: silentLogger(),
-    builtinPlugins: false,
     plugins: [NoopPlugin],
     api: false,
-    ensureDocker: false,
+    startServices: false,
     watch: false,
   });
   return engine.start();

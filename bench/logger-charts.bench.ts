@@ -4,7 +4,6 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createContainer } from '../core/di/container.js';
-import { Tokens } from '../core/di/tokens.js';
 import { loadEngineConfig } from '../core/config/engine-config.js';
 import { silentLogger } from '../core/logging/logger.js';
 import type { PluginContext } from '../core/plugin/plugin.js';
@@ -18,6 +17,7 @@ import { CHART_NAMES } from '../plugins/charts/charts-config.js';
 import { ChartRenderer } from '../plugins/charts/chart-renderer.js';
 import { memorySpec } from '../plugins/charts/chart-specs.js';
 import { record } from './report.js';
+import { SharedTokens } from '../plugins/shared/tokens.js';
 
 const GIB = 1024 ** 3;
 const MIB = 1024 ** 2;
@@ -84,7 +84,7 @@ async function tideflowIngestPerRecord(stored: number, rounds: number): Promise<
   try {
     const now = Date.now();
     await seedStore(store, stored, now);
-    const di = createContainer({ config: loadEngineConfig({ dataDir: dir }), logger: silentLogger(), extra: [[Tokens.RecordStore, store]] });
+    const di = createContainer({ config: loadEngineConfig({ dataDir: dir }), logger: silentLogger(), extra: [[SharedTokens.RecordStore, store]] });
     const logger = di.resolve(LoggerPlugin);
     const config: LoggerConfig = { retention: '7d', purgeEvery: '1h' };
     for (let i = 0; i < 20; i++) await logger.run(analysis(i, now), logCtx(config)); // warm-up (JIT, statement cache)
@@ -149,7 +149,7 @@ async function renderAllFrom(records: number): Promise<{ cold: number; warm: num
   try {
     const now = Date.now();
     await seedStore(store, records, now);
-    const di = createContainer({ config: loadEngineConfig({ dataDir: dir }), logger: silentLogger(), clock: { now: () => now }, extra: [[Tokens.RecordStore, store]] });
+    const di = createContainer({ config: loadEngineConfig({ dataDir: dir }), logger: silentLogger(), clock: { now: () => now }, extra: [[SharedTokens.RecordStore, store]] });
     const charts = di.resolve(ChartsPlugin);
     let t0 = performance.now();
     await charts.renderAll();

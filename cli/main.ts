@@ -1,11 +1,15 @@
 import 'reflect-metadata';
 import { Command } from 'commander';
 import { MissingDependencyError } from '../core/services/system-installer.js';
+import type { PluginCli, PluginCommand } from '../core/plugin/plugin-cli.js';
+import { BUILTIN_PLUGINS } from './builtin-plugins.js';
 import { configFromFlags, type StartFlags } from './commands/start-command.js';
 
 // Each verb imports only what it uses, when it runs: `tideflow status` never
 // loads the HTTP server, Docker or chart code (start-up time is in `npm run bench`).
-const containerCommands = () => import('./commands/container-commands.js');
+// The plugins' CLI declarations are light modules, read on every call.
+const pluginClis: PluginCli[] = (await Promise.all(BUILTIN_PLUGINS.map(async (p) => (p.cli ? (await p.cli()).default : undefined)))).filter((c) => c !== undefined);
+const startOptions = pluginClis.flatMap((c) => c.startOptions ?? []);
 const controlCommands = () => import('./commands/control-commands.js');
 const startCommand = () => import('./commands/start-command.js');
 const validateCommands = () => import('./commands/validate-command.js');
@@ -32,20 +36,48 @@ function action<A extends unknown[]>(fn: (...args: A) => Promise<string | number
   };
 }
 
+/** commander's attribute name of a flag: `--keep-containers` -> keepContainers. */
+function optionKey(flags: string): string {
+  return (flags.match(/--([a-z0-9-]+)/)?.[1] ?? '').replace(/-([a-z0-9])/g, (_, ch: string) => ch.toUpperCase());
+}
+
+/** A plugin's verb; a nested one (`images build`) under its group command, made once. */
+function addPluginCommand(c: PluginCommand): void {
+  const words = c.name.split(' ');
+  let parent: Command = program;
+  for (const w of words.slice(0, -1)) parent = parent.commands.find((x) => x.name() === w) ?? parent.command(w).description(`${w} commands`);
+  const cmd = parent.command(words.at(-1)!).description(c.description);
+  for (const a of c.arguments ?? []) cmd.argument(a);
+  for (const o of c.options ?? []) cmd.option(o.flags, o.description);
+  cmd.action(
+    action(async (...args: unknown[]) => {
+      const positional = args.slice(0, c.arguments?.length ?? 0) as Array<string | undefined>;
+      const options = (args[c.arguments?.length ?? 0] ?? {}) as Record<string, unknown>;
+      return c.run(positional, options, { config: config(), env: process.env, log: console.log });
+    }),
+  );
+}
+
 /** commander's way to take an option several times. */
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
-program
+const start = program
   .command('start')
   .description('run the engine: API, schedules and workers for the workflows folder')
   .option('--workflows <dir>', 'workflow folder (TIDEFLOW_WORKFLOWS, default ./workflows)')
   .option('--port <n>', 'admin API port (PORT, default 3000)')
   .option('--host <host>', 'admin API host (HOST, default 127.0.0.1)')
-  .option('--keep-containers', 'leave managed containers running on shutdown')
-  .option('--serve <route>', 'also serve this route (repeatable; TIDEFLOW_SERVE)', collect, [])
-  .action(action(async (flags: StartFlags) => (await startCommand()).runEngine('all', { ...flags, dataDir: dataDir() })));
+  .option('--serve <route>', 'also serve this route (repeatable; TIDEFLOW_SERVE)', collect, []);
+for (const o of startOptions) start.option(o.flags, `${o.description} (${Object.entries(o.env).map(([k, v]) => `${k}=${v}`).join(' ')})`);
+start.action(
+  action(async (flags: StartFlags & Record<string, unknown>) => {
+    // A plugin's start flag sets the environment settings it stands for.
+    const env = Object.assign({}, ...startOptions.filter((o) => flags[optionKey(o.flags)] === true).map((o) => o.env)) as Record<string, string>;
+    return (await startCommand()).runEngine('all', { ...flags, dataDir: dataDir(), env });
+  }),
+);
 
 program
   .command('worker')
@@ -84,18 +116,6 @@ program
   .option('--json', 'machine-readable output')
   .action(action(async (o: { json?: boolean }) => (await controlCommands()).statusCommand(config(), o.json === true)));
 
-program
-  .command('images')
-  .description('workload images')
-  .command('build')
-  .description('build the 4 workload images locally (no registry needed)')
-  .option('--force', 'rebuild even if present')
-  .action(action(async (o: { force?: boolean }) => (await containerCommands()).imagesBuildCommand(config(), o.force === true)));
-
-program
-  .command('cleanup')
-  .description('remove the managed containers (of one workflow, or all)')
-  .argument('[workflow]')
-  .action(action(async (wf?: string) => (await containerCommands()).cleanupCommand(config(), wf)));
+for (const c of pluginClis.flatMap((cli) => cli.commands ?? [])) addPluginCommand(c);
 
 await program.parseAsync(process.argv);

@@ -7,9 +7,10 @@ export interface StartFlags {
   dataDir?: string;
   port?: string;
   host?: string;
-  keepContainers?: boolean;
   /** Routes to serve (--serve, repeatable). */
   serve?: string[];
+  /** Settings plugins' start flags set (e.g. --keep-containers: TIDEFLOW_KEEP_CONTAINERS=1), over the environment's. */
+  env?: Record<string, string>;
 }
 
 export function configFromFlags(flags: StartFlags): EngineConfig {
@@ -22,10 +23,10 @@ export function configFromFlags(flags: StartFlags): EngineConfig {
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be an integer 0..65535, got "${flags.port}"`);
     overrides.port = port;
   }
-  if (flags.keepContainers) overrides.keepContainers = true;
-  const config = loadEngineConfig(overrides);
+  const env = { ...process.env, ...flags.env };
+  const config = loadEngineConfig(overrides, env);
   // Flags add to TIDEFLOW_SERVE; loadEngineConfig checked the variable's names, these are checked the same way.
-  return flags.serve?.length ? loadEngineConfig({ ...overrides, serve: [...new Set([...config.serve, ...flags.serve])] }) : config;
+  return flags.serve?.length ? loadEngineConfig({ ...overrides, serve: [...new Set([...config.serve, ...flags.serve])] }, env) : config;
 }
 
 /**
@@ -40,7 +41,8 @@ export async function runEngine(role: 'all' | 'worker', flags: StartFlags): Prom
   const logger = createLogger();
   // Imported here: the other verbs share configFromFlags and need none of the engine.
   const { Engine } = await import('../../core/engine/engine.js');
-  const engine = new Engine({ config, logger, role });
+  const { BUILTIN_PLUGINS } = await import('../builtin-plugins.js');
+  const engine = new Engine({ config, logger, role, pluginModules: BUILTIN_PLUGINS });
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals | string) => {
     signals++;

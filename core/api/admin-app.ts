@@ -8,14 +8,14 @@ import type { Registry } from 'prom-client';
 import type { EngineControl } from '../control/engine-control.js';
 import type { RunEventSource } from '../control/engine-events.js';
 import type { Logger } from '../logging/logger.js';
-import type { TideflowPlugin } from '../plugin/plugin.js';
+import type { PluginManifest, TideflowPlugin } from '../plugin/plugin.js';
 import { PROJECT_ROOT } from '../util/project-root.js';
 import { createBearerAuth, type AdminAuthHook } from './auth/bearer-auth.js';
 import { dashboardRoutes } from './dashboard/dashboard-routes.js';
 import { adminErrorHandler, BadRequestError } from './error-handler.js';
 import { EngineMetrics } from './metrics/engine-metrics.js';
 import { metricsRoute } from './metrics/metrics-route.js';
-import { bullBoardRoutes } from './queues/bull-board-routes.js';
+import { BULL_BOARD_PATH, bullBoardRoutes } from './queues/bull-board-routes.js';
 import { documentRouteSecurity, finishOpenApiDocument } from './openapi/openapi-conventions.js';
 import { healthRoutes } from './routes/health-routes.js';
 import { runRoutes } from './routes/run-routes.js';
@@ -27,8 +27,8 @@ export interface AdminAppOptions {
   control: EngineControl;
   /** Runner events; /metrics counts runs, containers and analyses from them. */
   events?: RunEventSource;
-  /** Loaded plugins; each one's `routes` is registered encapsulated, without prefix, and its `metrics` on /metrics. */
-  plugins?: Array<Pick<TideflowPlugin, 'name' | 'routes' | 'metrics'>>;
+  /** Loaded plugins: each one's `routes` registered encapsulated, without prefix; its `metrics` on /metrics; its OpenAPI tags and dashboard panels. */
+  plugins?: HostedPlugin[];
   /** Bearer token for mutating routes (see resolveAdminToken). */
   adminToken: string;
   /** Where refused (4xx) and failed (5xx) requests are logged; nowhere when false or omitted. */
@@ -39,17 +39,16 @@ export interface AdminAppOptions {
   queuePaused?: () => Promise<boolean>;
   /** Finish time (ms) of the last success per `<workflow>/<job>`, read at each /metrics scrape. */
   lastSuccesses?: () => Promise<Map<string, number>>;
-  /** The engine's data dir; handed to plugin routes as the `dataDir` option. */
-  dataDir: string;
   /** BullMQ queues shown by Bull Board at /queues (none: no Bull Board). */
   queues?: Queue[];
   /** Registry for /metrics (e.g. the DI one); a private new one by default. */
   metricsRegistry?: Registry;
 }
 
-/** What plugin route sets receive as options. */
-export interface PluginRouteOptions {
-  dataDir: string;
+/** What the admin app needs of a plugin. */
+export interface HostedPlugin {
+  manifest: Pick<PluginManifest, 'name' | 'apiTags' | 'dashboardPanels'>;
+  plugin: Pick<TideflowPlugin, 'routes' | 'metrics'>;
 }
 
 declare module 'fastify' {
@@ -124,7 +123,8 @@ export async function buildAdminApp(opts: AdminAppOptions): Promise<FastifyInsta
     app.addHook('onRoute', (route) => {
       const methods = Array.isArray(route.method) ? route.method : [route.method];
       const mutating = methods.some((m) => m !== 'GET' && m !== 'HEAD' && m !== 'OPTIONS');
-      const ours = route.url.startsWith('/api/') || route.url === '/logs' || route.url === '/log';
+      // Bull Board's own API takes bodies and queries it does not declare: it is not ours to police.
+      const ours = !route.url.startsWith(BULL_BOARD_PATH);
       if (!mutating || !ours) return;
       const schema = (route.schema ??= {});
       schema.querystring ??= { type: 'object', properties: {}, additionalProperties: false };
@@ -161,8 +161,7 @@ export async function buildAdminApp(opts: AdminAppOptions): Promise<FastifyInsta
           { name: 'jobs', description: 'Trigger, pause, resume one job' },
           { name: 'runs', description: 'Run history' },
           { name: 'metrics', description: 'Prometheus' },
-          { name: 'logs', description: 'Stored spawn, kill and memory records (logger plugin)' },
-          { name: 'charts', description: 'Rendered charts (charts plugin)' },
+          ...(opts.plugins ?? []).flatMap((p) => p.manifest.apiTags ?? []),
         ],
       },
       transformObject: (documentObject) => ('openapiObject' in documentObject ? finishOpenApiDocument(documentObject.openapiObject) : documentObject.swaggerObject),
@@ -177,18 +176,19 @@ export async function buildAdminApp(opts: AdminAppOptions): Promise<FastifyInsta
     await app.register(workflowRoutes, { control, requireAdmin });
     await app.register(runRoutes, { control });
     await app.register(metricsRoute, { metrics });
-    await app.register(dashboardRoutes);
+    await app.register(dashboardRoutes, { panels: (opts.plugins ?? []).flatMap((p) => (p.manifest.dashboardPanels ?? []).map((panel) => ({ plugin: p.manifest.name, ...panel }))) });
     if (opts.queues?.length) await app.register(bullBoardRoutes, { queues: opts.queues, adminToken: opts.adminToken, requireAdmin });
 
-    for (const plugin of opts.plugins ?? []) {
+    for (const { manifest, plugin } of opts.plugins ?? []) {
       const routes = plugin.routes;
       if (!routes) continue;
-      // Encapsulated child context, no prefix; a failure names the plugin.
+      // Encapsulated child context, no prefix; a failure (e.g. a host decorator it declares is missing) names the plugin.
       await app.register(async (child) => {
         try {
-          await routes(child, { dataDir: opts.dataDir } as PluginRouteOptions);
+          await child.register(routes);
+          await child.after();
         } catch (err) {
-          throw new Error(`routes of plugin ${plugin.name} failed to register: ${(err as Error).message}`, { cause: err });
+          throw new Error(`routes of plugin ${manifest.name} failed to register: ${(err as Error).message}`, { cause: err });
         }
       });
     }

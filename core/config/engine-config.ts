@@ -1,6 +1,8 @@
 import path from 'node:path';
 import os from 'node:os';
+import { Type } from '@sinclair/typebox';
 import { ROUTE_PATTERN } from '../workflow/workflow-schema.js';
+import { parseEnvSettings } from './env-settings.js';
 
 export interface EngineConfig {
   /** Where Redis AOF, SQLite, charts, the admin token live. Default ./data. */
@@ -11,11 +13,7 @@ export interface EngineConfig {
   port: number;
   /** REDIS_URL; unset means "start a private redis-server". */
   redisUrl?: string;
-  /** DOCKER_HOST or the default socket. */
-  dockerHost?: string;
-  /** Remove managed containers on shutdown unless set. */
-  keepContainers: boolean;
-  /** Forbid apt installs of redis-server / docker.io. */
+  /** Forbid apt installs (redis-server, and whatever plugins' services would install). */
   noInstall: boolean;
   /** Prefix of every BullMQ key; lets tests share one Redis. */
   queuePrefix: string;
@@ -26,56 +24,75 @@ export interface EngineConfig {
   /** Worker concurrency per process. */
   concurrency: number;
   /**
-   * Accept the course project's `POST /logs` without a token (an existing
-   * course daemon sends none). TIDEFLOW_OPEN_LOG_INGEST=1; loopback hosts only.
-   */
-  openLogIngest: boolean;
-  /** TIDEFLOW_DATABASE_URL: postgres://... puts the record store in PostgreSQL (shared by hosts); unset: SQLite in dataDir. */
-  databaseUrl?: string;
-  /**
    * Routes this process serves besides the default one (`tideflow start`) or
    * instead of it (`tideflow worker --serve`): TIDEFLOW_SERVE, comma-separated.
    */
   serve: string[];
   /** TIDEFLOW_HOST_NAME, default os.hostname(): the host name stamped on the runs and records of this process. */
   hostName: string;
+  /**
+   * The environment the engine was configured from. Plugins and their
+   * services read their own settings from it (parseEnvSettings with their
+   * schema), so core knows none of them.
+   */
+  env: NodeJS.ProcessEnv;
 }
+
+const list = Type.String({ description: 'must be a comma-separated list' });
+
+/** Every variable the engine itself reads (plugins declare theirs). */
+export const EngineEnvSchema = Type.Object({
+  TIDEFLOW_DATA_DIR: Type.Optional(Type.String()),
+  TIDEFLOW_WORKFLOWS: Type.Optional(Type.String()),
+  HOST: Type.Optional(Type.String()),
+  PORT: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^(rediss?|unix)://' })),
+  TIDEFLOW_NO_INSTALL: Type.Optional(Type.Boolean()),
+  TIDEFLOW_QUEUE_PREFIX: Type.Optional(Type.String()),
+  TIDEFLOW_PLUGINS: Type.Optional(list),
+  TIDEFLOW_ADMIN_TOKEN: Type.Optional(Type.String()),
+  TIDEFLOW_CONCURRENCY: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
+  TIDEFLOW_SERVE: Type.Optional(list),
+  TIDEFLOW_HOST_NAME: Type.Optional(Type.String()),
+});
 
 /** The host name stamped on runs and records: TIDEFLOW_HOST_NAME, else the OS host name. */
 export function defaultHostName(env: NodeJS.ProcessEnv = process.env): string {
   return env.TIDEFLOW_HOST_NAME?.trim() || os.hostname();
 }
 
+const splitList = (s: string | undefined) => (s ?? '').split(',').map((x) => x.trim()).filter(Boolean);
+
+/**
+ * The engine's configuration: the environment read through EngineEnvSchema
+ * (an EnvSettingsError names every bad variable), then `overrides` (flags,
+ * tests). Relative folders resolve against the working directory.
+ */
 export function loadEngineConfig(
   overrides: Partial<EngineConfig> = {},
   env: NodeJS.ProcessEnv = process.env,
 ): EngineConfig {
   const cwd = process.cwd();
+  const e = parseEnvSettings(EngineEnvSchema, env);
   const cfg: EngineConfig = {
-    dataDir: path.resolve(cwd, env.TIDEFLOW_DATA_DIR ?? 'data'),
-    workflowsDir: path.resolve(cwd, env.TIDEFLOW_WORKFLOWS ?? 'workflows'),
-    host: env.HOST ?? '127.0.0.1',
-    port: env.PORT ? Number(env.PORT) : 3000,
-    redisUrl: env.REDIS_URL || undefined,
-    dockerHost: env.DOCKER_HOST || undefined,
-    keepContainers: false,
-    noInstall: env.TIDEFLOW_NO_INSTALL === '1',
-    queuePrefix: env.TIDEFLOW_QUEUE_PREFIX ?? 'tideflow',
-    plugins: (env.TIDEFLOW_PLUGINS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
-    adminToken: env.TIDEFLOW_ADMIN_TOKEN || undefined,
-    concurrency: env.TIDEFLOW_CONCURRENCY ? Number(env.TIDEFLOW_CONCURRENCY) : 8,
-    openLogIngest: env.TIDEFLOW_OPEN_LOG_INGEST === '1',
-    databaseUrl: env.TIDEFLOW_DATABASE_URL || undefined,
-    serve: (env.TIDEFLOW_SERVE ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+    dataDir: path.resolve(cwd, e.TIDEFLOW_DATA_DIR ?? 'data'),
+    workflowsDir: path.resolve(cwd, e.TIDEFLOW_WORKFLOWS ?? 'workflows'),
+    host: e.HOST ?? '127.0.0.1',
+    port: e.PORT ?? 3000,
+    redisUrl: e.REDIS_URL,
+    noInstall: e.TIDEFLOW_NO_INSTALL ?? false,
+    queuePrefix: e.TIDEFLOW_QUEUE_PREFIX ?? 'tideflow',
+    plugins: splitList(e.TIDEFLOW_PLUGINS),
+    adminToken: e.TIDEFLOW_ADMIN_TOKEN,
+    concurrency: e.TIDEFLOW_CONCURRENCY ?? 8,
+    serve: splitList(e.TIDEFLOW_SERVE),
     hostName: defaultHostName(env),
+    env,
     ...overrides,
   };
   if (overrides.dataDir) cfg.dataDir = path.resolve(cwd, overrides.dataDir);
   if (overrides.workflowsDir) cfg.workflowsDir = path.resolve(cwd, overrides.workflowsDir);
   const route = new RegExp(ROUTE_PATTERN);
   for (const r of cfg.serve) if (!route.test(r)) throw new Error(`route "${r}" (TIDEFLOW_SERVE / --serve) must match ${ROUTE_PATTERN}`);
-  if (!Number.isInteger(cfg.port) || cfg.port < 0 || cfg.port > 65535) {
-    throw new Error(`PORT must be an integer 0..65535, got ${String(env.PORT ?? cfg.port)}`);
-  }
   return cfg;
 }

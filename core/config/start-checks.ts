@@ -39,15 +39,16 @@ export function startConfigProblems(config: EngineConfig, opts: StartCheckOption
           'set TIDEFLOW_ADMIN_TOKEN (a long random secret), or bind to 127.0.0.1 (HOST=127.0.0.1)',
       );
     }
-    if (config.openLogIngest && !isLoopbackHost(config.host)) {
-      problems.push(`TIDEFLOW_OPEN_LOG_INGEST=1 accepts logs without a token: allowed only on a loopback HOST, not ${config.host}`);
-    }
   }
   return problems;
 }
 
-/** Throws a StartConfigError naming every problem: called before anything touches Redis, Docker or the data dir. */
-export function assertStartConfig(config: EngineConfig, opts: StartCheckOptions): void {
-  const problems = startConfigProblems(config, opts);
+/**
+ * Throws a StartConfigError naming every problem (the engine's and the
+ * plugins' `more`): called before anything touches Redis, a plugin's
+ * services or the data dir.
+ */
+export function assertStartConfig(config: EngineConfig, opts: StartCheckOptions, more: string[] = []): void {
+  const problems = [...startConfigProblems(config, opts), ...more];
   if (problems.length) throw new StartConfigError(problems);
 }

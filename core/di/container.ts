@@ -1,7 +1,6 @@
 import 'reflect-metadata';
 import { container as rootContainer, type DependencyContainer } from 'tsyringe';
 import type { Redis } from 'ioredis';
-import type Docker from 'dockerode';
 import { Tokens, systemClock, type Clock } from './tokens.js';
 import type { EngineConfig } from '../config/engine-config.js';
 import type { Logger } from '../logging/logger.js';
@@ -10,9 +9,8 @@ export interface ContainerServices {
   config: EngineConfig;
   logger: Logger;
   redis?: Redis;
-  docker?: Docker;
   clock?: Clock;
-  /** Any further token -> value registrations (RecordStore, Metrics, ...). */
+  /** Any further token -> value registrations (Metrics, a test's stand-ins for plugin services, ...). */
   extra?: Array<[symbol, unknown]>;
 }
 
@@ -23,7 +21,6 @@ export function createContainer(services: ContainerServices): DependencyContaine
   c.registerInstance(Tokens.Logger, services.logger);
   c.registerInstance(Tokens.Clock, services.clock ?? systemClock);
   if (services.redis) c.registerInstance(Tokens.Redis, services.redis);
-  if (services.docker) c.registerInstance(Tokens.Docker, services.docker);
   for (const [token, value] of services.extra ?? []) c.registerInstance(token, value);
   return c;
 }

@@ -1,5 +1,6 @@
 /**
- * Injection tokens shared by the engine and every plugin.
+ * Injection tokens of what the engine itself provides to every plugin
+ * (plugins' own services bring their own tokens: see ServiceProvider).
  * Plugins name these in explicit `@inject(Tokens.X)` decorators: tsyringe's
  * metadata-based injection silently breaks under esbuild/tsx (platform notes).
  */
@@ -8,10 +9,6 @@ export const Tokens = {
   Config: Symbol.for('tideflow.Config'),
   /** ioredis connection for plain commands (never a blocking one). */
   Redis: Symbol.for('tideflow.Redis'),
-  /** dockerode client for the configured engine. */
-  Docker: Symbol.for('tideflow.Docker'),
-  /** RecordStore: spawn/kill/memory records (SQLite by default). */
-  RecordStore: Symbol.for('tideflow.RecordStore'),
   /** Clock: `now()` in ms, replaceable in tests. */
   Clock: Symbol.for('tideflow.Clock'),
   /** Root Logger; plugins get a per-run child in PluginContext.log. */

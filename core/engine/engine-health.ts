@@ -1,8 +1,6 @@
-import type Docker from 'dockerode';
 import type { Redis } from 'ioredis';
 import { HEALTH_CHECK_DEADLINE_MS, type HealthCheck } from '../control/engine-control.js';
 import type { SchedulerWatchdog } from '../scheduler/scheduler-watchdog.js';
-import type { RecordStore } from '../../plugins/shared/store/record-store.js';
 import { errorMessage } from '../util/error-message.js';
 import { withDeadline } from '../util/with-deadline.js';
 
@@ -20,32 +18,22 @@ export const HEALTH_REDIS_OPTIONS = {
 export interface EngineHealthSources {
   /** A connection of the health checks' own, made with HEALTH_REDIS_OPTIONS. */
   redis: Redis;
-  docker: Docker;
   /** This process's watchdog; a worker-only process has none and reads the engine's status from Redis. */
   watchdog: () => SchedulerWatchdog | undefined;
   prefix: string;
-  store: () => RecordStore;
 }
 
 function bounded(what: string, check: () => Promise<HealthCheck>, down: (reason: string) => HealthCheck): () => Promise<HealthCheck> {
   return () => withDeadline(check(), HEALTH_CHECK_DEADLINE_MS, what).catch((err: unknown) => down(errorMessage(err)));
 }
 
-/** The checks behind GET /api/health: each up or down with a reason, each bounded in time. */
+/** The engine's own checks behind GET /api/health (plugins and their services add theirs): each up or down with a reason, each bounded in time. */
 export function engineHealthChecks(s: EngineHealthSources): Record<string, () => Promise<HealthCheck>> {
   return {
     redis: bounded(
       'Redis',
       async () => ((await s.redis.ping()) === 'PONG' ? { status: 'up' } : { status: 'down', reason: 'no PONG' }),
       (reason) => ({ status: 'down', reason: `Redis does not answer: ${reason}` }),
-    ),
-    docker: bounded(
-      'the Docker engine',
-      async () => {
-        await s.docker.ping();
-        return { status: 'up' };
-      },
-      (reason) => ({ status: 'down', reason: `Docker engine does not answer: ${reason}` }),
     ),
     scheduler: bounded(
       'the scheduler status in Redis',
@@ -63,14 +51,12 @@ export function engineHealthChecks(s: EngineHealthSources): Record<string, () =>
       },
       (reason) => ({ status: 'down', reason }),
     ),
-    store: bounded(
-      'the record store',
-      async () => {
-        const store = s.store();
-        const stats = await store.stats();
-        return { status: 'up', reason: `${stats.records} records in ${store.location}` };
-      },
-      (reason) => ({ status: 'down', reason }),
-    ),
   };
+}
+
+/** Checks contributed by plugins and services, each bounded in time; one that throws is down with its error as the reason. */
+export function boundedHealthChecks(checks: Record<string, () => Promise<HealthCheck>>): Record<string, () => Promise<HealthCheck>> {
+  return Object.fromEntries(
+    Object.entries(checks).map(([name, check]) => [name, bounded(`the ${name} check`, check, (reason) => ({ status: 'down', reason }))]),
+  );
 }

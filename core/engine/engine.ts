@@ -3,9 +3,8 @@ import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import type Docker from 'dockerode';
 import type { FastifyInstance } from 'fastify';
-import { instanceCachingFactory, type DependencyContainer } from 'tsyringe';
+import type { DependencyContainer } from 'tsyringe';
 import { Registry } from 'prom-client';
 import { buildAdminApp } from '../api/admin-app.js';
 import { registerRouteMetrics } from '../api/metrics/route-metrics.js';
@@ -18,20 +17,18 @@ import { Tokens } from '../di/tokens.js';
 import { RunHistory } from '../history/run-history.js';
 import { createLogger, type Logger } from '../logging/logger.js';
 import type { PluginClass } from '../plugin/plugin.js';
-import { PluginRegistry } from '../plugin/plugin-registry.js';
+import { PluginRegistry, type PluginModuleLoader } from '../plugin/plugin-registry.js';
+import type { ServiceInstance } from '../plugin/service-provider.js';
 import { JobRunner } from '../runner/job-runner.js';
 import { RunQueues } from '../runner/run-queues.js';
 import { PauseStore } from '../scheduler/pause-store.js';
 import { SchedulerSync } from '../scheduler/scheduler-sync.js';
 import { SchedulerWatchdog, type WatchdogOptions } from '../scheduler/scheduler-watchdog.js';
-import { createDockerClient, ensureDockerEngine } from '../../plugins/shared/containers/docker-engine.js';
 import { EmbeddedRedis } from '../services/embedded-redis.js';
-import type { RecordStore } from '../../plugins/shared/store/record-store.js';
-import { openConfiguredRecordStore } from '../../plugins/shared/store/open-record-store.js';
 import { WorkflowCatalog, type CatalogEntry } from '../workflow/workflow-catalog.js';
 import { DEFAULT_ROUTE, routeOf } from '../workflow/loaded-workflow.js';
 import { displayPath, loadWorkflowDir } from '../workflow/workflow-loader.js';
-import { HEALTH_REDIS_OPTIONS, engineHealthChecks } from './engine-health.js';
+import { HEALTH_REDIS_OPTIONS, boundedHealthChecks, engineHealthChecks } from './engine-health.js';
 import { assertStartConfig } from '../config/start-checks.js';
 import { RedisOutageLog } from '../services/redis-outage-log.js';
 import { removeEngineInfo, writeEngineInfo } from './engine-info.js';
@@ -42,14 +39,14 @@ export interface EngineOptions {
   logger?: Logger;
   /** 'all' (tideflow start): API, schedules and workers. 'worker': only runs jobs. */
   role?: 'all' | 'worker';
-  /** Load plugins/*. Default true. */
-  builtinPlugins?: boolean;
+  /** Modules default-exporting plugin classes: the built-ins, chosen by the composition root (cli/builtin-plugins.ts). */
+  pluginModules?: Array<{ source: string; load: PluginModuleLoader }>;
   /** Further plugin classes (tests, embedding). */
   plugins?: PluginClass[];
   /** Serve the admin API. Default: role 'all'. */
   api?: boolean;
-  /** Make sure a Docker engine answers at start (start/install dockerd if needed). Default true. */
-  ensureDocker?: boolean;
+  /** Start the plugins' services at start (e.g. make sure a Docker engine answers, starting dockerd if needed). Default true. */
+  startServices?: boolean;
   /** Watch the workflows folder. Default: role 'all'. */
   watch?: boolean;
   watchdog?: WatchdogOptions | false;
@@ -72,8 +69,7 @@ export class Engine {
   private historyConnection?: Redis;
   private healthConnection?: Redis;
   private queues?: RunQueues;
-  private store?: RecordStore;
-  private docker?: Docker;
+  private services: ServiceInstance[] = [];
   private watcher?: WorkflowWatcher;
   private watchdogInstance?: SchedulerWatchdog;
   private sync?: SchedulerSync;
@@ -110,8 +106,13 @@ export class Engine {
     const { config, log } = this;
     const t0 = Date.now();
     const serveApi = this.opts.api ?? this.role === 'all';
-    // Every refusal comes before anything touches the data dir, Redis or Docker.
-    assertStartConfig(config, { api: serveApi });
+    // Plugins are read (manifests only, nothing created) before the start checks: they may refuse too.
+    const registry = (this.registry = new PluginRegistry());
+    await registry.registerModules(this.opts.pluginModules ?? []);
+    await registry.registerPackages(config.plugins);
+    for (const cls of this.opts.plugins ?? []) registry.register(cls, 'embedded');
+    // Every refusal comes before anything touches the data dir, Redis or a plugin's services.
+    assertStartConfig(config, { api: serveApi }, registry.all().flatMap(({ manifest }) => manifest.startProblems?.({ env: config.env, api: serveApi, host: config.host }) ?? []));
     mkdirSync(config.dataDir, { recursive: true });
     const outage = new RedisOutageLog(log);
     const progress = (m: string) => log.info(m);
@@ -128,12 +129,6 @@ export class Engine {
     outage.watchClient('worker', this.workerConnection);
     outage.watchClient('health', this.healthConnection);
 
-    if (this.opts.ensureDocker ?? true) {
-      this.docker = (await ensureDockerEngine({ dockerHost: config.dockerHost, logDir: config.dataDir, noInstall: config.noInstall, log: progress })).docker;
-    } else {
-      this.docker = createDockerClient(config.dockerHost);
-    }
-
     const prefix = config.queuePrefix;
     this.queues = new RunQueues(this.redis, prefix, (err) => outage.report('queue', err));
     this.catalogInstance = new WorkflowCatalog(this.redis, prefix);
@@ -145,22 +140,13 @@ export class Engine {
     this.sync = new SchedulerSync(this.queues, log);
 
     const metricsRegistry = new Registry();
-    this.container = createContainer({
-      config,
-      logger: log,
-      redis: this.redis,
-      docker: this.docker,
-      extra: [[Tokens.Metrics, metricsRegistry]],
-    });
-    // Opened on first use: a worker whose jobs never touch the store never opens it.
-    this.container.register(Tokens.RecordStore, {
-      useFactory: instanceCachingFactory(() => (this.store = openConfiguredRecordStore(config, log))),
-    });
-    this.registry = new PluginRegistry(this.container);
-    if (this.opts.builtinPlugins ?? true) await this.registry.registerBuiltins();
-    await this.registry.registerPackages(config.plugins);
-    for (const cls of this.opts.plugins ?? []) this.registry.register(cls, 'embedded');
-    log.info(`plugins: ${this.registry.names().join(', ')}`);
+    this.container = createContainer({ config, logger: log, redis: this.redis, extra: [[Tokens.Metrics, metricsRegistry]] });
+    registry.useServices(this.container, config, log);
+    this.services = registry.provideAll();
+    if (this.opts.startServices ?? true) for (const service of this.services) await service.start?.(progress);
+    // Created now, so a plugin that cannot be created fails the start, not its first run.
+    for (const p of registry.all()) p.instance();
+    log.info(`plugins: ${registry.names().join(', ')}`);
 
     this.control = new RedisEngineControl({
       queues: this.queues,
@@ -168,13 +154,10 @@ export class Engine {
       pauses: this.pauses,
       history,
       sync: this.sync,
-      healthChecks: engineHealthChecks({
-        redis: this.healthConnection,
-        docker: this.docker,
-        watchdog: () => this.watchdogInstance,
-        prefix,
-        store: () => this.container!.resolve<RecordStore>(Tokens.RecordStore),
-      }),
+      healthChecks: {
+        ...engineHealthChecks({ redis: this.healthConnection, watchdog: () => this.watchdogInstance, prefix }),
+        ...boundedHealthChecks(Object.assign({}, ...this.services.map((sv) => sv.healthChecks ?? {}), ...registry.all().map((p) => p.instance().healthChecks ?? {}))),
+      },
     });
 
     if (this.role === 'all') {
@@ -228,9 +211,8 @@ export class Engine {
     this.app = await buildAdminApp({
       control: this.control!,
       events: this.runner,
-      plugins: this.registry!.all().map((p) => p.plugin),
+      plugins: this.registry!.all().map((p) => ({ manifest: p.manifest, plugin: p.instance() })),
       adminToken: token,
-      dataDir: config.dataDir,
       // Refused requests and failures are logged (one line each); ordinary requests are not.
       logger: this.log.child({ component: 'api' }),
       metricsRegistry,
@@ -285,7 +267,7 @@ export class Engine {
     await this.runner?.close(this.opts.shutdownTimeoutMs ?? 30_000);
     if (this.registry && this.catalogInstance && this.runner) await this.shutdownPlugins(this.runner.routes);
     await this.queues?.close();
-    await this.store?.close();
+    for (const service of [...this.services].reverse()) await service.close?.().catch((err: unknown) => log.error(`closing a service failed: ${(err as Error).message}`));
     this.redis?.disconnect();
     this.workerConnection?.disconnect();
     this.historyConnection?.disconnect();
@@ -299,16 +281,18 @@ export class Engine {
   /** Plugin shutdown work (final charts, container cleanup) for the jobs on the routes this process served. */
   private async shutdownPlugins(routes: string[]): Promise<void> {
     const entries = await this.catalog.list(true).catch(() => [] as CatalogEntry[]);
-    for (const { plugin } of this.registry!.all()) {
+    for (const registered of this.registry!.all()) {
+      const plugin = registered.instance();
+      const name = registered.manifest.name;
       if (!plugin.shutdown) continue;
       const jobs = entries.flatMap(({ workflow }) =>
-        Object.values(workflow.jobs).filter((j) => j.plugin === plugin.name && routes.includes(routeOf(j))).map((j) => ({ workflow: workflow.name, job: j.name, config: j.config })),
+        Object.values(workflow.jobs).filter((j) => j.plugin === name && routes.includes(routeOf(j))).map((j) => ({ workflow: workflow.name, job: j.name, config: j.config })),
       );
       if (!jobs.length) continue;
       try {
-        await plugin.shutdown({ jobs, keepContainers: this.config.keepContainers, log: this.log.child({ plugin: plugin.name }) });
+        await plugin.shutdown({ jobs, log: this.log.child({ plugin: name }) });
       } catch (err) {
-        this.log.error(`plugin ${plugin.name} shutdown failed: ${(err as Error).message}`);
+        this.log.error(`plugin ${name} shutdown failed: ${(err as Error).message}`);
       }
     }
   }

@@ -1,78 +1,118 @@
-import { existsSync, readdirSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { DependencyContainer } from 'tsyringe';
 import type { ValidateFunction } from 'ajv';
+import type { EngineConfig } from '../config/engine-config.js';
+import type { Logger } from '../logging/logger.js';
 import { createAjv, describeErrors, type SchemaIssue } from '../workflow/schema-validator.js';
-import type { PluginClass, TideflowPlugin } from './plugin.js';
+import type { PluginClass, PluginManifest, TideflowPlugin } from './plugin.js';
 import { importPluginModule } from './plugin-import.js';
-
-export const BUILTIN_PLUGINS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../plugins');
+import type { ServiceInstance, ServiceProvider } from './service-provider.js';
 
 export interface RegisteredPlugin {
-  readonly plugin: TideflowPlugin;
+  readonly manifest: PluginManifest;
   readonly source: string;
   /** Validates a job's config, applying the schema's defaults to a copy. */
   validateConfig(config: unknown): { ok: true; value: unknown } | { ok: false; issues: SchemaIssue[] };
+  /** The plugin, created (with its services) on first call; needs `useServices` first. */
+  instance(): TideflowPlugin;
+}
+
+/** A module that provides a plugin: its default export is the plugin class. */
+export type PluginModuleLoader = () => Promise<{ default?: unknown }>;
+
+function isPluginClass(value: unknown): value is PluginClass {
+  const m = (value as { manifest?: Partial<PluginManifest> } | undefined)?.manifest;
+  return typeof value === 'function' && typeof m?.name === 'string' && m.name !== '' && typeof m.version === 'string' && typeof m.configSchema === 'object' && m.configSchema !== null;
 }
 
 /**
- * Plugins by name. Built-ins are the default exports of plugins/<name>/index.ts;
- * external ones are npm packages named in config whose default export is a
- * plugin class. Instances come from the DI container, so their services are
- * injected.
+ * Plugins by name. Registering reads a plugin class's static manifest only:
+ * validating workflow files and checking a start need no services and create
+ * nothing. Once an engine calls `useServices`, each plugin is created on first
+ * use through the DI container, after the services its manifest declares.
  */
 export class PluginRegistry {
   private readonly plugins = new Map<string, RegisteredPlugin>();
   private readonly ajv = createAjv();
+  private readonly services = new Map<ServiceProvider, ServiceInstance>();
+  private host?: { container: DependencyContainer; config: EngineConfig; log: Logger };
 
-  constructor(private readonly container: DependencyContainer) {}
-
-  register(cls: PluginClass, source: string): RegisteredPlugin {
-    const plugin = this.container.resolve(cls);
-    if (!plugin.name || typeof plugin.run !== 'function' || !plugin.configSchema) {
-      throw new Error(`${source}: not a tideflow plugin (needs name, version, configSchema and run())`);
+  register(cls: unknown, source: string): RegisteredPlugin {
+    if (!isPluginClass(cls)) {
+      throw new Error(`${source}: not a tideflow plugin class (needs a static manifest with name, version and configSchema, and a run() method)`);
     }
-    if (this.plugins.has(plugin.name)) {
-      throw new Error(`${source}: a plugin named "${plugin.name}" is already registered (${this.plugins.get(plugin.name)!.source})`);
+    const manifest = cls.manifest;
+    if (typeof cls.prototype?.run !== 'function') throw new Error(`${source}: plugin "${manifest.name}" has no run() method`);
+    if (this.plugins.has(manifest.name)) {
+      throw new Error(`${source}: a plugin named "${manifest.name}" is already registered (${this.plugins.get(manifest.name)!.source})`);
     }
-    const validate: ValidateFunction = this.ajv.compile(plugin.configSchema);
+    const validate: ValidateFunction = this.ajv.compile(manifest.configSchema);
+    let instance: TideflowPlugin | undefined;
     const entry: RegisteredPlugin = {
-      plugin,
+      manifest,
       source,
       validateConfig: (config) => {
         const copy = structuredClone(config ?? {});
         return validate(copy) ? { ok: true, value: copy } : { ok: false, issues: describeErrors(validate.errors, copy) };
       },
+      instance: () => {
+        if (instance) return instance;
+        if (!this.host) throw new Error(`plugin ${manifest.name}: no services yet (an engine calls useServices before creating plugins)`);
+        for (const provider of manifest.services ?? []) this.provide(provider);
+        instance = this.host.container.resolve(cls);
+        return instance;
+      },
     };
-    this.plugins.set(plugin.name, entry);
+    this.plugins.set(manifest.name, entry);
     return entry;
   }
 
-  /** Imports plugins/<name>/index.ts for every plugin folder. */
-  async registerBuiltins(dir = BUILTIN_PLUGINS_DIR): Promise<void> {
-    const names = readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
-    for (const name of names) {
-      const file = ['index.ts', 'index.js'].map((f) => path.join(dir, name, f)).find((f) => existsSync(f));
-      if (!file) continue;
-      const mod = (await import(pathToFileURL(file).href)) as { default?: PluginClass };
-      if (typeof mod.default !== 'function') throw new Error(`${file}: must default-export the plugin class`);
-      this.register(mod.default, `plugins/${name}`);
-    }
+  /** Registers the plugin classes default-exported by these modules (the built-ins, loaded by the composition root). */
+  async registerModules(modules: Array<{ source: string; load: PluginModuleLoader }>): Promise<void> {
+    for (const { source, load } of modules) this.register((await load()).default, source);
   }
 
   /** Imports external plugins: package names, or paths (relative to the working directory) to .js or .ts files. */
   async registerPackages(packages: string[]): Promise<void> {
     for (const pkg of packages) {
-      let mod: { default?: PluginClass };
+      let mod: { default?: unknown };
       try {
-        mod = (await importPluginModule(pkg)) as { default?: PluginClass };
+        mod = (await importPluginModule(pkg)) as { default?: unknown };
       } catch (err) {
         throw new Error(`plugin package "${pkg}" could not be loaded: ${(err as Error).message}`);
       }
       if (typeof mod.default !== 'function') throw new Error(`plugin package "${pkg}" must default-export a plugin class`);
       this.register(mod.default, pkg);
     }
+  }
+
+  /** Where plugins and their services are created from now on. */
+  useServices(container: DependencyContainer, config: EngineConfig, log: Logger): void {
+    this.host = { container, config, log };
+  }
+
+  /** Registers every service the plugins declare (once each), so the engine can start and health-check them. */
+  provideAll(): ServiceInstance[] {
+    for (const { manifest } of this.plugins.values()) for (const p of manifest.services ?? []) this.provide(p);
+    return [...this.services.values()];
+  }
+
+  /** The services registered so far, in registration order. */
+  serviceInstances(): Array<{ name: string; service: ServiceInstance }> {
+    return [...this.services].map(([p, service]) => ({ name: p.name, service }));
+  }
+
+  private provide(provider: ServiceProvider): ServiceInstance {
+    let s = this.services.get(provider);
+    if (!s) {
+      const { container, config, log } = this.host!;
+      try {
+        s = provider.register({ container, config, env: config.env, log: log.child({ service: provider.name }) });
+      } catch (err) {
+        throw new Error(`service ${provider.name}: ${(err as Error).message}`, { cause: err });
+      }
+      this.services.set(provider, s);
+    }
+    return s;
   }
 
   get(name: string): RegisteredPlugin | undefined {

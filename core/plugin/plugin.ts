@@ -1,8 +1,10 @@
 import type { TSchema } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import type { Registry } from 'prom-client';
+import type { HealthCheck } from '../control/engine-control.js';
 import type { RunRecord } from '../history/run-record.js';
 import type { Logger } from '../logging/logger.js';
+import type { ServiceProvider } from './service-provider.js';
 
 export type RunTrigger = 'schedule' | 'manual' | 'chain';
 
@@ -28,10 +30,8 @@ export interface PluginContext<C = unknown> {
 
 /** What a plugin is told when the engine stops. */
 export interface PluginShutdownContext<C = unknown> {
-  /** Every job of the loaded workflows that uses this plugin. */
+  /** Every job of the loaded workflows that uses this plugin, on the routes this process served. */
   jobs: Array<{ workflow: string; job: string; config: C }>;
-  /** `tideflow start --keep-containers`. */
-  keepContainers: boolean;
   log: Logger;
 }
 
@@ -53,24 +53,72 @@ export interface PluginMetricsContext<O = unknown> {
   readonly log: Logger;
 }
 
+/** What the engine is about to start, for a plugin's start checks. */
+export interface PluginStartCheckContext {
+  /** The environment the engine reads its settings from. */
+  env: NodeJS.ProcessEnv;
+  /** Whether this process serves the admin API, and on which host. */
+  api: boolean;
+  host: string;
+}
+
+/** A panel a plugin adds to the dashboard: a browser ES module the page imports (see core/api/dashboard/README.md). */
+export interface DashboardPanel {
+  /** Unique within the plugin: the script is served at /dashboard/panels/<plugin>/<id>.js. */
+  id: string;
+  /** Absolute path of the script (plain browser JavaScript, same-origin only). */
+  script: string;
+}
+
 /**
- * The plugin contract. A plugin is a class whose constructor takes its
- * services by explicit `@inject(Tokens.X)`; the engine resolves it through
- * tsyringe. A plugin never imports another plugin.
+ * What the engine knows of a plugin without creating it: enough to validate
+ * workflow files, check a start, and list it. A static `manifest` on the
+ * plugin class, so reading a schema never needs the plugin's services.
  */
-export interface TideflowPlugin<C = any, I = any, O = any> {
+export interface PluginManifest<S extends TSchema = TSchema> {
   readonly name: string;
   readonly version: string;
   readonly description?: string;
   /** TypeBox/JSON Schema of the job `config`; defaults in it are applied on load. */
-  readonly configSchema: TSchema;
+  readonly configSchema: S;
+  /**
+   * Services the plugin's constructor injects beyond the engine's own
+   * (Tokens): each registered once per engine before any plugin is created.
+   * Registering is free; a service opens what it needs on first use.
+   */
+  readonly services?: readonly ServiceProvider[];
+  /** OpenAPI tags the plugin's routes use. */
+  readonly apiTags?: ReadonlyArray<{ name: string; description: string }>;
+  /** Panels the dashboard shows for this plugin. */
+  readonly dashboardPanels?: readonly DashboardPanel[];
+  /** Reasons to refuse a start (bad settings), checked before anything is touched; empty when fine. */
+  startProblems?(ctx: PluginStartCheckContext): string[];
+}
+
+/**
+ * A created plugin: what it does per run and what it contributes to a running
+ * engine. The class's constructor takes its services by explicit
+ * `@inject(token)`; the engine resolves it through tsyringe. A plugin never
+ * imports another plugin, and keeps no per-run state on itself.
+ */
+export interface TideflowPlugin<C = any, I = any, O = any> {
   run(input: I, ctx: PluginContext<C>): Promise<O>;
-  /** HTTP routes the plugin contributes; registered encapsulated on the admin app. */
+  /**
+   * HTTP routes the plugin contributes, registered encapsulated on the admin
+   * app. Host services (the `requireAdmin` decorator) are declared with
+   * fastify-plugin's `decorators`, so registration fails without them.
+   */
   readonly routes?: FastifyPluginAsync;
   /** Metrics the plugin owns (its domain's gauges and counters); see PluginMetricsContext. */
   metrics?(ctx: PluginMetricsContext<O>): void;
+  /** Checks of GET /api/health the plugin owns, each bounded by the engine. */
+  readonly healthChecks?: Record<string, () => Promise<HealthCheck>>;
   /** Called once on graceful shutdown, after in-flight jobs finished. */
   shutdown?(ctx: PluginShutdownContext<C>): Promise<void>;
 }
 
-export type PluginClass = new (...args: any[]) => TideflowPlugin;
+/** A plugin class: its static manifest, and a constructor the DI container calls. */
+export interface PluginClass {
+  new (...args: any[]): TideflowPlugin;
+  readonly manifest: PluginManifest;
+}

@@ -208,7 +208,7 @@ export class JobRunner extends EventEmitter implements RunEventSource {
     };
     try {
       // The plugin may ignore the signal; the race still ends the attempt on time.
-      const output = await Promise.race([registered.plugin.run(data.input, ctx), aborted]);
+      const output = await Promise.race([registered.instance().run(data.input, ctx), aborted]);
       await this.enqueueSuccessors(entry.workflow, def, runId, output);
       clearTimeout(runningTimer);
       await savedRunning;

@@ -3,7 +3,9 @@ import type { Redis } from 'ioredis';
 import type { EngineConfig } from '../../core/config/engine-config.js';
 import { inject, injectable } from 'tsyringe';
 import { Tokens, type Clock } from '../../core/di/tokens.js';
-import type { PluginContext, PluginMetricsContext, TideflowPlugin } from '../../core/plugin/plugin.js';
+import type { PluginContext, PluginMetricsContext, PluginManifest, TideflowPlugin } from '../../core/plugin/plugin.js';
+import { dockerService } from '../shared/containers/docker-service.js';
+import { SharedTokens } from '../shared/tokens.js';
 import type { AnalysisResult, AnalyzedContainer } from '../shared/records/container-records.js';
 import { parseDuration } from '../../core/workflow/duration.js';
 import { AnalyzerConfigSchema, type AnalyzerConfig } from './analyzer-config.js';
@@ -54,17 +56,20 @@ export interface AnalyzerTimings {
  */
 @injectable()
 export class AnalyzerPlugin implements TideflowPlugin<AnalyzerConfig, unknown, AnalysisResult> {
-  readonly name = 'analyzer';
-  readonly version = '1.0.0';
-  readonly description = 'Keeps the 2 highest high-class and 3 lowest low-class containers, kills the rest';
-  readonly configSchema = AnalyzerConfigSchema;
+  static readonly manifest = {
+    name: 'analyzer',
+    version: '1.0.0',
+    description: 'Keeps the 2 highest high-class and 3 lowest low-class containers, kills the rest',
+    configSchema: AnalyzerConfigSchema,
+    services: [dockerService],
+  } satisfies PluginManifest;
   /** Where host memory is read; replaceable for tests. */
   meminfoPath = PROC_MEMINFO;
   /** Phase timings of the last run in this process (benchmarks read them; nothing depends on them). */
   lastTimings: AnalyzerTimings | null = null;
 
   constructor(
-    @inject(Tokens.Docker) private readonly docker: Docker,
+    @inject(SharedTokens.Docker) private readonly docker: Docker,
     @inject(Tokens.Clock) private readonly clock: Clock,
     @inject(Tokens.Redis) private readonly redis: Redis,
     @inject(Tokens.Config) private readonly engineConfig: EngineConfig,

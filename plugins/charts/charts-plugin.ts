@@ -1,11 +1,14 @@
 import { configWithDefaults } from '../../core/plugin/config-defaults.js';
-import path from 'node:path';
 import type { FastifyPluginAsync } from 'fastify';
 import { inject, injectable } from 'tsyringe';
 import type { EngineConfig } from '../../core/config/engine-config.js';
 import { Tokens, type Clock } from '../../core/di/tokens.js';
 import { NonRetryableError } from '../../core/plugin/errors.js';
-import type { PluginContext, PluginShutdownContext, TideflowPlugin } from '../../core/plugin/plugin.js';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { PluginContext, PluginManifest, PluginShutdownContext, TideflowPlugin } from '../../core/plugin/plugin.js';
+import { recordStoreService } from '../shared/store/record-store-service.js';
+import { SharedTokens } from '../shared/tokens.js';
 import type { RecordStore } from '../shared/store/record-store.js';
 import { parseDuration } from '../../core/workflow/duration.js';
 import { ChartRenderer, MissingFontError, writeFileAtomic } from './chart-renderer.js';
@@ -50,15 +53,20 @@ export interface ChartsOutput {
  */
 @injectable()
 export class ChartsPlugin implements TideflowPlugin<ChartsConfig, unknown, ChartsOutput> {
-  readonly name = 'charts';
-  readonly version = '1.0.0';
-  readonly description = 'Vega-Lite charts of memory and containers as PNG, SVG and spec JSON; serves /api/charts and /charts/*';
-  readonly configSchema = ChartsConfigSchema;
+  static readonly manifest = {
+    name: 'charts',
+    version: '1.0.0',
+    description: 'Vega-Lite charts of memory and containers as PNG, SVG and spec JSON; serves /api/charts and /charts/*',
+    configSchema: ChartsConfigSchema,
+    services: [recordStoreService],
+    apiTags: [{ name: 'charts', description: 'Rendered charts (charts plugin)' }],
+    dashboardPanels: [{ id: 'charts', script: fileURLToPath(new URL('dashboard-panel.js', import.meta.url)) }],
+  } satisfies PluginManifest;
   readonly routes: FastifyPluginAsync;
   private readonly renderer = new ChartRenderer();
 
   constructor(
-    @inject(Tokens.RecordStore) private readonly store: RecordStore,
+    @inject(SharedTokens.RecordStore) private readonly store: RecordStore,
     @inject(Tokens.Config) private readonly engine: EngineConfig,
     @inject(Tokens.Clock) private readonly clock: Clock,
   ) {

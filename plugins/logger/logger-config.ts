@@ -23,3 +23,12 @@ export const LoggerConfigSchema = Type.Object(
 );
 
 export type LoggerConfig = Static<typeof LoggerConfigSchema>;
+
+/** What the logger reads from the environment (core/config/env-settings.ts). */
+export const LoggerSettingsSchema = Type.Object({
+  /**
+   * Accept the course project's `POST /logs` without a token (an existing
+   * course daemon sends none). Refused at start unless HOST is loopback.
+   */
+  TIDEFLOW_OPEN_LOG_INGEST: Type.Optional(Type.Boolean()),
+});

@@ -4,11 +4,16 @@ import type { FastifyPluginAsync } from 'fastify';
 import { inject, injectable } from 'tsyringe';
 import { Tokens, type Clock } from '../../core/di/tokens.js';
 import { NonRetryableError } from '../../core/plugin/errors.js';
-import type { PluginContext, TideflowPlugin } from '../../core/plugin/plugin.js';
+import { fileURLToPath } from 'node:url';
+import type { PluginContext, PluginManifest, TideflowPlugin } from '../../core/plugin/plugin.js';
+import { parseEnvSettings } from '../../core/config/env-settings.js';
+import { isLoopbackHost } from '../../core/util/loopback-host.js';
+import { recordStoreService } from '../shared/store/record-store-service.js';
+import { SharedTokens } from '../shared/tokens.js';
 import type { AnalysisResult, SpawnResult } from '../shared/records/container-records.js';
 import type { PurgeOutcome, RecordBatch, RecordStore } from '../shared/store/record-store.js';
 import { parseDuration } from '../../core/workflow/duration.js';
-import { LoggerConfigSchema, type LoggerConfig } from './logger-config.js';
+import { LoggerConfigSchema, LoggerSettingsSchema, type LoggerConfig } from './logger-config.js';
 import { logsRoutes } from './logs-routes.js';
 import { analysisBatch, inputProblems, spawnBatch } from './record-mapping.js';
 
@@ -39,18 +44,27 @@ function describe(input: unknown): string {
  */
 @injectable()
 export class LoggerPlugin implements TideflowPlugin<LoggerConfig, SpawnResult | AnalysisResult, LoggerOutput> {
-  readonly name = 'logger';
-  readonly version = '1.0.0';
-  readonly description = 'Stores spawned, killed and kept containers and host memory; serves /api/logs and POST /logs';
-  readonly configSchema = LoggerConfigSchema;
+  static readonly manifest = {
+    name: 'logger',
+    version: '1.0.0',
+    description: 'Stores spawned, killed and kept containers and host memory; serves /api/logs and POST /logs',
+    configSchema: LoggerConfigSchema,
+    services: [recordStoreService],
+    apiTags: [{ name: 'logs', description: 'Stored spawn, kill and memory records (logger plugin)' }],
+    dashboardPanels: [{ id: 'killed', script: fileURLToPath(new URL('dashboard-panel.js', import.meta.url)) }],
+    startProblems({ env, api, host }) {
+      const open = parseEnvSettings(LoggerSettingsSchema, env).TIDEFLOW_OPEN_LOG_INGEST ?? false;
+      return api && open && !isLoopbackHost(host) ? [`TIDEFLOW_OPEN_LOG_INGEST=1 accepts logs without a token: allowed only on a loopback HOST, not ${host}`] : [];
+    },
+  } satisfies PluginManifest;
   readonly routes: FastifyPluginAsync;
 
   constructor(
-    @inject(Tokens.RecordStore) private readonly store: RecordStore,
+    @inject(SharedTokens.RecordStore) private readonly store: RecordStore,
     @inject(Tokens.Clock) private readonly clock: Clock,
     @inject(Tokens.Config) config: EngineConfig,
   ) {
-    this.routes = logsRoutes(store, { openIngest: config.openLogIngest });
+    this.routes = logsRoutes(store, { openIngest: parseEnvSettings(LoggerSettingsSchema, config.env).TIDEFLOW_OPEN_LOG_INGEST ?? false });
   }
 
   async run(input: SpawnResult | AnalysisResult, ctx: PluginContext<LoggerConfig>): Promise<LoggerOutput> {

@@ -60,3 +60,9 @@ export type SpawnerConfig = Static<typeof SpawnerConfigSchema>;
 export function spawnerConfig(partial: Partial<SpawnerConfig> = {}): SpawnerConfig {
   return configWithDefaults(SpawnerConfigSchema, partial, 'spawner');
 }
+
+/** What the spawner reads from the environment (core/config/env-settings.ts). */
+export const SpawnerSettingsSchema = Type.Object({
+  /** Set by `tideflow start --keep-containers`: shutdown leaves the managed containers running. */
+  TIDEFLOW_KEEP_CONTAINERS: Type.Optional(Type.Boolean()),
+});

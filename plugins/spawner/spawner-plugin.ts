@@ -5,7 +5,10 @@ import { inject, injectable } from 'tsyringe';
 import { Tokens, type Clock } from '../../core/di/tokens.js';
 import type { Logger } from '../../core/logging/logger.js';
 import { NonRetryableError } from '../../core/plugin/errors.js';
-import type { PluginContext, PluginMetricsContext, PluginShutdownContext, TideflowPlugin } from '../../core/plugin/plugin.js';
+import type { PluginContext, PluginManifest, PluginMetricsContext, PluginShutdownContext, TideflowPlugin } from '../../core/plugin/plugin.js';
+import { dockerService } from '../shared/containers/docker-service.js';
+import { SharedTokens } from '../shared/tokens.js';
+import { parseEnvSettings } from '../../core/config/env-settings.js';
 import type { ContainerClass, SpawnedContainer, SpawnResult } from '../shared/records/container-records.js';
 import { mapBounded } from '../../core/util/map-bounded.js';
 import { LABELS } from '../shared/containers/container-labels.js';
@@ -14,7 +17,7 @@ import { errorMessage } from '../../core/util/error-message.js';
 import { buildWorkloadImages, DEFAULT_IMAGE_PREFIX, findWorkload } from './images/workload-images.js';
 import { listManagedContainers, removeManagedContainers } from './managed-containers.js';
 import { registerSpawnerMetrics } from './spawner-metrics.js';
-import { MIN_MEMORY_BYTES, parseMemory, RESERVED_LABELS, SpawnerConfigSchema, type ImageEntry, type SpawnerConfig } from './spawner-config.js';
+import { MIN_MEMORY_BYTES, parseMemory, RESERVED_LABELS, SpawnerConfigSchema, SpawnerSettingsSchema, type ImageEntry, type SpawnerConfig } from './spawner-config.js';
 
 
 interface Plan {
@@ -44,17 +47,25 @@ function safeName(s: string): string {
  */
 @injectable()
 export class SpawnerPlugin implements TideflowPlugin<SpawnerConfig, unknown, SpawnResult> {
-  readonly name = 'spawner';
-  readonly version = '1.0.0';
-  readonly description = 'Creates labelled, limited, network-less containers from the workflow images';
-  readonly configSchema = SpawnerConfigSchema;
+  static readonly manifest = {
+    name: 'spawner',
+    version: '1.0.0',
+    description: 'Creates labelled, limited, network-less containers from the workflow images',
+    configSchema: SpawnerConfigSchema,
+    services: [dockerService],
+  } satisfies PluginManifest;
+
+  /** TIDEFLOW_KEEP_CONTAINERS (`tideflow start --keep-containers`): leave managed containers running on shutdown. */
+  private readonly keepContainers: boolean;
 
   constructor(
-    @inject(Tokens.Docker) private readonly docker: Docker,
+    @inject(SharedTokens.Docker) private readonly docker: Docker,
     @inject(Tokens.Clock) private readonly clock: Clock,
     @inject(Tokens.Logger) private readonly logger: Logger,
     @inject(Tokens.Config) private readonly engineConfig: EngineConfig,
-  ) {}
+  ) {
+    this.keepContainers = parseEnvSettings(SpawnerSettingsSchema, engineConfig.env).TIDEFLOW_KEEP_CONTAINERS ?? false;
+  }
 
   metrics(ctx: PluginMetricsContext<SpawnResult>): void {
     registerSpawnerMetrics(ctx, this.docker);
@@ -120,7 +131,7 @@ export class SpawnerPlugin implements TideflowPlugin<SpawnerConfig, unknown, Spa
 
   /** Removes the workflows' managed containers unless --keep-containers. */
   async shutdown(ctx: PluginShutdownContext<SpawnerConfig>): Promise<void> {
-    if (ctx.keepContainers) return;
+    if (this.keepContainers) return;
     for (const wf of new Set(ctx.jobs.map((j) => j.workflow))) {
       try {
         const r = await removeManagedContainers(this.docker, { workflow: wf });

@@ -10,6 +10,7 @@ import { CHART_NAMES } from '../../plugins/charts/index.js';
 import { testDocker } from '../support/docker.js';
 import { deletePrefix, testRedis } from '../support/redis.js';
 import { startTestEngine, waitFor } from '../support/test-engine.js';
+import { BUILTIN_PLUGINS } from '../../cli/builtin-plugins.js';
 
 /**
  * The built-in workflow end to end, with accelerated intervals: the real
@@ -52,7 +53,7 @@ beforeAll(async () => {
       },
     },
     config: { adminToken: TOKEN, concurrency: 4 },
-    options: { builtinPlugins: true, api: true, ensureDocker: true },
+    options: { pluginModules: BUILTIN_PLUGINS, api: true, startServices: true },
   });
   engine = started.engine;
   prefix = started.prefix;

@@ -13,6 +13,8 @@ import { buildAdminApp } from '../../core/api/admin-app.js';
 import { openRecordStore, type SqliteRecordStore } from '../../plugins/shared/store/sqlite-record-store.js';
 import { logsRoutes } from '../../plugins/logger/logs-routes.js';
 import { FakeEngineControl, lifecycleWorkflow } from '../support/fake-engine-control.js';
+import { ChartsPlugin } from '../../plugins/charts/charts-plugin.js';
+import { LoggerPlugin } from '../../plugins/logger/logger-plugin.js';
 
 /**
  * The dashboard in a real headless Chromium (Debian's, driven by
@@ -110,11 +112,11 @@ beforeAll(async () => {
     control,
     events: control,
     adminToken: TOKEN,
-    dataDir: tmp,
     plugins: [
       // The charts plugin's real routes over the PNGs written above, so the page reads the real list format.
-      { name: 'charts', routes: chartsRoutes(() => chartsDir) },
-      { name: 'logger', routes: logsRoutes(store) },
+      // With the real manifests: the page loads the real panel modules.
+      { manifest: ChartsPlugin.manifest, plugin: { routes: chartsRoutes(() => chartsDir) } },
+      { manifest: LoggerPlugin.manifest, plugin: { routes: logsRoutes(store) } },
     ],
   });
   await app.listen({ host: '127.0.0.1', port: 0 });

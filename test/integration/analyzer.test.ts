@@ -20,6 +20,7 @@ import { selectMetricSource } from '../../plugins/analyzer/metrics/select-source
 import type { MetricSource } from '../../plugins/analyzer/metrics/metric-source.js';
 import { SpawnerPlugin } from '../../plugins/spawner/spawner-plugin.js';
 import { spawnerConfig, type ImageEntry } from '../../plugins/spawner/spawner-config.js';
+import { SharedTokens } from '../../plugins/shared/tokens.js';
 
 const docker = testDocker();
 const mark = testRunLabel();
@@ -35,7 +36,7 @@ afterAll(async () => {
 });
 
 function di(d: Docker = docker) {
-  return createContainer({ config: loadEngineConfig({ queuePrefix: claimPrefix }), logger: silentLogger(), docker: d, redis: claimRedis });
+  return createContainer({ config: loadEngineConfig({ queuePrefix: claimPrefix }), logger: silentLogger(), redis: claimRedis, extra: [[SharedTokens.Docker, d]] });
 }
 
 function newWorkflow(): string {
@@ -62,7 +63,7 @@ useContainerFixtures(docker, workflows, mark);
 describe('analyzer plugin (real Docker)', () => {
   it('is the default export, resolves through DI, and accepts the built-in workflow config through the registry', async () => {
     expect(AnalyzerPluginDefault).toBe(AnalyzerPlugin);
-    const registry = new PluginRegistry(di());
+    const registry = new PluginRegistry();
     const a = registry.register(AnalyzerPlugin, 'plugins/analyzer');
     const s = registry.register(SpawnerPlugin, 'plugins/spawner');
     const wf = JSON.parse(await readFile('workflows/container-lifecycle.json', 'utf8'));

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BUILTIN_PLUGINS } from '../../cli/builtin-plugins.js';
 import type { Engine } from '../../core/engine/engine.js';
 import { deletePrefix, testRedis } from '../support/redis.js';
 import { readRecorded } from '../support/test-plugins.js';
@@ -14,7 +15,8 @@ beforeAll(async () => {
   const started = await startTestEngine({
     workflows: { 'api.json': { name: 'api', jobs: { t: { plugin: 'record', every: '1s', config: { key } } } } },
     config: { adminToken: TOKEN },
-    options: { api: true },
+    // The built-ins too: their services contribute the docker and store health checks.
+    options: { api: true, pluginModules: BUILTIN_PLUGINS },
   });
   engine = started.engine;
   prefix = started.prefix;

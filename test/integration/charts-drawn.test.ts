@@ -3,7 +3,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createContainer } from '../../core/di/container.js';
-import { Tokens } from '../../core/di/tokens.js';
 import { loadEngineConfig } from '../../core/config/engine-config.js';
 import { silentLogger } from '../../core/logging/logger.js';
 import { isNonRetryable } from '../../core/plugin/errors.js';
@@ -15,6 +14,7 @@ import type { ChartsConfig } from '../../plugins/charts/charts-config.js';
 import { TIME_ZONE_ENV } from '../../plugins/charts/chart-time-zone.js';
 import { lifecycleFixture, type FixtureContainer, type LifecycleFixture } from '../support/chart-fixtures.js';
 import { ChartSvg, timeAxisScale, type DrawnAxis } from '../support/chart-svg.js';
+import { SharedTokens } from '../../plugins/shared/tokens.js';
 
 /**
  * The charts as a person reads them: each is rendered from a fixture whose
@@ -62,7 +62,7 @@ describe('charts read back from their SVG (fixtures of known content)', () => {
     delete process.env[TIME_ZONE_ENV];
     dir = mkdtempSync(path.join(os.tmpdir(), 'tideflow-charts-drawn-'));
     store = openRecordStore(dir);
-    const c = createContainer({ config: loadEngineConfig({ dataDir: dir }), logger: silentLogger(), clock: { now: () => NOW }, extra: [[Tokens.RecordStore, store]] });
+    const c = createContainer({ config: loadEngineConfig({ dataDir: dir }), logger: silentLogger(), clock: { now: () => NOW }, extra: [[SharedTokens.RecordStore, store]] });
     plugin = c.resolve(ChartsPluginClass);
   });
   afterEach(async () => {
@@ -257,7 +257,7 @@ describe('charts read back from their SVG (fixtures of known content)', () => {
     delete process.env[TIME_ZONE_ENV];
     await expect(plugin.renderAll({ timeZone: 'Nowhere/Land' })).rejects.toThrow(/invalid charts config at \/timeZone/);
     // What the engine does with a workflow file's job config.
-    const registry = new PluginRegistry(createContainer({ config: loadEngineConfig({ dataDir: dir }), logger: silentLogger(), extra: [[Tokens.RecordStore, store]] }));
+    const registry = new PluginRegistry();
     const entry = registry.register(ChartsPluginClass, 'plugins/charts');
     const res = entry.validateConfig({ timeZone: 'Nowhere/Land' });
     expect(res.ok).toBe(false);

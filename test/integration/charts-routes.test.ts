@@ -4,12 +4,12 @@ import path from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createContainer } from '../../core/di/container.js';
-import { Tokens } from '../../core/di/tokens.js';
 import { loadEngineConfig } from '../../core/config/engine-config.js';
 import { silentLogger } from '../../core/logging/logger.js';
 import { openRecordStore, type SqliteRecordStore } from '../../plugins/shared/store/sqlite-record-store.js';
 import ChartsPluginClass from '../../plugins/charts/index.js';
 import type { ChartsPlugin } from '../../plugins/charts/charts-plugin.js';
+import { SharedTokens } from '../../plugins/shared/tokens.js';
 
 describe('charts routes (Fastify in-process)', () => {
   let dir: string;
@@ -20,10 +20,10 @@ describe('charts routes (Fastify in-process)', () => {
   beforeAll(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'tideflow-charts-routes-'));
     store = openRecordStore(dir);
-    const c = createContainer({ config: loadEngineConfig({ dataDir: dir }), logger: silentLogger(), extra: [[Tokens.RecordStore, store]] });
+    const c = createContainer({ config: loadEngineConfig({ dataDir: dir }), logger: silentLogger(), extra: [[SharedTokens.RecordStore, store]] });
     plugin = c.resolve(ChartsPluginClass);
     app = Fastify();
-    await app.register(async (child) => plugin.routes!(child, { dataDir: dir }));
+    await app.register(plugin.routes!);
     await app.ready();
     // Files a traversal would be after: the database and a secret beside the charts folder.
     mkdirSync(path.join(dir, 'charts'), { recursive: true });

@@ -4,7 +4,6 @@ import path from 'node:path';
 import { inflateSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createContainer } from '../../core/di/container.js';
-import { Tokens } from '../../core/di/tokens.js';
 import { loadEngineConfig } from '../../core/config/engine-config.js';
 import { silentLogger } from '../../core/logging/logger.js';
 import { isNonRetryable } from '../../core/plugin/errors.js';
@@ -14,6 +13,7 @@ import ChartsPluginClass, { CHART_NAMES } from '../../plugins/charts/index.js';
 import type { ChartsPlugin } from '../../plugins/charts/charts-plugin.js';
 import { ChartRenderer, MissingFontError } from '../../plugins/charts/chart-renderer.js';
 import { CHART_TITLES, NO_DATA_TEXT } from '../../plugins/charts/chart-specs.js';
+import { SharedTokens } from '../../plugins/shared/tokens.js';
 
 const NOW = Date.UTC(2026, 10, 20, 12, 0, 30);
 const MIB = 1024 ** 2;
@@ -138,7 +138,7 @@ describe('charts plugin (real SQLite, vega -> SVG -> resvg PNG)', () => {
   beforeEach(() => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'tideflow-charts-'));
     store = openRecordStore(dir);
-    const c = createContainer({ config: loadEngineConfig({ dataDir: dir }), logger: silentLogger(), clock: { now: () => NOW }, extra: [[Tokens.RecordStore, store]] });
+    const c = createContainer({ config: loadEngineConfig({ dataDir: dir }), logger: silentLogger(), clock: { now: () => NOW }, extra: [[SharedTokens.RecordStore, store]] });
     plugin = c.resolve(ChartsPluginClass);
   });
   afterEach(async () => {
@@ -252,9 +252,9 @@ describe('charts plugin (real SQLite, vega -> SVG -> resvg PNG)', () => {
 
   it('renders once more on shutdown, with each chart job config', async () => {
     await seedFixedHour(store);
-    await plugin.shutdown({ jobs: [{ workflow: 'wf', job: 'chart', config: { window: '1h', charts: ['live'], width: 800, height: 400, pixelRatio: 2 } }], keepContainers: false, log: silentLogger() });
+    await plugin.shutdown({ jobs: [{ workflow: 'wf', job: 'chart', config: { window: '1h', charts: ['live'], width: 800, height: 400, pixelRatio: 2 } }], log: silentLogger() });
     expect(readdirSync(path.join(dir, 'charts')).sort()).toEqual(['live.png', 'live.svg', 'live.vl.json']);
-    await plugin.shutdown({ jobs: [], keepContainers: false, log: silentLogger() });
+    await plugin.shutdown({ jobs: [], log: silentLogger() });
     expect(readdirSync(path.join(dir, 'charts'))).toHaveLength(3 * CHART_NAMES.length);
   });
 
@@ -272,7 +272,7 @@ describe('charts plugin (real SQLite, vega -> SVG -> resvg PNG)', () => {
     const saved = process.env.TIDEFLOW_FONT_DIR;
     process.env.TIDEFLOW_FONT_DIR = '/nonexistent/fonts';
     try {
-      const c = createContainer({ config: loadEngineConfig({ dataDir: dir }), logger: silentLogger(), extra: [[Tokens.RecordStore, store]] });
+      const c = createContainer({ config: loadEngineConfig({ dataDir: dir }), logger: silentLogger(), extra: [[SharedTokens.RecordStore, store]] });
       const err = await c.resolve(ChartsPluginClass).renderAll().catch((e: unknown) => e);
       expect(isNonRetryable(err)).toBe(true);
       expect((err as Error).message).toContain('fonts-dejavu-core');

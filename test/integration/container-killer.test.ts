@@ -16,6 +16,7 @@ import { SpawnerPlugin } from '../../plugins/spawner/spawner-plugin.js';
 import { spawnerConfig } from '../../plugins/spawner/spawner-config.js';
 import { buildWorkloadImages } from '../../plugins/spawner/images/workload-images.js';
 import { removeManagedContainers } from '../../plugins/spawner/managed-containers.js';
+import { SharedTokens } from '../../plugins/shared/tokens.js';
 
 const docker = testDocker();
 const workflows = new Set<string>();
@@ -30,7 +31,7 @@ afterAll(async () => {
 });
 
 function di() {
-  return createContainer({ config: loadEngineConfig({ queuePrefix: claimPrefix }), logger: silentLogger(), docker, redis: claimRedis });
+  return createContainer({ config: loadEngineConfig({ queuePrefix: claimPrefix }), logger: silentLogger(), redis: claimRedis, extra: [[SharedTokens.Docker, docker]] });
 }
 
 /** A fresh workflow name and container label for one test. */

@@ -12,6 +12,7 @@ import { analyzerConfig } from '../../plugins/analyzer/analyzer-config.js';
 import { KillClaims } from '../../plugins/analyzer/kill-claims.js';
 import { SpawnerPlugin } from '../../plugins/spawner/spawner-plugin.js';
 import { spawnerConfig } from '../../plugins/spawner/spawner-config.js';
+import { SharedTokens } from '../../plugins/shared/tokens.js';
 
 const docker = testDocker();
 const mark = testRunLabel();
@@ -23,7 +24,7 @@ const connections: Redis[] = [];
 function processDi() {
   const redis = testRedis();
   connections.push(redis);
-  return createContainer({ config: loadEngineConfig({ queuePrefix: prefix }), logger: silentLogger(), docker, redis });
+  return createContainer({ config: loadEngineConfig({ queuePrefix: prefix }), logger: silentLogger(), redis, extra: [[SharedTokens.Docker, docker]] });
 }
 
 function ctx<C>(workflow: string, config: C, runId: string = randomUUID(), job = 'analyze'): PluginContext<C> {

@@ -4,7 +4,6 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Value } from '@sinclair/typebox/value';
 import { createContainer } from '../../core/di/container.js';
-import { Tokens } from '../../core/di/tokens.js';
 import { loadEngineConfig } from '../../core/config/engine-config.js';
 import { silentLogger } from '../../core/logging/logger.js';
 import { isNonRetryable } from '../../core/plugin/errors.js';
@@ -13,6 +12,7 @@ import type { AnalysisResult, SpawnResult } from '../../plugins/shared/records/c
 import { openRecordStore, type SqliteRecordStore } from '../../plugins/shared/store/sqlite-record-store.js';
 import LoggerPluginDefault, { LoggerConfigSchema, type LoggerConfig } from '../../plugins/logger/index.js';
 import type { LoggerPlugin } from '../../plugins/logger/logger-plugin.js';
+import { SharedTokens } from '../../plugins/shared/tokens.js';
 
 const DAY = 86_400_000;
 const HOUR = 3_600_000;
@@ -54,7 +54,7 @@ describe('logger plugin (resolved through the DI container, real SQLite)', () =>
     dir = mkdtempSync(path.join(os.tmpdir(), 'tideflow-logger-'));
     store = openRecordStore(dir);
     clock = { t: NOW, now() { return this.t; } };
-    const c = createContainer({ config: loadEngineConfig({ dataDir: dir }), logger: silentLogger(), clock, extra: [[Tokens.RecordStore, store]] });
+    const c = createContainer({ config: loadEngineConfig({ dataDir: dir }), logger: silentLogger(), clock, extra: [[SharedTokens.RecordStore, store]] });
     plugin = c.resolve(LoggerPluginDefault);
     // The log job of the built-in workflow has no config: the schema's defaults must do.
     config = Value.Default(LoggerConfigSchema, {}) as LoggerConfig;
@@ -65,7 +65,7 @@ describe('logger plugin (resolved through the DI container, real SQLite)', () =>
   });
 
   it('declares its contract', () => {
-    expect(plugin.name).toBe('logger');
+    expect(LoggerPluginDefault.manifest.name).toBe('logger');
     expect(config).toEqual({ retention: '7d', purgeEvery: '1h' });
     expect(typeof plugin.routes).toBe('function');
   });

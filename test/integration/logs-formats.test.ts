@@ -6,25 +6,25 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadEngineConfig } from '../../core/config/engine-config.js';
 import { createContainer } from '../../core/di/container.js';
-import { Tokens } from '../../core/di/tokens.js';
 import { silentLogger } from '../../core/logging/logger.js';
 import type { StoreStats } from '../../plugins/shared/store/record-store.js';
 import { DB_FILE_NAME, openRecordStore, type SqliteRecordStore } from '../../plugins/shared/store/sqlite-record-store.js';
 import LoggerPluginClass from '../../plugins/logger/index.js';
 import { CSV_HEADER } from '../../plugins/logger/logs-routes.js';
+import { SharedTokens } from '../../plugins/shared/tokens.js';
 
 const TOKEN = 'logs-formats-token';
 const auth = { authorization: `Bearer ${TOKEN}` };
 
 async function loggerApp(dir: string, store: SqliteRecordStore): Promise<FastifyInstance> {
-  const c = createContainer({ config: loadEngineConfig({ dataDir: dir }), logger: silentLogger(), extra: [[Tokens.RecordStore, store]] });
+  const c = createContainer({ config: loadEngineConfig({ dataDir: dir }), logger: silentLogger(), extra: [[SharedTokens.RecordStore, store]] });
   const plugin = c.resolve(LoggerPluginClass);
   const app = Fastify({ ajv: { customOptions: { removeAdditional: false } } });
   app.decorate('requireAdmin', (req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
     if (req.headers.authorization === `Bearer ${TOKEN}`) done();
     else void reply.status(401).send({ statusCode: 401, error: 'Unauthorized', message: 'token required' });
   });
-  await app.register(async (child) => plugin.routes!(child, { dataDir: dir }));
+  await app.register(plugin.routes!);
   await app.ready();
   return app;
 }

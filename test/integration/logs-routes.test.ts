@@ -5,13 +5,13 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import swagger from '@fastify/swagger';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createContainer } from '../../core/di/container.js';
-import { Tokens } from '../../core/di/tokens.js';
 import { loadEngineConfig } from '../../core/config/engine-config.js';
 import { silentLogger } from '../../core/logging/logger.js';
 import type { StoreStats } from '../../plugins/shared/store/record-store.js';
 import { openRecordStore, type SqliteRecordStore } from '../../plugins/shared/store/sqlite-record-store.js';
 import LoggerPluginClass from '../../plugins/logger/index.js';
 import { CSV_HEADER } from '../../plugins/logger/logs-routes.js';
+import { SharedTokens } from '../../plugins/shared/tokens.js';
 
 const TOKEN = 'test-admin-token';
 const T0 = Date.UTC(2026, 10, 20, 10, 0, 0);
@@ -47,7 +47,7 @@ describe('logger routes (Fastify in-process)', () => {
   beforeAll(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'tideflow-logs-routes-'));
     store = openRecordStore(dir);
-    const c = createContainer({ config: loadEngineConfig({ dataDir: dir }), logger: silentLogger(), extra: [[Tokens.RecordStore, store]] });
+    const c = createContainer({ config: loadEngineConfig({ dataDir: dir }), logger: silentLogger(), extra: [[SharedTokens.RecordStore, store]] });
     const plugin = c.resolve(LoggerPluginClass);
 
     // The same shape as the admin app: strict ajv, a requireAdmin decorator, OpenAPI, plugin routes encapsulated without prefix.
@@ -57,7 +57,7 @@ describe('logger routes (Fastify in-process)', () => {
       else void reply.status(401).send({ statusCode: 401, error: 'Unauthorized', message: 'token required' });
     });
     await app.register(swagger, { openapi: { openapi: '3.0.3', info: { title: 't', version: '0' } } });
-    await app.register(async (child) => plugin.routes!(child, { dataDir: dir }));
+    await app.register(plugin.routes!);
     await app.ready();
 
     // Fixed data: per minute i, an analysis (memory, 1 high + 1 low killed, 1 kept) and a spawn of 2.
@@ -275,11 +275,11 @@ describe('logger routes (Fastify in-process)', () => {
   it('with TIDEFLOW_OPEN_LOG_INGEST=1 an unmodified course daemon posts without a token', async () => {
     const openDir = mkdtempSync(path.join(os.tmpdir(), 'tideflow-logs-open-'));
     const openStore = openRecordStore(openDir);
-    const c = createContainer({ config: loadEngineConfig({ dataDir: openDir, openLogIngest: true }), logger: silentLogger(), extra: [[Tokens.RecordStore, openStore]] });
+    const c = createContainer({ config: loadEngineConfig({ dataDir: openDir }, { TIDEFLOW_OPEN_LOG_INGEST: '1' }), logger: silentLogger(), extra: [[SharedTokens.RecordStore, openStore]] });
     const plugin = c.resolve(LoggerPluginClass);
     const open = Fastify();
     open.decorate('requireAdmin', (_req: FastifyRequest, reply: FastifyReply) => void reply.status(401).send({ message: 'token required' }));
-    await open.register(async (child) => plugin.routes!(child, { dataDir: openDir }));
+    await open.register(plugin.routes!);
     const res = await open.inject({ method: 'POST', url: '/logs', payload: courseBody('2026-11-20T11:45:00Z') });
     expect(res.statusCode).toBeLessThan(300);
     expect((await openStore.stats()).records).toBeGreaterThan(0);

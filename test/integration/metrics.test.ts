@@ -30,7 +30,10 @@ let lastSuccess: Map<string, number>;
 /** The container plugins, which contribute the container metrics through their `metrics` hook. */
 function containerPlugins() {
   const docker = createDockerClient(process.env.DOCKER_HOST);
-  return [new SpawnerPlugin(docker, systemClock, silentLogger(), loadEngineConfig({ dataDir: '/nonexistent' })), new AnalyzerPlugin(docker, systemClock, redis, loadEngineConfig({ dataDir: '/nonexistent' }))];
+  return [
+    { manifest: SpawnerPlugin.manifest, plugin: new SpawnerPlugin(docker, systemClock, silentLogger(), loadEngineConfig({ dataDir: '/nonexistent' })) },
+    { manifest: AnalyzerPlugin.manifest, plugin: new AnalyzerPlugin(docker, systemClock, redis, loadEngineConfig({ dataDir: '/nonexistent' })) },
+  ];
 }
 
 beforeEach(async () => {
@@ -43,7 +46,6 @@ beforeEach(async () => {
     events: control,
     plugins: containerPlugins(),
     adminToken: 'metrics-test-token-0123456789',
-    dataDir: '/nonexistent',
     queueCounts: async () => queue,
     queuePaused: async () => queuePaused,
     lastSuccesses: async () => lastSuccess,
@@ -347,8 +349,7 @@ describe('/metrics', () => {
     app = await buildAdminApp({
       control,
       adminToken: 'metrics-test-token-0123456789',
-      dataDir: '/nonexistent',
-      queueCounts: async () => {
+        queueCounts: async () => {
         throw new Error('redis gone');
       },
     });
@@ -358,7 +359,7 @@ describe('/metrics', () => {
 
   it('two apps in one process keep separate registries', async () => {
     const other = new FakeEngineControl([lifecycleWorkflow()]);
-    const second = await buildAdminApp({ control: other, events: other, plugins: containerPlugins(), adminToken: 'second-app-token-0123456789', dataDir: '/nonexistent' });
+    const second = await buildAdminApp({ control: other, events: other, plugins: containerPlugins(), adminToken: 'second-app-token-0123456789' });
     try {
       const r = run('spawn', 'spawner');
       control.emitRun({ type: 'succeeded', run: finished(r, 'succeeded', 10), output: spawnOutput(r.id, ['low']) });
@@ -379,6 +380,6 @@ describe('/metrics', () => {
     const text = await metrics.text();
     const m = new Map(parsePrometheusTextFormat(text).map((f) => [f.name, f]));
     expect(m.get('tideflow_runs_started_total')?.metrics ?? []).toEqual([]);
-    app = await buildAdminApp({ control, adminToken: 'metrics-test-token-0123456789', dataDir: '/nonexistent' });
+    app = await buildAdminApp({ control, adminToken: 'metrics-test-token-0123456789' });
   });
 });

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BUILTIN_PLUGINS } from '../../cli/builtin-plugins.js';
 import type { Engine } from '../../core/engine/engine.js';
 import { compileStrict, generateTypes, redoclyLint, writeTsProject } from '../support/openapi-tools.js';
 import { deletePrefix, testRedis } from '../support/redis.js';
@@ -31,7 +32,7 @@ beforeAll(async () => {
   const started = await startTestEngine({
     workflows: { 'oa.json': { name: WF, jobs: { work: { plugin: 'record', manual: true, config: { key } } } } },
     config: { adminToken: TOKEN },
-    options: { api: true, builtinPlugins: true },
+    options: { api: true, pluginModules: BUILTIN_PLUGINS },
   });
   engine = started.engine;
   prefix = started.prefix;

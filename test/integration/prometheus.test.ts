@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../../core/engine/engine.js';
 import { PrometheusServer, promtool } from '../support/prometheus-tools.js';
 import { startTestEngine, waitFor } from '../support/test-engine.js';
+import { BUILTIN_PLUGINS } from '../../cli/builtin-plugins.js';
 
 /**
  * The Prometheus side checked by Prometheus's own tools: promtool on a live
@@ -32,7 +33,7 @@ beforeAll(async () => {
       },
     },
     // The built-ins too: the container plugins contribute their metrics through the metrics hook.
-    options: { api: true, builtinPlugins: true },
+    options: { api: true, pluginModules: BUILTIN_PLUGINS },
   }));
   await waitFor(async () => {
     const text = await (await fetch(`${engine.url}/metrics`)).text();

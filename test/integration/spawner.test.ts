@@ -10,13 +10,14 @@ import { useContainerFixtures } from '../support/container-fixtures.js';
 import SpawnerPluginDefault, { SpawnerPlugin } from '../../plugins/spawner/index.js';
 import { spawnerConfig, type SpawnerConfig } from '../../plugins/spawner/spawner-config.js';
 import { WORKLOAD_IMAGES } from '../../plugins/spawner/images/workload-images.js';
+import { SharedTokens } from '../../plugins/shared/tokens.js';
 
 const docker = testDocker();
 const mark = testRunLabel();
 const workflows = new Set<string>();
 
-function resolveSpawner(d: Docker = docker): SpawnerPlugin {
-  return createContainer({ config: loadEngineConfig(), logger: silentLogger(), docker: d }).resolve(SpawnerPlugin);
+function resolveSpawner(d: Docker = docker, env: NodeJS.ProcessEnv = {}): SpawnerPlugin {
+  return createContainer({ config: loadEngineConfig({}, env), logger: silentLogger(), extra: [[SharedTokens.Docker, d]] }).resolve(SpawnerPlugin);
 }
 
 function newWorkflow(): string {
@@ -47,8 +48,8 @@ useContainerFixtures(docker, workflows, mark);
 describe('spawner plugin (real Docker)', () => {
   it('is the default export and resolves through the DI container', () => {
     expect(SpawnerPluginDefault).toBe(SpawnerPlugin);
-    const p = resolveSpawner();
-    expect(p.name).toBe('spawner');
+    expect(resolveSpawner()).toBeInstanceOf(SpawnerPlugin);
+    expect(SpawnerPlugin.manifest.name).toBe('spawner');
   });
 
   it('accepts the built-in workflow config', async () => {
@@ -184,7 +185,7 @@ describe('spawner plugin (real Docker)', () => {
     expect((err as Error).message).not.toMatch(/retried/);
   });
 
-  it('shutdown removes the workflows\' managed containers unless keepContainers, never protected ones', async () => {
+  it('shutdown removes the workflows\' managed containers unless TIDEFLOW_KEEP_CONTAINERS (--keep-containers), never protected ones', async () => {
     const wf = newWorkflow();
     const p = resolveSpawner();
     await p.run(undefined, ctx(wf, { count: 2, images: [{ name: 'tideflow/sleeper', class: 'low' }] }));
@@ -194,9 +195,9 @@ describe('spawner plugin (real Docker)', () => {
       HostConfig: { NetworkMode: 'none', Memory: 16 * 1024 * 1024 },
     });
     const jobs = [{ workflow: wf, job: 'spawn', config: spawnerConfig({}) }];
-    await p.shutdown({ jobs, keepContainers: true, log: silentLogger() });
+    await resolveSpawner(docker, { TIDEFLOW_KEEP_CONTAINERS: '1' }).shutdown({ jobs, log: silentLogger() });
     expect(await docker.listContainers({ all: true, filters: { label: [`tideflow.workflow=${wf}`] } })).toHaveLength(3);
-    await p.shutdown({ jobs, keepContainers: false, log: silentLogger() });
+    await p.shutdown({ jobs, log: silentLogger() });
     const left = await docker.listContainers({ all: true, filters: { label: [`tideflow.workflow=${wf}`] } });
     expect(left.map((c) => c.Id)).toEqual([prot.id]);
   });

@@ -59,16 +59,26 @@ describe('a refused start does nothing first', () => {
     await expectNothingDone({ name, dataDir: r.dataDir, output: r.output });
   });
 
-  it('several problems at once are all named', async () => {
+  it('several problems at once are all named: the engine\'s and a plugin\'s', async () => {
     const { name, dir } = spawningWorkflow();
     const prefix = uniquePrefix('refused');
     const r = start(dir, {
-      HOST: '0.0.0.0', TIDEFLOW_ADMIN_TOKEN: 'a-long-enough-admin-token-0123456789', TIDEFLOW_OPEN_LOG_INGEST: '1', TIDEFLOW_CONCURRENCY: '0',
+      HOST: '0.0.0.0', TIDEFLOW_ADMIN_TOKEN: 'hunter2', TIDEFLOW_OPEN_LOG_INGEST: '1',
       REDIS_URL: testRedisUrl(), TIDEFLOW_QUEUE_PREFIX: prefix,
     });
     expect(r.code, r.output).toBe(1);
-    expect(r.stderr).toMatch(/TIDEFLOW_CONCURRENCY must be an integer 1\.\.1000, got 0/);
+    expect(r.stderr).toMatch(/TIDEFLOW_ADMIN_TOKEN is 7 characters long/);
     expect(r.stderr).toMatch(/TIDEFLOW_OPEN_LOG_INGEST=1 .*loopback HOST, not 0\.0\.0\.0/);
+    await expectNothingDone({ name, prefix, dataDir: r.dataDir, output: r.output });
+  });
+
+  it('bad environment variables are all named before anything starts', async () => {
+    const { name, dir } = spawningWorkflow();
+    const prefix = uniquePrefix('refused');
+    const r = start(dir, { TIDEFLOW_CONCURRENCY: 'abc', PORT: '-1', REDIS_URL: testRedisUrl(), TIDEFLOW_QUEUE_PREFIX: prefix });
+    expect(r.code, r.output).toBe(1);
+    expect(r.stderr).toMatch(/PORT must be an integer 0\.\.65535, got -1/);
+    expect(r.stderr).toMatch(/TIDEFLOW_CONCURRENCY must be an integer 1\.\.1000, got "abc"/);
     await expectNothingDone({ name, prefix, dataDir: r.dataDir, output: r.output });
   });
 });

@@ -44,10 +44,9 @@ export async function startTestEngine(setup: TestEngineSetup): Promise<{ engine:
   const engine = new Engine({
     config,
     logger: process.env.TIDEFLOW_TEST_LOG ? createLogger({ level: 'debug' }) : silentLogger(),
-    builtinPlugins: false,
     plugins: [RecordPlugin, NoopPlugin],
     api: false,
-    ensureDocker: false,
+    startServices: false,
     shutdownTimeoutMs: 10_000,
     ...setup.options,
   });

@@ -3,7 +3,7 @@ import { inject, injectable } from 'tsyringe';
 import type { Redis } from 'ioredis';
 import { Tokens } from '../../core/di/tokens.js';
 import { NonRetryableError } from '../../core/plugin/errors.js';
-import type { PluginContext, TideflowPlugin } from '../../core/plugin/plugin.js';
+import type { PluginContext, PluginManifest, TideflowPlugin } from '../../core/plugin/plugin.js';
 
 const RecordConfig = Type.Object(
   {
@@ -34,9 +34,7 @@ export interface RecordedRun {
 /** Test plugin: records every attempt in Redis, then fails or returns as configured. */
 @injectable()
 export class RecordPlugin implements TideflowPlugin {
-  readonly name = 'record';
-  readonly version = '1.0.0';
-  readonly configSchema = RecordConfig;
+  static readonly manifest = { name: 'record', version: '1.0.0', configSchema: RecordConfig } satisfies PluginManifest;
 
   constructor(@inject(Tokens.Redis) private readonly redis: Redis) {}
 
@@ -58,12 +56,14 @@ export class RecordPlugin implements TideflowPlugin {
 /** Test plugin that does nothing: throughput and loader tests. */
 @injectable()
 export class NoopPlugin implements TideflowPlugin {
-  readonly name = 'noop';
-  readonly version = '1.0.0';
-  readonly configSchema = Type.Object(
-    { level: Type.Optional(Type.Union([Type.Literal('low'), Type.Literal('high')])), count: Type.Integer({ minimum: 1, maximum: 100, default: 10 }) },
-    { additionalProperties: false },
-  );
+  static readonly manifest = {
+    name: 'noop',
+    version: '1.0.0',
+    configSchema: Type.Object(
+      { level: Type.Optional(Type.Union([Type.Literal('low'), Type.Literal('high')])), count: Type.Integer({ minimum: 1, maximum: 100, default: 10 }) },
+      { additionalProperties: false },
+    ),
+  } satisfies PluginManifest;
   async run(input: unknown) {
     return input ?? null;
   }

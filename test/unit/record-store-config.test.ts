@@ -1,18 +1,21 @@
 import os from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { loadEngineConfig } from '../../core/config/engine-config.js';
+import { parseEnvSettings } from '../../core/config/env-settings.js';
+import { RecordStoreSettingsSchema } from '../../plugins/shared/store/record-store-service.js';
 import { openConfiguredRecordStore } from '../../plugins/shared/store/open-record-store.js';
 import { redactDatabaseUrl } from '../../plugins/shared/store/postgres-record-store.js';
 
 describe('record store configuration', () => {
   it('reads TIDEFLOW_DATABASE_URL and TIDEFLOW_HOST_NAME, defaulting to SQLite and the machine name', () => {
     const plain = loadEngineConfig({}, {});
-    expect(plain.databaseUrl).toBeUndefined();
+    expect(parseEnvSettings(RecordStoreSettingsSchema, plain.env).TIDEFLOW_DATABASE_URL).toBeUndefined();
     expect(plain.hostName).toBe(os.hostname());
     const shared = loadEngineConfig({}, { TIDEFLOW_DATABASE_URL: 'postgres://u:p@db:5432/tf', TIDEFLOW_HOST_NAME: ' host-b ' });
-    expect(shared.databaseUrl).toBe('postgres://u:p@db:5432/tf');
+    expect(parseEnvSettings(RecordStoreSettingsSchema, shared.env).TIDEFLOW_DATABASE_URL).toBe('postgres://u:p@db:5432/tf');
     expect(shared.hostName).toBe('host-b');
-    expect(loadEngineConfig({}, { TIDEFLOW_DATABASE_URL: '', TIDEFLOW_HOST_NAME: '' })).toMatchObject({ databaseUrl: undefined, hostName: os.hostname() });
+    expect(loadEngineConfig({}, { TIDEFLOW_DATABASE_URL: '', TIDEFLOW_HOST_NAME: '' }).hostName).toBe(os.hostname());
+    expect(parseEnvSettings(RecordStoreSettingsSchema, { TIDEFLOW_DATABASE_URL: '' })).toEqual({});
   });
 
   it('refuses a database URL that is not PostgreSQL, without echoing its credentials', () => {

@@ -2,16 +2,12 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createContainer } from '../../core/di/container.js';
-import { loadEngineConfig } from '../../core/config/engine-config.js';
-import { silentLogger } from '../../core/logging/logger.js';
 import { PluginRegistry } from '../../core/plugin/plugin-registry.js';
 import { loadWorkflowDir, parseWorkflow } from '../../core/workflow/workflow-loader.js';
 import { NoopPlugin } from '../support/test-plugins.js';
 
 function registry(): PluginRegistry {
-  const c = createContainer({ config: loadEngineConfig({ dataDir: os.tmpdir() }), logger: silentLogger() });
-  const r = new PluginRegistry(c);
+  const r = new PluginRegistry();
   r.register(NoopPlugin, 'test');
   return r;
 }

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { FastifyPluginAsync } from 'fastify';
+import type { DashboardPanel } from '../../plugin/plugin.js';
 import { PROJECT_ROOT } from '../../util/project-root.js';
 
 // The page's files are served from the sources (they are not compiled).
@@ -18,8 +19,19 @@ const CSP = [
   "frame-ancestors 'none'",
 ].join('; ');
 
-/** The single-page dashboard: GET / plus its script and stylesheet (no build step). */
-export const dashboardRoutes: FastifyPluginAsync = async (app) => {
+export interface DashboardOptions {
+  /** The plugins' panels (PluginManifest.dashboardPanels), in page order. */
+  panels?: Array<DashboardPanel & { plugin: string }>;
+}
+
+const PANEL_ID = /^[a-z0-9][a-z0-9-]*$/;
+
+/**
+ * The single-page dashboard: GET / plus its script and stylesheet (no build
+ * step), and the plugins' panel modules: listed at /dashboard/panels.json,
+ * served at /dashboard/panels/<plugin>/<id>.js.
+ */
+export const dashboardRoutes: FastifyPluginAsync<DashboardOptions> = async (app, opts) => {
   const files = {
     html: read('index.html'),
     js: read('dashboard.js'),
@@ -40,4 +52,16 @@ export const dashboardRoutes: FastifyPluginAsync = async (app) => {
   app.get('/dashboard/dashboard.css', hide, async (_req, reply) =>
     reply.type('text/css; charset=utf-8').header('cache-control', 'no-cache').send(files.css),
   );
+
+  const panels = (opts.panels ?? []).map((p) => {
+    if (!PANEL_ID.test(p.plugin) || !PANEL_ID.test(p.id)) throw new Error(`dashboard panel "${p.plugin}/${p.id}": plugin and panel ids must match ${PANEL_ID}`);
+    // Read once at start: a missing script fails the start, not the page.
+    return { plugin: p.plugin, id: p.id, url: `/dashboard/panels/${p.plugin}/${p.id}.js`, js: readFileSync(p.script, 'utf8') };
+  });
+  app.get('/dashboard/panels.json', hide, async (_req, reply) =>
+    reply.header('cache-control', 'no-cache').send({ panels: panels.map(({ plugin, id, url }) => ({ plugin, id, url })) }),
+  );
+  for (const panel of panels) {
+    app.get(panel.url, hide, async (_req, reply) => reply.type('text/javascript; charset=utf-8').header('cache-control', 'no-cache').send(panel.js));
+  }
 };

@@ -1,7 +1,7 @@
 // tideflow dashboard: plain ES module, no build step, same-origin requests only.
 
 const TOKEN_KEY = 'tideflow.adminToken';
-const POLL_MS = { workflows: 3000, charts: 4000, killed: 5000, runs: 3000, health: 5000 };
+const POLL_MS = { workflows: 3000, runs: 3000, health: 5000 };
 
 const $ = (sel, root = document) => root.querySelector(sel);
 
@@ -322,115 +322,6 @@ async function act(action, workflow, job) {
   await Promise.all([refreshWorkflows(), refreshRuns()]);
 }
 
-// ---------------------------------------------------------------- charts
-
-const chartCards = new Map();
-
-/** GET /api/charts (charts plugin): { charts: [{ name, title, time, png: { url, bytes } }] }. */
-function normalizeCharts(body) {
-  return (body?.charts ?? [])
-    .map((c) => ({ name: c.name, url: c.png.url, updatedAt: c.time, title: c.title ?? c.name }))
-    .sort((a, b) => a.name.localeCompare(b.name));
-}
-
-function cacheBust(url, version) {
-  return `${url}${url.includes('?') ? '&' : '?'}v=${encodeURIComponent(String(version))}`;
-}
-
-async function refreshCharts() {
-  const root = $('#charts');
-  const { status, ok, body } = await getJson('/api/charts');
-  if (!ok) {
-    $('#charts-note').textContent = status === 404 ? 'charts plugin not loaded' : `could not load charts (${status})`;
-    if (!chartCards.size) root.replaceChildren(h('p', { class: 'empty' }, 'No charts available.'));
-    return;
-  }
-  const charts = normalizeCharts(body);
-  const seen = new Set();
-  for (const c of charts) {
-    seen.add(c.name);
-    let card = chartCards.get(c.name);
-    if (!card) {
-      const img = h('img', { class: 'chart-img', alt: c.title, loading: 'eager', decoding: 'async' });
-      img.addEventListener('load', () => card.el.classList.remove('loading'));
-      img.addEventListener('error', () => card.el.classList.add('broken'));
-      const el = h(
-        'figure',
-        { class: 'chart loading', dataset: { chart: c.name } },
-        h('a', { href: c.url, target: '_blank', rel: 'noopener' }, img),
-        h('figcaption', {}, h('span', { class: 'chart-name' }, c.title), h('span', { class: 'muted small chart-time' })),
-      );
-      card = { el, img, version: undefined, updatedAt: undefined };
-      chartCards.set(c.name, card);
-    }
-    const version = `${c.updatedAt}`;
-    if (card.version !== version) {
-      card.version = version;
-      card.el.classList.remove('broken');
-      card.img.src = cacheBust(c.url, version || Date.now());
-    }
-    card.updatedAt = c.updatedAt;
-    const timeEl = $('.chart-time', card.el);
-    const ms = toMs(c.updatedAt);
-    if (ms !== undefined && ms > 1e11) {
-      timeEl.dataset.rel = String(ms);
-      timeEl.textContent = relTime(ms);
-      timeEl.title = `rendered ${absTime(ms)}`;
-    }
-  }
-  for (const [name, card] of chartCards) {
-    if (!seen.has(name)) {
-      card.el.remove();
-      chartCards.delete(name);
-    }
-  }
-  const cards = [...chartCards.values()].map((c) => c.el);
-  if (cards.length) {
-    // Keep existing nodes (no flicker): only append the missing ones in order.
-    cards.forEach((el) => root.append(el));
-    root.querySelectorAll(':scope > p.empty').forEach((p) => p.remove());
-  } else {
-    root.replaceChildren(h('p', { class: 'empty' }, 'No charts yet — the chart job renders them on its schedule.'));
-  }
-  $('#charts-note').textContent = charts.length ? `${charts.length} chart${charts.length === 1 ? '' : 's'}, refreshed when re-rendered` : '';
-}
-
-// ---------------------------------------------------------------- killed containers
-
-async function refreshKilled() {
-  const tbody = $('#killed tbody');
-  const { status, ok, body } = await getJson('/api/logs?kind=killed&limit=10');
-  if (!ok) {
-    $('#killed-note').textContent = status === 404 ? 'logger plugin not loaded' : `could not load logs (${status})`;
-    tbody.replaceChildren(h('tr', {}, h('td', { colspan: 7, class: 'empty' }, 'No data.')));
-    return;
-  }
-  // GET /api/logs (logger plugin): { items: [{ time, containerId, name, image, class, cpuPct, memBytes, reason, killError? }] }
-  const rows = body?.items ?? [];
-  $('#killed-note').textContent = rows.length ? `last ${rows.length}` : '';
-  if (!rows.length) {
-    tbody.replaceChildren(h('tr', {}, h('td', { colspan: 7, class: 'empty' }, 'No container killed yet.')));
-    return;
-  }
-  tbody.replaceChildren(
-    ...rows.map((r) => {
-      const when = r.time;
-      const name = r.name ?? (r.containerId ?? '').slice(0, 12);
-      return h(
-        'tr',
-        {},
-        timeCell(when),
-        h('td', { class: 'mono clip', title: `${name}\n${r.containerId ?? ''}` }, name),
-        h('td', { class: 'mono clip', title: r.image ?? '' }, r.image ?? '—'),
-        h('td', {}, r.class ? badge(r.class, `class-${r.class}`) : '—'),
-        h('td', { class: 'num' }, pct(r.cpuPct)),
-        h('td', { class: 'num' }, r.memBytes !== undefined ? bytes(r.memBytes) : pct(r.memPct)),
-        h('td', { class: 'reason', title: r.killError ? `kill failed: ${r.killError}` : '' }, r.reason ?? '', r.killError ? h('span', { class: 'badge failed' }, 'kill failed') : null),
-      );
-    }),
-  );
-}
-
 // ---------------------------------------------------------------- runs
 
 async function refreshRuns() {
@@ -460,6 +351,44 @@ async function refreshRuns() {
   );
 }
 
+// ---------------------------------------------------------------- plugin panels
+
+/**
+ * What a plugin's panel module gets: its default export is called with this
+ * once. Panels build their own DOM with `h` (text, never HTML) and refresh
+ * with `every`; same-origin requests only (the page's CSP).
+ */
+const panelApi = {
+  h, $, getJson, mutate, toast, toMs, relTime, absTime, timeCell, badge, pct, bytes, duration,
+  /** A panel section: `place` 'top' (full width, above the workflows) or 'column' (beside the recent runs). */
+  addPanel({ id, title, place = 'column' }) {
+    const note = h('span', { class: 'muted', id: `${id}-note` });
+    const body = h('div', { class: 'panel-body' });
+    const section = h('section', { class: 'panel', id: `${id}-panel` }, h('div', { class: 'panel-head' }, h('h2', {}, title), note), body);
+    if (place === 'top') $('main').insertBefore(section, $('#workflows-panel'));
+    else $('.columns').insertBefore(section, $('#runs-panel'));
+    return { section, body, note };
+  },
+  every(fn, ms) {
+    return poll(fn, ms);
+  },
+};
+
+/** GET /dashboard/panels.json lists the loaded plugins' panels; each is an ES module served from this origin. */
+async function loadPanels() {
+  const { ok, body } = await getJson('/dashboard/panels.json');
+  if (!ok || !Array.isArray(body?.panels)) return;
+  for (const panel of body.panels) {
+    try {
+      const mod = await import(panel.url);
+      await mod.default(panelApi);
+    } catch (err) {
+      console.warn(`dashboard panel ${panel.plugin}/${panel.id} failed`, err);
+      toast(`The ${panel.plugin} panel failed to load`, 'error');
+    }
+  }
+}
+
 // ---------------------------------------------------------------- boot
 
 function poll(fn, ms) {
@@ -481,9 +410,8 @@ function boot() {
   $('#resume-all').addEventListener('click', () => void act('resume'));
   poll(refreshHealth, POLL_MS.health);
   poll(refreshWorkflows, POLL_MS.workflows);
-  poll(refreshCharts, POLL_MS.charts);
-  poll(refreshKilled, POLL_MS.killed);
   poll(refreshRuns, POLL_MS.runs);
+  void loadPanels();
   // Relative times ("12s ago") tick between polls.
   setInterval(tickTimes, 1000);
 }

@@ -3,7 +3,7 @@ import type { EngineControl, JobStatus } from '../../control/engine-control.js';
 import type { RunEvent, RunEventSource } from '../../control/engine-events.js';
 import type { RunRecord } from '../../history/run-record.js';
 import { silentLogger, type Logger } from '../../logging/logger.js';
-import type { TideflowPlugin } from '../../plugin/plugin.js';
+import type { PluginManifest, TideflowPlugin } from '../../plugin/plugin.js';
 import { jobKey } from '../../scheduler/run-ids.js';
 
 /**
@@ -25,7 +25,7 @@ export interface EngineMetricsOptions {
   /** Finish time (ms) of the last succeeded run per `<workflow>/<job>`, read at scrape time. */
   lastSuccesses?: () => Promise<Map<string, number>>;
   /** Plugins whose `metrics` hook contributes to this registry. */
-  plugins?: Array<Pick<TideflowPlugin, 'name' | 'metrics'>>;
+  plugins?: Array<{ manifest: Pick<PluginManifest, 'name'>; plugin: Pick<TideflowPlugin, 'metrics'> }>;
   /** Registry to use; a new private one by default (never prom-client's global registry). */
   registry?: Registry;
   log?: Logger;
@@ -280,20 +280,21 @@ export class EngineMetrics {
 
   private registerPluginMetrics(): void {
     const { plugins = [], control, events, log } = this.opts;
-    for (const plugin of plugins) {
+    for (const { manifest, plugin } of plugins) {
       if (!plugin.metrics) continue;
+      const name = manifest.name;
       try {
         plugin.metrics({
           registry: this.registry,
           jobs: async () =>
-            (await control?.listWorkflows())?.flatMap((w) => w.jobs.filter((j) => j.plugin === plugin.name).map((j) => ({ workflow: j.workflow, job: j.job }))) ?? [],
+            (await control?.listWorkflows())?.flatMap((w) => w.jobs.filter((j) => j.plugin === name).map((j) => ({ workflow: j.workflow, job: j.job }))) ?? [],
           onRunSucceeded: (fn) => {
             const l = (e: RunEvent) => {
-              if (e.type !== 'succeeded' || e.run.plugin !== plugin.name) return;
+              if (e.type !== 'succeeded' || e.run.plugin !== name) return;
               try {
                 fn(e.output, e.run);
               } catch (err) {
-                log?.warn({ err, plugin: plugin.name }, 'metrics: a plugin could not count a run');
+                log?.warn({ err, plugin: name }, 'metrics: a plugin could not count a run');
               }
             };
             this.pluginListeners.push(l);
@@ -302,7 +303,7 @@ export class EngineMetrics {
           log: log ?? silentLogger(),
         });
       } catch (err) {
-        throw new Error(`metrics of plugin ${plugin.name} failed to register: ${(err as Error).message}`, { cause: err });
+        throw new Error(`metrics of plugin ${name} failed to register: ${(err as Error).message}`, { cause: err });
       }
     }
   }

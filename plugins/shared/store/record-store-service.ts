@@ -1,0 +1,39 @@
+import { Type } from '@sinclair/typebox';
+import { instanceCachingFactory } from 'tsyringe';
+import { parseEnvSettings } from '../../../core/config/env-settings.js';
+import type { ServiceProvider } from '../../../core/plugin/service-provider.js';
+import { SharedTokens } from '../tokens.js';
+import { openConfiguredRecordStore } from './open-record-store.js';
+import type { RecordStore } from './record-store.js';
+
+export const RecordStoreSettingsSchema = Type.Object({
+  /** postgres://... puts the record store in PostgreSQL (shared by hosts); unset: SQLite in the data dir. Checked (and redacted) when opened. */
+  TIDEFLOW_DATABASE_URL: Type.Optional(Type.String()),
+});
+
+/**
+ * The record store the logger writes and the charts read: SharedTokens.RecordStore,
+ * opened on first use (a worker whose jobs never touch it never opens it),
+ * the `store` health check, closed when the engine stops.
+ */
+export const recordStoreService: ServiceProvider = {
+  name: 'record-store',
+  register({ container, config, env, log }) {
+    const { TIDEFLOW_DATABASE_URL: databaseUrl } = parseEnvSettings(RecordStoreSettingsSchema, env);
+    let store: RecordStore | undefined;
+    const open = () => (store ??= openConfiguredRecordStore({ dataDir: config.dataDir, databaseUrl, hostName: config.hostName }, log));
+    container.register(SharedTokens.RecordStore, { useFactory: instanceCachingFactory(open) });
+    return {
+      healthChecks: {
+        store: async () => {
+          const s = open();
+          const stats = await s.stats();
+          return { status: 'up', reason: `${stats.records} records in ${s.location}` };
+        },
+      },
+      async close() {
+        await store?.close();
+      },
+    };
+  },
+};
