@@ -1,6 +1,7 @@
 import type Docker from 'dockerode';
 import type { Redis } from 'ioredis';
 import { HEALTH_CHECK_DEADLINE_MS, type HealthCheck } from '../control/engine-control.js';
+import type { EngineKeys } from '../redis/engine-keys.js';
 import type { SchedulerWatchdog } from '../scheduler/scheduler-watchdog.js';
 import type { RecordStore } from '../../plugins/shared/store/record-store.js';
 import { errorMessage } from '../util/error-message.js';
@@ -23,7 +24,7 @@ export interface EngineHealthSources {
   docker: Docker;
   /** This process's watchdog; a worker-only process has none and reads the engine's status from Redis. */
   watchdog: () => SchedulerWatchdog | undefined;
-  prefix: string;
+  keys: EngineKeys;
   store: () => RecordStore;
 }
 
@@ -52,7 +53,7 @@ export function engineHealthChecks(s: EngineHealthSources): Record<string, () =>
       async () => {
         const wd = s.watchdog();
         if (!wd) {
-          const raw = await s.redis.get(`${s.prefix}:watchdog`);
+          const raw = await s.redis.get(s.keys.watchdog);
           return raw ? { status: 'up', reason: `watchdog of another process: ${raw}` } : { status: 'down', reason: 'no scheduler watchdog has run' };
         }
         if (wd.status.lastError) return { status: 'down', reason: `watchdog check failed: ${wd.status.lastError}` };

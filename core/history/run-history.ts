@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import type { EngineKeys } from '../redis/engine-keys.js';
 import { jobKey } from '../scheduler/run-ids.js';
 import type { RunQuery, RunRecord } from './run-record.js';
 
@@ -33,7 +34,7 @@ export class RunHistory {
 
   constructor(
     private readonly redis: Redis,
-    private readonly prefix: string,
+    private readonly keys: EngineKeys,
     opts: RunHistoryOptions = {},
   ) {
     this.maxRuns = opts.maxRuns ?? 10_000;
@@ -43,17 +44,17 @@ export class RunHistory {
   }
 
   private runKey(id: string): string {
-    return `${this.prefix}:run:${id}`;
+    return this.keys.run(id);
   }
   private get indexKey(): string {
-    return `${this.prefix}:runs`;
+    return this.keys.runs;
   }
   private get lastKey(): string {
-    return `${this.prefix}:last-run`;
+    return this.keys.lastRun;
   }
   /** Finish time (ms) of the last succeeded run per job; kept apart from last-run, which any status overwrites. */
   private get lastSuccessKey(): string {
-    return `${this.prefix}:last-success`;
+    return this.keys.lastSuccess;
   }
 
   /** Writes a record. With `onlyIfNew`, an existing record (a duplicate enqueue) is left alone. */

@@ -1,6 +1,7 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logging/logger.js';
+import type { EngineKeys } from '../redis/engine-keys.js';
 import type { RunQueues } from '../runner/run-queues.js';
 import type { CatalogEntry } from '../workflow/workflow-catalog.js';
 import type { PauseStore } from './pause-store.js';
@@ -31,7 +32,7 @@ export class SchedulerWatchdog {
   constructor(
     private readonly queues: RunQueues,
     private readonly redis: Redis,
-    private readonly prefix: string,
+    private readonly keys: EngineKeys,
     private readonly sync: SchedulerSync,
     private readonly entries: () => Promise<CatalogEntry[]>,
     private readonly pauses: PauseStore,
@@ -82,7 +83,7 @@ export class SchedulerWatchdog {
         this.log.warn({ scheduler: d.id }, `watchdog repaired scheduler ${d.id}: ${problem}`);
       }
       this.status = { lastCheckAt: now, repaired: this.status.repaired + repaired.length };
-      await this.redis.set(`${this.prefix}:watchdog`, JSON.stringify(this.status), 'EX', 3600);
+      await this.redis.set(this.keys.watchdog, JSON.stringify(this.status), 'EX', 3600);
     } catch (err) {
       this.status = { ...this.status, lastCheckAt: now, lastError: (err as Error).message };
       this.log.error({ err: (err as Error).message }, 'watchdog check failed');
