@@ -15,6 +15,7 @@ import { selectMetricSource } from './metrics/select-source.js';
 import { registerAnalyzerMetrics } from './analyzer-metrics.js';
 import { listManagedContainers } from '../shared/containers/container-labels.js';
 import { KillClaims } from './kill-claims.js';
+import { EngineKeys } from '../../core/redis/engine-keys.js';
 import { applyPolicy as applyPolicyFn, type PolicyResult } from './policy.js';
 
 /** Claim attempts per run: each lost race drops the containers another run is killing and decides again. */
@@ -89,7 +90,7 @@ export class AnalyzerPlugin implements TideflowPlugin<AnalyzerConfig, unknown, A
     }
     const t1 = performance.now();
 
-    const claims = new KillClaims(this.redis, this.engineConfig.queuePrefix, parseDuration(cfg.killClaimTtl));
+    const claims = new KillClaims(this.redis, new EngineKeys(this.engineConfig.queuePrefix).plugin(this.name), parseDuration(cfg.killClaimTtl));
     const elsewhere = await claims.heldByOthers(listed.map((c) => c.Id), ctx.runId);
     let managed = listed.filter((c) => !elsewhere.has(c.Id));
     const tClaimRead = performance.now() - t1;
