@@ -5,6 +5,7 @@ import type { EngineKeys } from '../redis/engine-keys.js';
 import type { RunQueues } from '../runner/run-queues.js';
 import type { CatalogEntry } from '../workflow/workflow-catalog.js';
 import type { PauseStore } from './pause-store.js';
+import { schedulerJobId } from './scheduler-job-id.js';
 import type { SchedulerSync } from './scheduler-sync.js';
 
 export interface WatchdogOptions {
@@ -70,7 +71,7 @@ export class SchedulerWatchdog {
         if (!s) problem = 'scheduler missing';
         else if (s.next !== undefined && s.next < now - grace) {
           // Late but its job may simply be queued behind others: only a missing job is a stall.
-          const state = await queue.getJobState(`repeat:${d.id}:${s.next}`);
+          const state = await queue.getJobState(schedulerJobId(d.id, s.next));
           if (state === 'unknown' || state === 'completed' || state === 'failed') {
             problem = `next fire ${Math.round((now - s.next) / 1000)} s in the past with no job waiting (${state})`;
           }
