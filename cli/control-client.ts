@@ -4,6 +4,7 @@ import { RedisEngineControl } from '../core/control/redis-engine-control.js';
 import { readEngineInfo } from '../core/engine/engine-info.js';
 import { RunHistory } from '../core/history/run-history.js';
 import { silentLogger } from '../core/logging/logger.js';
+import { EngineKeys } from '../core/redis/engine-keys.js';
 import { RunQueues } from '../core/runner/run-queues.js';
 import { PauseStore } from '../core/scheduler/pause-store.js';
 import { SchedulerSync } from '../core/scheduler/scheduler-sync.js';
@@ -28,12 +29,13 @@ export async function connectControl(config: EngineConfig): Promise<{ control: R
   } catch (err) {
     throw new Error(`cannot reach Redis at ${redisUrl}: ${(err as Error).message}`);
   }
-  const queues = new RunQueues(redis, prefix);
+  const keys = new EngineKeys(prefix);
+  const queues = new RunQueues(redis, keys);
   const control = new RedisEngineControl({
     queues,
-    catalog: new WorkflowCatalog(redis, prefix),
-    pauses: new PauseStore(redis, prefix),
-    history: new RunHistory(redis, prefix),
+    catalog: new WorkflowCatalog(redis, keys),
+    pauses: new PauseStore(redis, keys),
+    history: new RunHistory(redis, keys),
     sync: new SchedulerSync(queues, silentLogger()),
   });
   return {

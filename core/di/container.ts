@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import { Tokens, systemClock, type Clock } from './tokens.js';
 import type { EngineConfig } from '../config/engine-config.js';
 import type { Logger } from '../logging/logger.js';
+import { EngineKeys } from '../redis/engine-keys.js';
 
 export interface ContainerServices {
   config: EngineConfig;
@@ -20,6 +21,7 @@ export function createContainer(services: ContainerServices): DependencyContaine
   c.registerInstance(Tokens.Config, services.config);
   c.registerInstance(Tokens.Logger, services.logger);
   c.registerInstance(Tokens.Clock, services.clock ?? systemClock);
+  c.registerInstance(Tokens.Keys, new EngineKeys(services.config.queuePrefix));
   if (services.redis) c.registerInstance(Tokens.Redis, services.redis);
   for (const [token, value] of services.extra ?? []) c.registerInstance(token, value);
   return c;

@@ -13,6 +13,8 @@ export const Tokens = {
   Clock: Symbol.for('tideflow.Clock'),
   /** Root Logger; plugins get a per-run child in PluginContext.log. */
   Logger: Symbol.for('tideflow.Logger'),
+  /** EngineKeys: every Redis key of this engine (plugins take theirs from `keys.plugin(name)`). */
+  Keys: Symbol.for('tideflow.Keys'),
   /** prom-client Registry for /metrics. */
   Metrics: Symbol.for('tideflow.Metrics'),
 } as const;

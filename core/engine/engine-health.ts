@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { HEALTH_CHECK_DEADLINE_MS, type HealthCheck } from '../control/engine-control.js';
+import type { EngineKeys } from '../redis/engine-keys.js';
 import type { SchedulerWatchdog } from '../scheduler/scheduler-watchdog.js';
 import { errorMessage } from '../util/error-message.js';
 import { withDeadline } from '../util/with-deadline.js';
@@ -20,7 +21,7 @@ export interface EngineHealthSources {
   redis: Redis;
   /** This process's watchdog; a worker-only process has none and reads the engine's status from Redis. */
   watchdog: () => SchedulerWatchdog | undefined;
-  prefix: string;
+  keys: EngineKeys;
 }
 
 function bounded(what: string, check: () => Promise<HealthCheck>, down: (reason: string) => HealthCheck): () => Promise<HealthCheck> {
@@ -40,7 +41,7 @@ export function engineHealthChecks(s: EngineHealthSources): Record<string, () =>
       async () => {
         const wd = s.watchdog();
         if (!wd) {
-          const raw = await s.redis.get(`${s.prefix}:watchdog`);
+          const raw = await s.redis.get(s.keys.watchdog);
           return raw ? { status: 'up', reason: `watchdog of another process: ${raw}` } : { status: 'down', reason: 'no scheduler watchdog has run' };
         }
         if (wd.status.lastError) return { status: 'down', reason: `watchdog check failed: ${wd.status.lastError}` };

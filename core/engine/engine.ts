@@ -19,6 +19,7 @@ import { createLogger, type Logger } from '../logging/logger.js';
 import type { PluginClass } from '../plugin/plugin.js';
 import { PluginRegistry, type PluginModuleLoader } from '../plugin/plugin-registry.js';
 import type { ServiceInstance } from '../plugin/service-provider.js';
+import { EngineKeys } from '../redis/engine-keys.js';
 import { JobRunner } from '../runner/job-runner.js';
 import { RunQueues } from '../runner/run-queues.js';
 import { PauseStore } from '../scheduler/pause-store.js';
@@ -130,13 +131,14 @@ export class Engine {
     outage.watchClient('health', this.healthConnection);
 
     const prefix = config.queuePrefix;
-    this.queues = new RunQueues(this.redis, prefix, (err) => outage.report('queue', err));
-    this.catalogInstance = new WorkflowCatalog(this.redis, prefix);
-    this.pauses = new PauseStore(this.redis, prefix);
+    const keys = new EngineKeys(prefix);
+    this.queues = new RunQueues(this.redis, keys, (err) => outage.report('queue', err));
+    this.catalogInstance = new WorkflowCatalog(this.redis, keys);
+    this.pauses = new PauseStore(this.redis, keys);
     // Auto-pipelining batches the bookkeeping of concurrent runs into shared round trips.
     this.historyConnection = new Redis(this.redisUrl, { maxRetriesPerRequest: null, enableAutoPipelining: true });
     outage.watchClient('history', this.historyConnection);
-    const history = (this.history = new RunHistory(this.historyConnection, prefix));
+    const history = (this.history = new RunHistory(this.historyConnection, keys));
     this.sync = new SchedulerSync(this.queues, log);
 
     const metricsRegistry = new Registry();
@@ -155,7 +157,7 @@ export class Engine {
       history,
       sync: this.sync,
       healthChecks: {
-        ...engineHealthChecks({ redis: this.healthConnection, watchdog: () => this.watchdogInstance, prefix }),
+        ...engineHealthChecks({ redis: this.healthConnection, watchdog: () => this.watchdogInstance, keys }),
         ...boundedHealthChecks(Object.assign({}, ...this.services.map((sv) => sv.healthChecks ?? {}), ...registry.all().map((p) => p.instance().healthChecks ?? {}))),
       },
     });
@@ -168,7 +170,7 @@ export class Engine {
       }
       if (this.opts.watchdog !== false) {
         this.watchdogInstance = new SchedulerWatchdog(
-          this.queues, this.redis, prefix, this.sync, () => this.catalog.list(true), this.pauses, log, this.opts.watchdog || {},
+          this.queues, this.redis, keys, this.sync, () => this.catalog.list(true), this.pauses, log, this.opts.watchdog || {},
         );
         this.watchdogInstance.start();
       }

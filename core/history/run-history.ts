@@ -1,13 +1,21 @@
 import type { Redis } from 'ioredis';
+import type { EngineKeys } from '../redis/engine-keys.js';
 import { jobKey } from '../scheduler/run-ids.js';
 import type { RunQuery, RunRecord } from './run-record.js';
 
 /**
+ * Writes a run record and indexes it, all or nothing (one command, so no
+ * crash leaves a record that is not indexed). Returns 0, writing nothing,
+ * when ARGV[7] is 'NX' and the record exists; else 1.
  * KEYS: record, index, last-run, last-success.
- * ARGV: json, ttl seconds, queuedAt, id, workflow/job, finish time of a success or ''.
+ * ARGV: json, ttl seconds, queuedAt, id, workflow/job, finish time of a success or '', 'NX' or ''.
  */
 const SAVE_RUN_SCRIPT = `
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+if ARGV[7] == 'NX' then
+  if not redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2], 'NX') then return 0 end
+else
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+end
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
 redis.call('HSET', KEYS[3], ARGV[5], ARGV[4])
 if ARGV[6] ~= '' then redis.call('HSET', KEYS[4], ARGV[5], ARGV[6]) end
@@ -33,7 +41,7 @@ export class RunHistory {
 
   constructor(
     private readonly redis: Redis,
-    private readonly prefix: string,
+    private readonly keys: EngineKeys,
     opts: RunHistoryOptions = {},
   ) {
     this.maxRuns = opts.maxRuns ?? 10_000;
@@ -43,32 +51,27 @@ export class RunHistory {
   }
 
   private runKey(id: string): string {
-    return `${this.prefix}:run:${id}`;
+    return this.keys.run(id);
   }
   private get indexKey(): string {
-    return `${this.prefix}:runs`;
+    return this.keys.runs;
   }
   private get lastKey(): string {
-    return `${this.prefix}:last-run`;
+    return this.keys.lastRun;
   }
   /** Finish time (ms) of the last succeeded run per job; kept apart from last-run, which any status overwrites. */
   private get lastSuccessKey(): string {
-    return `${this.prefix}:last-success`;
+    return this.keys.lastSuccess;
   }
 
   /** Writes a record. With `onlyIfNew`, an existing record (a duplicate enqueue) is left alone. */
   async save(run: RunRecord, opts: { onlyIfNew?: boolean } = {}): Promise<boolean> {
     const ttlSec = Math.ceil(this.maxAgeMs / 1000);
-    if (opts.onlyIfNew) {
-      const set = await this.redis.set(this.runKey(run.id), JSON.stringify(run), 'EX', ttlSec, 'NX');
-      if (set !== 'OK') return false;
-      await this.redis.multi().zadd(this.indexKey, run.queuedAt, run.id).hset(this.lastKey, jobKey(run.workflow, run.job), run.id).exec();
-    } else {
-      // One scripted command instead of three: per-run bookkeeping is most of
-      // what a no-op job costs beyond BullMQ itself (see bench/engine.bench.ts).
-      await (this.redis as SaveRunRedis).tideflowSaveRun(this.runKey(run.id), this.indexKey, this.lastKey, this.lastSuccessKey, JSON.stringify(run), ttlSec, run.queuedAt, run.id, jobKey(run.workflow, run.job),
-        run.status === 'succeeded' ? (run.finishedAt ?? Date.now()) : '');
-    }
+    // One scripted command instead of three: atomic, and per-run bookkeeping is
+    // most of what a no-op job costs beyond BullMQ itself (see bench/engine.bench.ts).
+    const saved = await (this.redis as SaveRunRedis).tideflowSaveRun(this.runKey(run.id), this.indexKey, this.lastKey, this.lastSuccessKey, JSON.stringify(run), ttlSec, run.queuedAt, run.id, jobKey(run.workflow, run.job),
+      run.status === 'succeeded' ? (run.finishedAt ?? Date.now()) : '', opts.onlyIfNew ? 'NX' : '');
+    if (saved !== 1) return false;
     if (++this.writesSinceTrim >= 200) {
       this.writesSinceTrim = 0;
       await this.trim();

@@ -1,5 +1,6 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import type { EngineKeys } from '../redis/engine-keys.js';
 import { DEFAULT_ROUTE } from '../workflow/loaded-workflow.js';
 import { RUN_QUEUE } from '../scheduler/run-ids.js';
 import type { RunJobData } from './run-job-data.js';
@@ -7,11 +8,6 @@ import type { RunJobData } from './run-job-data.js';
 /** BullMQ queue name of a route: the default route keeps the name queues had before routes. */
 export function routeQueueName(route: string): string {
   return route === DEFAULT_ROUTE ? RUN_QUEUE : `${RUN_QUEUE}-${route}`;
-}
-
-/** Redis key of the set of every route a definition has used (so schedulers on a route no longer named are still found and removed). */
-export function routesKey(prefix: string): string {
-  return `${prefix}:routes`;
 }
 
 /**
@@ -25,7 +21,8 @@ export class RunQueues {
 
   constructor(
     private readonly connection: Redis,
-    readonly prefix: string,
+    /** Its prefix is the queues' prefix; its `routes` set holds every route a definition has used (so schedulers on a route no longer named are still found and removed). */
+    readonly keys: EngineKeys,
     /** Where queue connection errors go (the engine folds them into one line per outage). */
     private readonly onError?: (err: Error) => void,
   ) {}
@@ -34,7 +31,7 @@ export class RunQueues {
     let q = this.queues.get(route);
     if (!q) {
       // Cap the events stream: BullMQ keeps it unbounded otherwise (platform notes).
-      q = new Queue<RunJobData>(routeQueueName(route), { connection: this.connection, prefix: this.prefix, streams: { events: { maxLen: 1000 } } });
+      q = new Queue<RunJobData>(routeQueueName(route), { connection: this.connection, prefix: this.keys.prefix, streams: { events: { maxLen: 1000 } } });
       if (this.onError) q.on('error', this.onError);
       this.queues.set(route, q);
     }
@@ -44,12 +41,12 @@ export class RunQueues {
   /** Remembers routes in use, so a later reconcile finds their schedulers even after no definition names them. */
   async remember(routes: Iterable<string>): Promise<void> {
     const list = [...new Set(routes)];
-    if (list.length) await this.connection.sadd(routesKey(this.prefix), ...list);
+    if (list.length) await this.connection.sadd(this.keys.routes, ...list);
   }
 
   /** Every route ever used under this prefix, the default one included. */
   async known(): Promise<string[]> {
-    const routes = await this.connection.smembers(routesKey(this.prefix));
+    const routes = await this.connection.smembers(this.keys.routes);
     return [...new Set([DEFAULT_ROUTE, ...routes])].sort();
   }
 

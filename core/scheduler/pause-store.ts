@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import type { EngineKeys } from '../redis/engine-keys.js';
 import { jobKey } from './run-ids.js';
 
 const ALL = '*';
@@ -12,11 +13,11 @@ export type PausedBy = 'job' | 'workflow' | 'global';
 export class PauseStore {
   constructor(
     private readonly redis: Redis,
-    private readonly prefix: string,
+    private readonly keys: EngineKeys,
   ) {}
 
   private get key(): string {
-    return `${this.prefix}:paused`;
+    return this.keys.paused;
   }
 
   private field(workflow?: string, job?: string): string {

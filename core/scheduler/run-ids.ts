@@ -1,11 +1,12 @@
 import { createHash, randomUUID } from 'node:crypto';
+import { parseSchedulerJobId } from './scheduler-job-id.js';
 
 /**
  * Run ids are URL-safe and readable: `<workflow>.<job>.<suffix>`. Workflow and
  * job names cannot contain dots, so the parts are unambiguous.
  *
  * - scheduled fire: the fire time in ms, taken from BullMQ's deterministic
- *   scheduler job id (`repeat:<scheduler id>:<ms>`), so a duplicated fire
+ *   scheduler job id (scheduler-job-id.ts), so a duplicated fire
  *   gets the same id and is run once;
  * - manual trigger: `m-` + random;
  * - chained successor: `c-` + a hash of the predecessor run id, so a retried
@@ -28,8 +29,8 @@ export function parseSchedulerId(id: string): { workflow: string; job: string } 
 }
 
 export function scheduledRunId(workflow: string, job: string, bullJobId: string): string {
-  const m = /^repeat:.*:(\d+)$/.exec(bullJobId);
-  return `${workflow}.${job}.${m ? m[1] : bullJobId.replace(/[^a-zA-Z0-9_-]/g, '_')}`;
+  const fire = parseSchedulerJobId(bullJobId);
+  return `${workflow}.${job}.${fire ? fire.millis : bullJobId.replace(/[^a-zA-Z0-9_-]/g, '_')}`;
 }
 
 export function manualRunId(workflow: string, job: string): string {

@@ -1,9 +1,11 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logging/logger.js';
+import type { EngineKeys } from '../redis/engine-keys.js';
 import type { RunQueues } from '../runner/run-queues.js';
 import type { CatalogEntry } from '../workflow/workflow-catalog.js';
 import type { PauseStore } from './pause-store.js';
+import { schedulerJobId } from './scheduler-job-id.js';
 import type { SchedulerSync } from './scheduler-sync.js';
 
 export interface WatchdogOptions {
@@ -31,7 +33,7 @@ export class SchedulerWatchdog {
   constructor(
     private readonly queues: RunQueues,
     private readonly redis: Redis,
-    private readonly prefix: string,
+    private readonly keys: EngineKeys,
     private readonly sync: SchedulerSync,
     private readonly entries: () => Promise<CatalogEntry[]>,
     private readonly pauses: PauseStore,
@@ -69,7 +71,7 @@ export class SchedulerWatchdog {
         if (!s) problem = 'scheduler missing';
         else if (s.next !== undefined && s.next < now - grace) {
           // Late but its job may simply be queued behind others: only a missing job is a stall.
-          const state = await queue.getJobState(`repeat:${d.id}:${s.next}`);
+          const state = await queue.getJobState(schedulerJobId(d.id, s.next));
           if (state === 'unknown' || state === 'completed' || state === 'failed') {
             problem = `next fire ${Math.round((now - s.next) / 1000)} s in the past with no job waiting (${state})`;
           }
@@ -82,7 +84,7 @@ export class SchedulerWatchdog {
         this.log.warn({ scheduler: d.id }, `watchdog repaired scheduler ${d.id}: ${problem}`);
       }
       this.status = { lastCheckAt: now, repaired: this.status.repaired + repaired.length };
-      await this.redis.set(`${this.prefix}:watchdog`, JSON.stringify(this.status), 'EX', 3600);
+      await this.redis.set(this.keys.watchdog, JSON.stringify(this.status), 'EX', 3600);
     } catch (err) {
       this.status = { ...this.status, lastCheckAt: now, lastError: (err as Error).message };
       this.log.error({ err: (err as Error).message }, 'watchdog check failed');

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import type { EngineKeys } from '../redis/engine-keys.js';
 import type { LoadedWorkflow } from './loaded-workflow.js';
 
 export interface CatalogEntry {
@@ -17,13 +18,13 @@ export class WorkflowCatalog {
 
   constructor(
     private readonly redis: Redis,
-    private readonly prefix: string,
+    private readonly keys: EngineKeys,
     /** How long a read is reused (the runner reads on every job). */
     private readonly cacheMs = 1000,
   ) {}
 
   private get key(): string {
-    return `${this.prefix}:workflows`;
+    return this.keys.workflows;
   }
 
   /** Replaces the published set with these definitions. */

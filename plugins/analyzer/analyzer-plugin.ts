@@ -1,6 +1,5 @@
 import type Docker from 'dockerode';
 import type { Redis } from 'ioredis';
-import type { EngineConfig } from '../../core/config/engine-config.js';
 import { inject, injectable } from 'tsyringe';
 import { Tokens, type Clock } from '../../core/di/tokens.js';
 import type { PluginContext, PluginMetricsContext, PluginManifest, TideflowPlugin } from '../../core/plugin/plugin.js';
@@ -17,6 +16,7 @@ import { selectMetricSource } from './metrics/select-source.js';
 import { registerAnalyzerMetrics } from './analyzer-metrics.js';
 import { listManagedContainers } from '../shared/containers/container-labels.js';
 import { KillClaims } from './kill-claims.js';
+import type { EngineKeys } from '../../core/redis/engine-keys.js';
 import { applyPolicy as applyPolicyFn, type PolicyResult } from './policy.js';
 
 /** Claim attempts per run: each lost race drops the containers another run is killing and decides again. */
@@ -72,7 +72,7 @@ export class AnalyzerPlugin implements TideflowPlugin<AnalyzerConfig, unknown, A
     @inject(SharedTokens.Docker) private readonly docker: Docker,
     @inject(Tokens.Clock) private readonly clock: Clock,
     @inject(Tokens.Redis) private readonly redis: Redis,
-    @inject(Tokens.Config) private readonly engineConfig: EngineConfig,
+    @inject(Tokens.Keys) private readonly keys: EngineKeys,
   ) {}
 
   metrics(ctx: PluginMetricsContext<AnalysisResult>): void {
@@ -94,7 +94,7 @@ export class AnalyzerPlugin implements TideflowPlugin<AnalyzerConfig, unknown, A
     }
     const t1 = performance.now();
 
-    const claims = new KillClaims(this.redis, this.engineConfig.queuePrefix, parseDuration(cfg.killClaimTtl));
+    const claims = new KillClaims(this.redis, this.keys.plugin(AnalyzerPlugin.manifest.name), parseDuration(cfg.killClaimTtl));
     const elsewhere = await claims.heldByOthers(listed.map((c) => c.Id), ctx.runId);
     let managed = listed.filter((c) => !elsewhere.has(c.Id));
     const tClaimRead = performance.now() - t1;

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import type { PluginKeys } from '../../core/redis/engine-keys.js';
 
 /**
  * Atomically checks the claims of every listed container and, only when none
@@ -41,13 +42,14 @@ return n
 export class KillClaims {
   constructor(
     private readonly redis: Redis,
-    private readonly prefix: string,
+    /** The analyzer's keys (EngineKeys.plugin): a claim is `<prefix>:plugin:analyzer:kill-claim:<container id>`. */
+    private readonly keys: PluginKeys,
     private readonly ttlMs: number,
   ) {}
 
   /** The one place a claim key is built (container ids are unique for the engine's lifetime). */
   private key(containerId: string): string {
-    return `${this.prefix}:kill-claim:${containerId}`;
+    return this.keys.key('kill-claim', containerId);
   }
 
   /** Ids among `ids` claimed by a run other than `owner` (being killed, or killed and not yet forgotten by Docker). */

@@ -10,6 +10,7 @@ import { deletePrefix, testRedis, uniquePrefix } from '../support/redis.js';
 import { AnalyzerPlugin } from '../../plugins/analyzer/analyzer-plugin.js';
 import { analyzerConfig } from '../../plugins/analyzer/analyzer-config.js';
 import { KillClaims } from '../../plugins/analyzer/kill-claims.js';
+import { EngineKeys } from '../../core/redis/engine-keys.js';
 import { SpawnerPlugin } from '../../plugins/spawner/spawner-plugin.js';
 import { spawnerConfig } from '../../plugins/spawner/spawner-config.js';
 import { SharedTokens } from '../../plugins/shared/tokens.js';
@@ -18,6 +19,8 @@ const docker = testDocker();
 const mark = testRunLabel();
 const workflows = new Set<string>();
 const prefix = uniquePrefix('kill-once');
+/** The keys the analyzer's claims use (its plugin name is `analyzer`). */
+const analyzerKeys = new EngineKeys(prefix).plugin('analyzer');
 const connections: Redis[] = [];
 
 /** One DI container per simulated process: its own Redis connection, the same key prefix. */
@@ -77,7 +80,7 @@ describe('each container is killed and reported once (kill claims in Redis)', ()
     const lows = await spawn(wf, 6, 'low');
     // Another run holds the claim on two running containers (as right after its kill, before Docker forgets them).
     const ghosts = lows.slice(0, 2);
-    const other = new KillClaims(connections[0]!, prefix, 60_000);
+    const other = new KillClaims(connections[0]!, analyzerKeys, 60_000);
     expect(await other.claim(ghosts, ghosts, 'some-other-run')).toEqual({ claimed: true });
 
     const analyzer = processDi().resolve(AnalyzerPlugin);
@@ -104,7 +107,7 @@ describe('each container is killed and reported once (kill claims in Redis)', ()
   it('a retried attempt of the same run keeps its own claims; a failed kill gives its claim back', async () => {
     const wf = newWorkflow();
     const [a, b] = await spawn(wf, 2, 'low');
-    const claims = new KillClaims(connections[0]!, prefix, 60_000);
+    const claims = new KillClaims(connections[0]!, analyzerKeys, 60_000);
     expect(await claims.claim([a!, b!], [a!], 'run-1')).toEqual({ claimed: true });
     // Same owner again (a retry): fine. Another owner: refused, told which container is held.
     expect(await claims.claim([a!, b!], [a!, b!], 'run-1')).toEqual({ claimed: true });

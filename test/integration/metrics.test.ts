@@ -7,6 +7,7 @@ import type { AnalysisResult, AnalyzedContainer, SpawnResult } from '../../plugi
 import { silentLogger } from '../../core/logging/logger.js';
 import { systemClock } from '../../core/di/tokens.js';
 import { loadEngineConfig } from '../../core/config/engine-config.js';
+import { EngineKeys } from '../../core/redis/engine-keys.js';
 import { createDockerClient } from '../../plugins/shared/containers/docker-engine.js';
 import { AnalyzerPlugin } from '../../plugins/analyzer/analyzer-plugin.js';
 import { SpawnerPlugin } from '../../plugins/spawner/spawner-plugin.js';
@@ -32,7 +33,7 @@ function containerPlugins() {
   const docker = createDockerClient(process.env.DOCKER_HOST);
   return [
     { manifest: SpawnerPlugin.manifest, plugin: new SpawnerPlugin(docker, systemClock, silentLogger(), loadEngineConfig({ dataDir: '/nonexistent' })) },
-    { manifest: AnalyzerPlugin.manifest, plugin: new AnalyzerPlugin(docker, systemClock, redis, loadEngineConfig({ dataDir: '/nonexistent' })) },
+    { manifest: AnalyzerPlugin.manifest, plugin: new AnalyzerPlugin(docker, systemClock, redis, new EngineKeys('tideflow')) },
   ];
 }
 

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Engine } from '../../core/engine/engine.js';
+import { schedulerJobId } from '../../core/scheduler/scheduler-job-id.js';
 import { deletePrefix, testRedis } from '../support/redis.js';
 import { readRecorded, type RecordedRun } from '../support/test-plugins.js';
 import { startTestEngine, waitFor } from '../support/test-engine.js';
@@ -191,8 +192,8 @@ describe('scheduler and runner (real Redis)', () => {
     await waitFor(async () => (await redis.llen(key)) >= 1, 'first fire');
     // Simulate the known failure: the scheduler's next delayed job disappears.
     const next = Number(await redis.zscore(`${prefix}:runs:repeat`, 'dog/t'));
-    await redis.zrem(`${prefix}:runs:delayed`, `repeat:dog/t:${next}`);
-    await redis.del(`${prefix}:runs:repeat:dog/t:${next}`);
+    await redis.zrem(`${prefix}:runs:delayed`, schedulerJobId('dog/t', next));
+    await redis.del(`${prefix}:runs:${schedulerJobId('dog/t', next)}`);
     await waitFor(async () => Date.now() > next + 1500, 'the missed fire to be overdue', 5000);
     const count = await redis.llen(key);
     const repaired = await engine.watchdog!.check();

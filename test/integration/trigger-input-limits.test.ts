@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../../core/engine/engine.js';
 import { RedisEngineControl } from '../../core/control/redis-engine-control.js';
 import { RunHistory } from '../../core/history/run-history.js';
+import { EngineKeys } from '../../core/redis/engine-keys.js';
 import { PauseStore } from '../../core/scheduler/pause-store.js';
 import { WorkflowCatalog } from '../../core/workflow/workflow-catalog.js';
 import { MAX_INPUT_BYTES, MAX_INPUT_DEPTH, RunInputError } from '../../core/control/run-input-limits.js';
@@ -87,9 +88,9 @@ describe('trigger input bounds (real engine, real Redis)', () => {
     const refusing = { add: () => Promise.reject(new Error('queue refused the job')) };
     const control = new RedisEngineControl({
       queues: { queue: () => refusing } as never,
-      catalog: new WorkflowCatalog(redis, prefix),
-      pauses: new PauseStore(redis, prefix),
-      history: new RunHistory(redis, prefix),
+      catalog: new WorkflowCatalog(redis, new EngineKeys(prefix)),
+      pauses: new PauseStore(redis, new EngineKeys(prefix)),
+      history: new RunHistory(redis, new EngineKeys(prefix)),
       sync: undefined as never,
     });
     await expect(control.trigger(WF, 't', { ok: 1 })).rejects.toThrow(/queue refused/);

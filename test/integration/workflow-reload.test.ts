@@ -3,6 +3,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../../core/engine/engine.js';
 import { RunHistory } from '../../core/history/run-history.js';
+import { EngineKeys } from '../../core/redis/engine-keys.js';
 import { deletePrefix, testRedis, uniquePrefix } from '../support/redis.js';
 import { startTestEngine, waitFor } from '../support/test-engine.js';
 
@@ -50,7 +51,7 @@ describe('run history retention', () => {
   it('keeps at most maxRuns and nothing older than maxAge', async () => {
     const prefix = uniquePrefix('hist');
     cleanup.push(() => deletePrefix(redis, prefix));
-    const history = new RunHistory(redis, prefix, { maxRuns: 5, maxAgeMs: 60_000 });
+    const history = new RunHistory(redis, new EngineKeys(prefix), { maxRuns: 5, maxAgeMs: 60_000 });
     const now = Date.now();
     for (let i = 0; i < 8; i++) {
       await history.save({ id: `w.j.${i}`, workflow: 'w', job: 'j', plugin: 'p', trigger: 'manual', status: 'succeeded', attempts: 1, queuedAt: now - (8 - i) * 1000 });

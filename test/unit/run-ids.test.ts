@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { chainedRunId, manualRunId, parseSchedulerId, scheduledRunId, schedulerId } from '../../core/scheduler/run-ids.js';
+import { parseSchedulerJobId, schedulerJobId } from '../../core/scheduler/scheduler-job-id.js';
 import { formatDuration, parseDuration, tryParseDuration } from '../../core/workflow/duration.js';
 
 describe('run ids', () => {
@@ -19,6 +20,12 @@ describe('run ids', () => {
       expect(id).toMatch(/^[A-Za-z0-9_.-]+$/);
     }
     expect(manualRunId('wf', 'j')).not.toBe(manualRunId('wf', 'j'));
+  });
+
+  it('parse only scheduler job ids, up to the last ":"', () => {
+    expect(parseSchedulerJobId(schedulerJobId('wf/job', 1795325593336))).toEqual({ schedulerId: 'wf/job', millis: 1795325593336 });
+    expect(parseSchedulerJobId('repeat:a:b:42')).toEqual({ schedulerId: 'a:b', millis: 42 });
+    for (const id of ['repeat:42', 'repeat:wf/job:', 'repeat:wf/job:4x', 'wf.job.m-1', 'x-repeat:wf/job:42', '17']) expect(parseSchedulerJobId(id), id).toBeUndefined();
   });
 
   it('round-trip scheduler ids', () => {

@@ -3,6 +3,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Redis } from 'ioredis';
 import type { RunRecord } from '../../../core/history/run-record.js';
+import { EngineKeys } from '../../../core/redis/engine-keys.js';
 import { createDockerClient } from '../../../plugins/shared/containers/docker-engine.js';
 import { listManagedContainers } from '../../../plugins/shared/containers/container-labels.js';
 import { openRecordStore } from '../../../plugins/shared/store/sqlite-record-store.js';
@@ -96,9 +97,10 @@ export async function getHealth(url: string, timeoutMs = 3_000): Promise<HealthA
 
 /** Every run record in the history (newest first). */
 export async function readRuns(redis: Redis, prefix = 'tideflow'): Promise<RunRecord[]> {
-  const ids = await redis.zrevrange(`${prefix}:runs`, 0, -1);
+  const keys = new EngineKeys(prefix);
+  const ids = await redis.zrevrange(keys.runs, 0, -1);
   if (!ids.length) return [];
-  const values = await redis.mget(ids.map((id) => `${prefix}:run:${id}`));
+  const values = await redis.mget(ids.map((id) => keys.run(id)));
   return values.filter((v): v is string => v !== null).map((v) => JSON.parse(v) as RunRecord);
 }
 

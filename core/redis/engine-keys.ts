@@ -1,0 +1,79 @@
+/**
+ * Every Redis key tideflow itself writes, built in this one place (as
+ * BullMQ's QueueKeys, src/classes/queue-keys.ts, builds a queue's keys).
+ * All live under the queue prefix, next to BullMQ's own keys, which BullMQ
+ * builds (`<prefix>:<queue name>:<type>`; our queues are `runs` and
+ * `runs-<route>`, so none of the names below is one of BullMQ's).
+ *
+ * The engine's key names are those of earlier versions: an existing Redis
+ * keeps its history, catalog and pauses.
+ */
+export class EngineKeys {
+  constructor(
+    /** The queue prefix (config `queuePrefix`); also the prefix of BullMQ's queues. */
+    readonly prefix: string,
+  ) {}
+
+  /** `<prefix>:<part>:<part>...` */
+  toKey(...parts: string[]): string {
+    return [this.prefix, ...parts].join(':');
+  }
+
+  /** Hash: workflow name -> published catalog entry (JSON). */
+  get workflows(): string {
+    return this.toKey('workflows');
+  }
+
+  /** Hash: pause target (`*`, a workflow, or `<workflow>/<job>`) -> pause time. */
+  get paused(): string {
+    return this.toKey('paused');
+  }
+
+  /** String: one run record (JSON), expiring with the history's age limit. */
+  run(id: string): string {
+    return this.toKey('run', id);
+  }
+
+  /** Sorted set: run ids by queue time (the history's index). */
+  get runs(): string {
+    return this.toKey('runs');
+  }
+
+  /** Hash: `<workflow>/<job>` -> id of its last run. */
+  get lastRun(): string {
+    return this.toKey('last-run');
+  }
+
+  /** Hash: `<workflow>/<job>` -> finish time (ms) of its last succeeded run. */
+  get lastSuccess(): string {
+    return this.toKey('last-success');
+  }
+
+  /** Set: every route a definition has used. */
+  get routes(): string {
+    return this.toKey('routes');
+  }
+
+  /** String: the scheduler watchdog's last status (JSON), for processes without a watchdog. */
+  get watchdog(): string {
+    return this.toKey('watchdog');
+  }
+
+  /** The keys of one plugin: `<prefix>:plugin:<name>:...`, so plugins never collide with the engine or each other. */
+  plugin(name: string): PluginKeys {
+    return new PluginKeys(this.toKey('plugin', name));
+  }
+}
+
+/** Key builder of one plugin, from EngineKeys.plugin(name). */
+export class PluginKeys {
+  constructor(
+    /** `<prefix>:plugin:<name>` */
+    readonly base: string,
+  ) {}
+
+  /** `<prefix>:plugin:<name>:<part>:<part>...` */
+  key(...parts: string[]): string {
+    return [this.base, ...parts].join(':');
+  }
+}
