@@ -8,7 +8,7 @@ import { loadEngineConfig } from '../core/config/engine-config.js';
 import type { RunEvent } from '../core/control/engine-events.js';
 import { Engine } from '../core/engine/engine.js';
 import { silentLogger } from '../core/logging/logger.js';
-import { RUN_QUEUE, manualRunId } from '../core/scheduler/run-ids.js';
+import { RUN_QUEUE, manualRunId } from '../core/queues/run-ids.js';
 import { NoopPlugin } from '../test/support/test-plugins.js';
 import { benchRedis } from './bench-services.js';
 import { record } from './report.js';

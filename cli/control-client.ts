@@ -5,7 +5,7 @@ import { readEngineInfo } from '../core/engine/engine-info.js';
 import { RunHistory } from '../core/history/run-history.js';
 import { silentLogger } from '../core/logging/logger.js';
 import { EngineKeys } from '../core/redis/engine-keys.js';
-import { RunQueues } from '../core/runner/run-queues.js';
+import { RunQueues } from '../core/queues/run-queues.js';
 import { PauseStore } from '../core/scheduler/pause-store.js';
 import { SchedulerSync } from '../core/scheduler/scheduler-sync.js';
 import { WorkflowCatalog } from '../core/workflow/workflow-catalog.js';

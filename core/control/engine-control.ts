@@ -1,3 +1,4 @@
+import type { HealthCheck } from '../health/health-check.js';
 import type { RunQuery, RunRecord } from '../history/run-record.js';
 
 export interface JobTriggerInfo {
@@ -37,13 +38,6 @@ export interface WorkflowStatus {
   error?: string;
 }
 
-/** Each health check answers within this, so GET /api/health answers within a second even when Redis or Docker hangs. */
-export const HEALTH_CHECK_DEADLINE_MS = 800;
-
-export interface HealthCheck {
-  status: 'up' | 'down';
-  reason?: string;
-}
 
 export type PauseTarget = { workflow?: undefined; job?: undefined } | { workflow: string; job?: string };
 

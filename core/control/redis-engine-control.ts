@@ -1,23 +1,22 @@
 import type { RunHistory } from '../history/run-history.js';
 import type { RunQuery, RunRecord } from '../history/run-record.js';
 import type { PauseStore } from '../scheduler/pause-store.js';
-import { jobKey, manualRunId, schedulerId } from '../scheduler/run-ids.js';
+import { jobKey, manualRunId, schedulerId } from '../queues/run-ids.js';
 import type { SchedulerSync } from '../scheduler/scheduler-sync.js';
-import { runJobOptions } from '../runner/run-job-data.js';
-import type { RunQueues } from '../runner/run-queues.js';
+import { runJobOptions } from '../queues/run-job-data.js';
+import type { RunQueues } from '../queues/run-queues.js';
 import { routeOf } from '../workflow/loaded-workflow.js';
 import type { CatalogEntry, WorkflowCatalog } from '../workflow/workflow-catalog.js';
 import { displayPath } from '../workflow/workflow-loader.js';
 import { checkRunInput } from './run-input-limits.js';
 import {
-  HEALTH_CHECK_DEADLINE_MS,
   NotFoundError,
   type EngineControl,
-  type HealthCheck,
   type JobStatus,
   type PauseTarget,
   type WorkflowStatus,
 } from './engine-control.js';
+import { HEALTH_CHECK_DEADLINE_MS, type HealthCheck } from '../health/health-check.js';
 import { errorMessage } from '../util/error-message.js';
 import { withDeadline } from '../util/with-deadline.js';
 

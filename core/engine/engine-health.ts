@@ -1,9 +1,7 @@
 import type { Redis } from 'ioredis';
-import { HEALTH_CHECK_DEADLINE_MS, type HealthCheck } from '../control/engine-control.js';
+import { HEALTH_CHECK_DEADLINE_MS, boundedHealthCheck as bounded, type HealthCheck } from '../health/health-check.js';
 import type { EngineKeys } from '../redis/engine-keys.js';
 import type { SchedulerWatchdog } from '../scheduler/scheduler-watchdog.js';
-import { errorMessage } from '../util/error-message.js';
-import { withDeadline } from '../util/with-deadline.js';
 
 /** Options of the health check's own Redis connection: fail fast instead of queueing while Redis is away. */
 export const HEALTH_REDIS_OPTIONS = {
@@ -24,9 +22,6 @@ export interface EngineHealthSources {
   keys: EngineKeys;
 }
 
-function bounded(what: string, check: () => Promise<HealthCheck>, down: (reason: string) => HealthCheck): () => Promise<HealthCheck> {
-  return () => withDeadline(check(), HEALTH_CHECK_DEADLINE_MS, what).catch((err: unknown) => down(errorMessage(err)));
-}
 
 /** The engine's own checks behind GET /api/health (plugins and their services add theirs): each up or down with a reason, each bounded in time. */
 export function engineHealthChecks(s: EngineHealthSources): Record<string, () => Promise<HealthCheck>> {
@@ -53,11 +48,4 @@ export function engineHealthChecks(s: EngineHealthSources): Record<string, () =>
       (reason) => ({ status: 'down', reason }),
     ),
   };
-}
-
-/** Checks contributed by plugins and services, each bounded in time; one that throws is down with its error as the reason. */
-export function boundedHealthChecks(checks: Record<string, () => Promise<HealthCheck>>): Record<string, () => Promise<HealthCheck>> {
-  return Object.fromEntries(
-    Object.entries(checks).map(([name, check]) => [name, bounded(`the ${name} check`, check, (reason) => ({ status: 'down', reason }))]),
-  );
 }

@@ -21,7 +21,7 @@ import { PluginRegistry, type PluginModuleLoader } from '../plugin/plugin-regist
 import type { ServiceInstance } from '../plugin/service-provider.js';
 import { EngineKeys } from '../redis/engine-keys.js';
 import { JobRunner } from '../runner/job-runner.js';
-import { RunQueues } from '../runner/run-queues.js';
+import { RunQueues } from '../queues/run-queues.js';
 import { PauseStore } from '../scheduler/pause-store.js';
 import { SchedulerSync } from '../scheduler/scheduler-sync.js';
 import { SchedulerWatchdog, type WatchdogOptions } from '../scheduler/scheduler-watchdog.js';
@@ -29,7 +29,8 @@ import { EmbeddedRedis } from '../services/embedded-redis.js';
 import { WorkflowCatalog, type CatalogEntry } from '../workflow/workflow-catalog.js';
 import { DEFAULT_ROUTE, routeOf } from '../workflow/loaded-workflow.js';
 import { displayPath, loadWorkflowDir } from '../workflow/workflow-loader.js';
-import { HEALTH_REDIS_OPTIONS, boundedHealthChecks, engineHealthChecks } from './engine-health.js';
+import { boundedHealthChecks } from '../health/health-check.js';
+import { HEALTH_REDIS_OPTIONS, engineHealthChecks } from './engine-health.js';
 import { assertStartConfig } from '../config/start-checks.js';
 import { RedisOutageLog } from '../services/redis-outage-log.js';
 import { removeEngineInfo, writeEngineInfo } from './engine-info.js';

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { EngineKeys } from '../redis/engine-keys.js';
-import { jobKey } from '../scheduler/run-ids.js';
+import { jobKey } from '../queues/run-ids.js';
 import type { RunQuery, RunRecord } from './run-record.js';
 
 /**

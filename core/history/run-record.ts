@@ -1,4 +1,5 @@
-import type { RunTrigger } from '../plugin/plugin.js';
+/** What started a run: its schedule, a person (API, CLI, dashboard), or a predecessor's `then`. */
+export type RunTrigger = 'schedule' | 'manual' | 'chain';
 
 export type RunStatus = 'queued' | 'running' | 'retrying' | 'succeeded' | 'failed';
 

@@ -1,12 +1,10 @@
 import type { TSchema } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import type { Registry } from 'prom-client';
-import type { HealthCheck } from '../control/engine-control.js';
-import type { RunRecord } from '../history/run-record.js';
+import type { HealthCheck } from '../health/health-check.js';
+import type { RunRecord, RunTrigger } from '../history/run-record.js';
 import type { Logger } from '../logging/logger.js';
 import type { ServiceProvider } from './service-provider.js';
-
-export type RunTrigger = 'schedule' | 'manual' | 'chain';
 
 /** Everything a plugin learns about the run it is executing. */
 export interface PluginContext<C = unknown> {

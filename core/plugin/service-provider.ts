@@ -1,6 +1,6 @@
 import type { DependencyContainer } from 'tsyringe';
 import type { EngineConfig } from '../config/engine-config.js';
-import type { HealthCheck } from '../control/engine-control.js';
+import type { HealthCheck } from '../health/health-check.js';
 import type { Logger } from '../logging/logger.js';
 
 /** What a service provider is handed when an engine registers it. */

@@ -12,12 +12,12 @@ import { errorMessage } from '../util/error-message.js';
 import type { PluginContext } from '../plugin/plugin.js';
 import type { PluginRegistry } from '../plugin/plugin-registry.js';
 import type { PauseStore } from '../scheduler/pause-store.js';
-import { chainedRunId, jobKey, scheduledRunId } from '../scheduler/run-ids.js';
+import { chainedRunId, jobKey, scheduledRunId } from '../queues/run-ids.js';
 import { DEFAULT_ROUTE, routeOf, type LoadedJob, type LoadedWorkflow } from '../workflow/loaded-workflow.js';
 import type { WorkflowCatalog } from '../workflow/workflow-catalog.js';
 import { teeToJobLog } from './job-log-tee.js';
-import { malformedRunJob, runJobOptions, type RunJobData } from './run-job-data.js';
-import { routeQueueName, type RunQueues } from './run-queues.js';
+import { malformedRunJob, runJobOptions, type RunJobData } from '../queues/run-job-data.js';
+import { routeQueueName, type RunQueues } from '../queues/run-queues.js';
 
 /**
  * How long a worker's lock on a running job lasts without renewal (renewed

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { EngineKeys } from '../redis/engine-keys.js';
-import { jobKey } from './run-ids.js';
+import { jobKey } from '../queues/run-ids.js';
 
 const ALL = '*';
 

@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from '../logging/logger.js';
-import { runJobOptions, type RunJobData } from '../runner/run-job-data.js';
-import type { RunQueues } from '../runner/run-queues.js';
+import { runJobOptions, type RunJobData } from '../queues/run-job-data.js';
+import type { RunQueues } from '../queues/run-queues.js';
 import { isScheduled, routeOf, type LoadedJob } from '../workflow/loaded-workflow.js';
 import type { CatalogEntry } from '../workflow/workflow-catalog.js';
 import type { PauseSnapshot } from './pause-store.js';
-import { jobKey, parseSchedulerId, schedulerId } from './run-ids.js';
+import { jobKey, parseSchedulerId, schedulerId } from '../queues/run-ids.js';
 
 export interface ReconcileResult {
   upserted: string[];

@@ -2,10 +2,10 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logging/logger.js';
 import type { EngineKeys } from '../redis/engine-keys.js';
-import type { RunQueues } from '../runner/run-queues.js';
+import type { RunQueues } from '../queues/run-queues.js';
 import type { CatalogEntry } from '../workflow/workflow-catalog.js';
 import type { PauseStore } from './pause-store.js';
-import { schedulerJobId } from './scheduler-job-id.js';
+import { schedulerJobId } from '../queues/scheduler-job-id.js';
 import type { SchedulerSync } from './scheduler-sync.js';
 
 export interface WatchdogOptions {

@@ -1,9 +1,8 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import type { PluginRegistry } from '../plugin/plugin-registry.js';
 import { parseDuration, tryParseDuration } from './duration.js';
 import { DEFAULT_ROUTE, type LoadedJob, type LoadedWorkflow } from './loaded-workflow.js';
-import { createAjv, describeErrors, escapePointer } from './schema-validator.js';
+import { createAjv, describeErrors, escapePointer, type SchemaIssue } from './schema-validator.js';
 import { WorkflowError } from './workflow-error.js';
 import { WorkflowFileSchema, type JobDefinition, type WorkflowFile } from './workflow-schema.js';
 
@@ -17,8 +16,14 @@ export function displayPath(file: string): string {
   return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : file;
 }
 
+/** What loading needs of the installed plugins: their names and each one's config check (the PluginRegistry is one). */
+export interface PluginSchemas {
+  get(name: string): { validateConfig(config: unknown): { ok: true; value: unknown } | { ok: false; issues: SchemaIssue[] } } | undefined;
+  names(): string[];
+}
+
 /** Parses and validates one workflow file's text. Reports every error at once. */
-export function parseWorkflow(text: string, file: string, plugins: Pick<PluginRegistry, 'get' | 'names'>): LoadResult {
+export function parseWorkflow(text: string, file: string, plugins: PluginSchemas): LoadResult {
   const shown = displayPath(file);
   const fail = (errors: WorkflowError[]): LoadResult => ({ ok: false, errors });
   let raw: unknown;
@@ -169,7 +174,7 @@ function findCycles(jobs: Record<string, JobDefinition>): string[][] {
   return cycles;
 }
 
-export function loadWorkflowFile(file: string, plugins: Pick<PluginRegistry, 'get' | 'names'>): LoadResult {
+export function loadWorkflowFile(file: string, plugins: PluginSchemas): LoadResult {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -194,11 +199,11 @@ export function workflowFiles(dir: string): string[] {
     .map((f) => path.join(dir, f));
 }
 
-export function loadWorkflowDir(dir: string, plugins: Pick<PluginRegistry, 'get' | 'names'>): DirectoryLoad {
+export function loadWorkflowDir(dir: string, plugins: PluginSchemas): DirectoryLoad {
   return loadWorkflowFiles(workflowFiles(dir), plugins);
 }
 
-export function loadWorkflowFiles(files: string[], plugins: Pick<PluginRegistry, 'get' | 'names'>): DirectoryLoad {
+export function loadWorkflowFiles(files: string[], plugins: PluginSchemas): DirectoryLoad {
   const out: DirectoryLoad = { workflows: [], errors: [], failedFiles: [] };
   const byName = new Map<string, string>();
   for (const file of files) {

@@ -5,7 +5,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readEngineInfo } from '../../core/engine/engine-info.js';
-import { RUN_QUEUE } from '../../core/scheduler/run-ids.js';
+import { RUN_QUEUE } from '../../core/queues/run-ids.js';
 import { cliEnv } from '../support/cli-process.js';
 import { waitFor } from '../support/test-engine.js';
 import { OwnRedis, isPidAlive, killGroup, startOwnProcess, startTideflow, type OwnProcess } from './support/fault-processes.js';

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Queue, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { RUN_QUEUE, jobKey, scheduledRunId } from '../../core/scheduler/run-ids.js';
+import { RUN_QUEUE, jobKey, scheduledRunId } from '../../core/queues/run-ids.js';
 import { waitFor } from '../support/test-engine.js';
 import { OwnRedis, killGroup, startTideflow, type OwnProcess } from './support/fault-processes.js';
 import { recordScenario } from './support/fault-summary.js';

@@ -1,7 +1,7 @@
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../../core/engine/engine.js';
-import { RUN_QUEUE } from '../../core/scheduler/run-ids.js';
+import { RUN_QUEUE } from '../../core/queues/run-ids.js';
 import { deletePrefix, testRedis, testRedisUrl } from '../support/redis.js';
 import { readRecorded } from '../support/test-plugins.js';
 import { startTestEngine, waitFor } from '../support/test-engine.js';

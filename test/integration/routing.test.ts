@@ -3,7 +3,7 @@ import { RECORD_PLUGIN, startCli, stopChild } from '../support/cli-process.js';
 import { deletePrefix, testRedis, testRedisUrl, uniquePrefix } from '../support/redis.js';
 import { readRecorded } from '../support/test-plugins.js';
 import { startTestEngine, waitFor } from '../support/test-engine.js';
-import { routeQueueName } from '../../core/runner/run-queues.js';
+import { routeQueueName } from '../../core/queues/run-queues.js';
 
 const redis = testRedis();
 const prefixes: string[] = [];

@@ -1,7 +1,7 @@
 import { Queue } from 'bullmq';
 import { afterAll, describe, expect, it } from 'vitest';
-import { schedulerId, scheduledRunId } from '../../core/scheduler/run-ids.js';
-import { parseSchedulerJobId, schedulerJobId } from '../../core/scheduler/scheduler-job-id.js';
+import { schedulerId, scheduledRunId } from '../../core/queues/run-ids.js';
+import { parseSchedulerJobId, schedulerJobId } from '../../core/queues/scheduler-job-id.js';
 import { deletePrefix, testRedis, testRedisUrl, uniquePrefix } from '../support/redis.js';
 
 const redis = testRedis();

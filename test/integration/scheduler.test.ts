@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Engine } from '../../core/engine/engine.js';
-import { schedulerJobId } from '../../core/scheduler/scheduler-job-id.js';
+import { schedulerJobId } from '../../core/queues/scheduler-job-id.js';
 import { deletePrefix, testRedis } from '../support/redis.js';
 import { readRecorded, type RecordedRun } from '../support/test-plugins.js';
 import { startTestEngine, waitFor } from '../support/test-engine.js';

@@ -2,13 +2,13 @@ import { EventEmitter } from 'node:events';
 import {
   NotFoundError,
   type EngineControl,
-  type HealthCheck,
   type JobStatus,
   type JobTriggerInfo,
   type PauseTarget,
   type WorkflowStatus,
 } from '../../core/control/engine-control.js';
 import type { RunEvent, RunEventSource } from '../../core/control/engine-events.js';
+import type { HealthCheck } from '../../core/health/health-check.js';
 import type { RunQuery, RunRecord } from '../../core/history/run-record.js';
 
 export interface FakeJobDef {

@@ -35,7 +35,7 @@ const RULES: Rule[] = [
   {
     what: 'BullMQ\'s scheduler job id built or parsed by hand (use scheduler-job-id.ts)',
     pattern: /['"`]repeat:/,
-    allowed: { 'core/scheduler/scheduler-job-id.ts': 'the one module that knows the format' },
+    allowed: { 'core/queues/scheduler-job-id.ts': 'the one module that knows the format' },
   },
 ];
 

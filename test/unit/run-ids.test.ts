@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { chainedRunId, manualRunId, parseSchedulerId, scheduledRunId, schedulerId } from '../../core/scheduler/run-ids.js';
-import { parseSchedulerJobId, schedulerJobId } from '../../core/scheduler/scheduler-job-id.js';
+import { chainedRunId, manualRunId, parseSchedulerId, scheduledRunId, schedulerId } from '../../core/queues/run-ids.js';
+import { parseSchedulerJobId, schedulerJobId } from '../../core/queues/scheduler-job-id.js';
 import { formatDuration, parseDuration, tryParseDuration } from '../../core/workflow/duration.js';
 
 describe('run ids', () => {

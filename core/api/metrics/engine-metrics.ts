@@ -4,7 +4,7 @@ import type { RunEvent, RunEventSource } from '../../control/engine-events.js';
 import type { RunRecord } from '../../history/run-record.js';
 import { silentLogger, type Logger } from '../../logging/logger.js';
 import type { PluginManifest, TideflowPlugin } from '../../plugin/plugin.js';
-import { jobKey } from '../../scheduler/run-ids.js';
+import { jobKey } from '../../queues/run-ids.js';
 
 /**
  * The label naming a workflow's job. Not `job`: Prometheus reserves `job` for

@@ -1,5 +1,5 @@
 import { Gauge, type Registry } from 'prom-client';
-import type { RunQueues } from '../../runner/run-queues.js';
+import type { RunQueues } from '../../queues/run-queues.js';
 
 /**
  * Per route, read at scrape time: live workers serving it (0 means its jobs

@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
-import type { EngineControl, HealthCheck } from '../../control/engine-control.js';
+import type { EngineControl } from '../../control/engine-control.js';
+import type { HealthCheck } from '../../health/health-check.js';
 import { StringEnum } from '../schemas.js';
 
 export interface HealthRoutesOptions {

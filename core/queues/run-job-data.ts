@@ -1,7 +1,7 @@
 import type { JobsOptions } from 'bullmq';
 import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
-import { jobKey } from '../scheduler/run-ids.js';
+import { jobKey } from './run-ids.js';
 import type { LoadedJob } from '../workflow/loaded-workflow.js';
 
 /** The data of every BullMQ job tideflow enqueues (checked when a job is taken: another client may put anything in the queue). */

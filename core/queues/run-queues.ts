@@ -2,7 +2,7 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { EngineKeys } from '../redis/engine-keys.js';
 import { DEFAULT_ROUTE } from '../workflow/loaded-workflow.js';
-import { RUN_QUEUE } from '../scheduler/run-ids.js';
+import { RUN_QUEUE } from './run-ids.js';
 import type { RunJobData } from './run-job-data.js';
 
 /** BullMQ queue name of a route: the default route keeps the name queues had before routes. */
