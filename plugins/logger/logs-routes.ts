@@ -1,9 +1,17 @@
 import { Readable } from 'node:stream';
-import { Type, type Static } from '@sinclair/typebox';
+import { KindGuard, Type, type Static, type TSchema } from '@sinclair/typebox';
 import type { FastifyPluginAsync, FastifyReply, onRequestHookHandler } from 'fastify';
 import { StringEnum } from '../../core/api/schemas.js';
-import { RECORD_KINDS, type LogFilter, type RecordStore, type StoredRecord } from '../shared/store/record-store.js';
-import { InvalidCursorError } from '../shared/store/sqlite-record-store.js';
+import { CONTAINER_CLASSES } from '../shared/records/container-records.js';
+import {
+  InvalidCursorError,
+  RECORD_KINDS,
+  RecordFieldsSchema,
+  StoredRecordSchema,
+  type LogFilter,
+  type RecordStore,
+  type StoredRecord,
+} from '../shared/store/record-store.js';
 import { ACCEPTED_FORMATS, CourseBodySchema, courseBodyBatch, validateCourseBody } from './course-format.js';
 
 export const LOGS_DEFAULT_LIMIT = 100;
@@ -13,7 +21,7 @@ const TimeParam = (what: string) =>
   Type.String({ minLength: 1, maxLength: 64, description: `${what}: ISO-8601 date-time or ms since epoch` });
 
 const KindSchema = StringEnum(RECORD_KINDS, { description: 'spawned / killed / kept containers, or host memory readings' });
-const ClassSchema = StringEnum(['high', 'low'] as const);
+const ClassSchema = StringEnum(CONTAINER_CLASSES);
 
 const FilterProps = {
   from: Type.Optional(TimeParam('Earliest record time, inclusive')),
@@ -41,8 +49,21 @@ const ExportQuery = Type.Object(
 );
 type ExportQuery = Static<typeof ExportQuery>;
 
-const OptNum = (description: string) => Type.Optional(Type.Number({ description }));
-const OptStr = () => Type.Optional(Type.String());
+/**
+ * A stored field as the API returns it: left out when null, so optional and
+ * never null; a union of literals (the class) is documented as one enum, as
+ * the query parameters are.
+ */
+function apiField(schema: TSchema): TSchema {
+  const members = (s: TSchema): TSchema[] => (KindGuard.IsUnion(s) ? s.anyOf.flatMap(members) : [s]);
+  const kinds = members(schema).filter((s) => !KindGuard.IsNull(s));
+  const field =
+    kinds.length === 1 ? kinds[0]! : kinds.every((s) => KindGuard.IsLiteral(s)) ? StringEnum(kinds.map((s) => String(s.const))) : Type.Union(kinds);
+  return Type.Optional(field);
+}
+
+/** The fields a record may carry besides id, kind, time and source, as the store declares them. */
+const FIELDS: Record<string, TSchema> = { workflow: StoredRecordSchema.properties.workflow, ...RecordFieldsSchema.properties };
 
 /** A stored record as the API returns it: fields without a value are left out. */
 const LogRecordSchema = Type.Object(
@@ -52,22 +73,7 @@ const LogRecordSchema = Type.Object(
     time: Type.Union([Type.Number(), Type.Null()], { description: 'ms since epoch (null if the stored value is not a number)' }),
     at: Type.Optional(Type.String({ description: 'time as ISO-8601 (left out if the stored time is no date)' })),
     source: Type.String({ description: 'Producing run id (or course:<hash> for POST /logs bodies)' }),
-    workflow: OptStr(),
-    containerId: OptStr(),
-    name: OptStr(),
-    image: OptStr(),
-    class: Type.Optional(ClassSchema),
-    pid: Type.Optional(Type.Integer()),
-    cmdline: OptStr(),
-    cpuPct: OptNum('percent of one core'),
-    memBytes: OptNum('bytes'),
-    memPct: OptNum('percent of host RAM (course format)'),
-    reason: OptStr(),
-    killError: OptStr(),
-    totalBytes: OptNum('bytes'),
-    freeBytes: OptNum('bytes'),
-    availableBytes: OptNum('bytes'),
-    usedBytes: OptNum('bytes'),
+    ...Object.fromEntries(Object.entries(FIELDS).map(([k, s]) => [k, apiField(s)])),
     invalid: Type.Optional(Type.Array(Type.String(), { description: 'Stored fields left out because their value does not fit their type' })),
   },
   { additionalProperties: true },
@@ -84,8 +90,10 @@ const ErrorBody = Type.Object(
   { additionalProperties: true },
 );
 
-const NUMERIC_FIELDS = new Set(['cpuPct', 'memBytes', 'memPct', 'totalBytes', 'freeBytes', 'availableBytes', 'usedBytes']);
-const TEXT_FIELDS = new Set(['workflow', 'containerId', 'name', 'image', 'class', 'cmdline', 'reason', 'killError']);
+const fieldsOfType = (type: string) => new Set(Object.entries(LogRecordSchema.properties).filter(([k, s]) => k in FIELDS && s.type === type).map(([k]) => k));
+const NUMERIC_FIELDS = fieldsOfType('number');
+const INTEGER_FIELDS = fieldsOfType('integer');
+const TEXT_FIELDS = fieldsOfType('string');
 
 /** ISO-8601 of a stored time, or undefined when it is no date (a bad row must not fail a read). */
 function isoTime(time: unknown): string | undefined {
@@ -117,7 +125,7 @@ export function toApiRecord(r: StoredRecord): Record<string, unknown> {
     if (NUMERIC_FIELDS.has(k)) {
       if (typeof v === 'number' && Number.isFinite(v)) out[k] = v;
       else invalid.push(k);
-    } else if (k === 'pid') {
+    } else if (INTEGER_FIELDS.has(k)) {
       if (Number.isSafeInteger(v)) out[k] = v;
       else invalid.push(k);
     } else if (TEXT_FIELDS.has(k)) {

@@ -6,7 +6,7 @@ import { Tokens, type Clock } from '../../core/di/tokens.js';
 import type { Logger } from '../../core/logging/logger.js';
 import { NonRetryableError } from '../../core/plugin/errors.js';
 import type { PluginContext, PluginMetricsContext, PluginShutdownContext, TideflowPlugin } from '../../core/plugin/plugin.js';
-import type { ContainerClass, SpawnedContainer, SpawnResult } from '../shared/records/container-records.js';
+import { isContainerClass, type SpawnedContainer, type SpawnResult } from '../shared/records/container-records.js';
 import { mapBounded } from '../../core/util/map-bounded.js';
 import { LABELS } from '../shared/containers/container-labels.js';
 import { engineUnreachableError, explainEngineError, isEngineUnreachable, pingEngine, statusCode } from '../shared/containers/docker-errors.js';
@@ -78,7 +78,8 @@ export class SpawnerPlugin implements TideflowPlugin<SpawnerConfig, unknown, Spa
     for (const c of mine) {
       if (c.State === 'created') await this.startContainer(c.Id);
       doneSlots.add(Number(c.Labels[LABELS.slot]));
-      created.push({ id: c.Id, name: (c.Names[0] ?? '').replace(/^\//, ''), image: c.Image, class: (c.Labels[LABELS.class] as ContainerClass) ?? 'low' });
+      const cls = c.Labels[LABELS.class];
+      created.push({ id: c.Id, name: (c.Names[0] ?? '').replace(/^\//, ''), image: c.Image, class: isContainerClass(cls) ? cls : 'low' });
     }
     if (mine.length > 0) ctx.log.info({ existing: mine.length }, 'retry: containers of this run already exist');
 
