@@ -1,6 +1,9 @@
 import { Readable } from 'node:stream';
 import { KindGuard, Type, type Static, type TSchema } from '@sinclair/typebox';
-import type { FastifyPluginAsync, FastifyReply, onRequestHookHandler } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply } from 'fastify';
+import fp from 'fastify-plugin';
+// The host's decorators (app.requireAdmin) are typed by the admin app's `declare module 'fastify'`.
+import type {} from '../../core/api/admin-app.js';
 import { StringEnum } from '../../core/api/schemas.js';
 import { CONTAINER_CLASSES } from '../shared/records/container-records.js';
 import {
@@ -239,15 +242,22 @@ async function* exportChunks(rows: AsyncIterable<StoredRecord>, format: 'json' |
   yield buf.join('');
 }
 
+/** The logger routes' Fastify plugin name (in registration errors and `hasPlugin`). */
+export const LOGS_ROUTES_PLUGIN = 'tideflow-logger-routes';
+
 /**
  * The logger's HTTP routes, over the injected store:
  * - GET /api/logs: filtered, newest first, paginated (cursor or offset).
  * - GET /api/logs/export?format=json|csv: every matching record, streamed.
  * - POST /logs: the course project's log body; 400 with every field path at
  *   fault and nothing stored, else stored once per identical body.
+ *
+ * They need the host's `requireAdmin` decorator (the admin token check of
+ * POST /logs) and declare it: registering them where it is missing fails,
+ * with or without open ingest, so the token check can never be lost silently.
  */
 export function logsRoutes(store: RecordStore, opts: { openIngest?: boolean } = {}): FastifyPluginAsync {
-  return async (app) => {
+  const routes = fp(async (app: FastifyInstance) => {
     app.get<{ Querystring: LogsQuery }>(
       '/api/logs',
       {
@@ -313,10 +323,10 @@ export function logsRoutes(store: RecordStore, opts: { openIngest?: boolean } = 
       },
     );
 
-    // The course daemon's POST: a bearer token is required like every
-    // mutating route when the admin app provides its hook, unless the
-    // operator opened ingest for an unmodified course daemon (loopback only).
-    const requireAdmin = opts.openIngest ? undefined : (app as unknown as { requireAdmin?: onRequestHookHandler }).requireAdmin;
+    // The course daemon's POST: the admin token is required like on every
+    // mutating route, unless the operator opened ingest for an unmodified
+    // course daemon (loopback only).
+    const requireAdmin = opts.openIngest ? undefined : app.requireAdmin;
     const postSchema = (path: string) => ({
       operationId: path === '/logs' ? 'ingestLogs' : 'ingestLog',
       tags: ['logs'],
@@ -368,5 +378,11 @@ export function logsRoutes(store: RecordStore, opts: { openIngest?: boolean } = 
         },
       );
     }
+  }, { name: LOGS_ROUTES_PLUGIN, fastify: '5.x', decorators: { fastify: ['requireAdmin'] }, encapsulate: true });
+  // Registered rather than returned: Fastify checks what a plugin declares
+  // only when it is registered, and a host may call a plugin's routes
+  // function directly on its own child context (the admin app does).
+  return async (app) => {
+    await app.register(routes);
   };
 }

@@ -287,6 +287,20 @@ describe('logger routes (Fastify in-process)', () => {
     await openStore.close();
   });
 
+  it('will not register without the host\'s requireAdmin decorator, even with open ingest (never fails open)', async () => {
+    for (const openLogIngest of [false, true]) {
+      const c = createContainer({ config: loadEngineConfig({ dataDir: dir, openLogIngest }), logger: silentLogger(), extra: [[Tokens.RecordStore, store]] });
+      const plugin = c.resolve(LoggerPluginClass);
+      const missing = "The decorator 'requireAdmin' required by 'tideflow-logger-routes' is not present in Fastify";
+      // Called on a child context, as the admin app does, or registered as a Fastify plugin: both fail at ready().
+      const called = Fastify();
+      await expect(called.register(async (child) => plugin.routes!(child, { dataDir: dir })).ready()).rejects.toThrow(missing);
+      const registered = Fastify();
+      await expect(registered.register(plugin.routes!).ready()).rejects.toThrow(missing);
+      for (const bare of [called, registered]) await bare.close().catch(() => undefined);
+    }
+  });
+
   it('filters by the host that stored the records (several hosts, one store)', async () => {
     await store.ingest({
       source: 'other-host-1', sourceKind: 'spawn', workflow: 'wf-b', time: T0, host: 'host-b',
