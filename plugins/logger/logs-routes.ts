@@ -1,10 +1,11 @@
 import { Readable } from 'node:stream';
 import { KindGuard, Type, type Static, type TSchema } from '@sinclair/typebox';
-import type { FastifyInstance, FastifyPluginAsync, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import fp from 'fastify-plugin';
 // The host's decorators (app.requireAdmin) are typed by the admin app's `declare module 'fastify'`.
 import type {} from '../../core/api/admin-app.js';
-import { StringEnum } from '../../core/api/schemas.js';
+import { BadRequestError } from '../../core/api/error-handler.js';
+import { errorRef, StringEnum, type FieldError } from '../../core/api/schemas.js';
 import { CONTAINER_CLASSES } from '../shared/records/container-records.js';
 import {
   InvalidCursorError,
@@ -78,17 +79,6 @@ const LogRecordSchema = Type.Object(
     source: Type.String({ description: 'Producing run id (or course:<hash> for POST /logs bodies)' }),
     ...Object.fromEntries(Object.entries(FIELDS).map(([k, s]) => [k, apiField(s)])),
     invalid: Type.Optional(Type.Array(Type.String(), { description: 'Stored fields left out because their value does not fit their type' })),
-  },
-  { additionalProperties: true },
-);
-
-const ErrorBody = Type.Object(
-  {
-    statusCode: Type.Integer(),
-    error: Type.String(),
-    message: Type.String(),
-    path: Type.Optional(Type.String()),
-    errors: Type.Optional(Type.Array(Type.Object({ path: Type.String(), message: Type.String() }))),
   },
   { additionalProperties: true },
 );
@@ -201,21 +191,14 @@ const IngestReply = Type.Object({
   format: Type.String({ description: 'The detected format: system-log, ram-killed or process' }),
 });
 
-function badRequest(reply: FastifyReply, path: string, message: string, errors?: Array<{ path: string; message: string }>) {
-  return reply.status(400).send({ statusCode: 400, error: 'Bad Request', message: `${path} ${message}`, path, ...(errors ? { errors } : {}) });
-}
-
-/** The filter of a query, or the 400 already sent. */
-function toFilter(q: Partial<LogsQuery & ExportQuery>, reply: FastifyReply): LogFilter | undefined {
+/** The filter of a query; a BadRequestError (400, answered by the host's error handler) for a time that is none. */
+function toFilter(q: Partial<LogsQuery & ExportQuery>): LogFilter {
   const filter: LogFilter = { kind: q.kind, class: q.class, minCpu: q.minCpu, host: q.host };
   for (const key of ['from', 'to'] as const) {
     const v = q[key];
     if (v === undefined) continue;
     const ms = parseTimeParam(v);
-    if (ms === undefined) {
-      void badRequest(reply, `/querystring/${key}`, 'must be an ISO-8601 date-time or ms since epoch');
-      return undefined;
-    }
+    if (ms === undefined) throw new BadRequestError(`/querystring/${key}`, 'must be an ISO-8601 date-time or ms since epoch');
     filter[key] = ms;
   }
   return filter;
@@ -255,6 +238,9 @@ export const LOGS_ROUTES_PLUGIN = 'tideflow-logger-routes';
  * They need the host's `requireAdmin` decorator (the admin token check of
  * POST /logs) and declare it: registering them where it is missing fails,
  * with or without open ingest, so the token check can never be lost silently.
+ * Refused input throws core's BadRequestError; the host's error handler
+ * (core/api/error-handler.ts) answers it with the shared `Error` body
+ * (core/api/schemas.ts), which the host adds with app.addSchema.
  */
 export function logsRoutes(store: RecordStore, opts: { openIngest?: boolean } = {}): FastifyPluginAsync {
   const routes = fp(async (app: FastifyInstance) => {
@@ -273,19 +259,18 @@ export function logsRoutes(store: RecordStore, opts: { openIngest?: boolean } = 
               nextCursor: Type.Union([Type.String(), Type.Null()], { description: 'Pass as cursor for the next page; null on the last' }),
               limit: Type.Integer(),
             }),
-            400: ErrorBody,
+            400: errorRef,
           },
         },
       },
-      async (req, reply) => {
-        const filter = toFilter(req.query, reply);
-        if (!filter) return reply;
+      async (req) => {
+        const filter = toFilter(req.query);
         try {
           const { limit = LOGS_DEFAULT_LIMIT, cursor, offset } = req.query;
           const page = await store.queryLogs({ ...filter, limit, cursor, offset });
           return { items: page.items.map(toApiRecord), nextCursor: page.nextCursor, limit };
         } catch (err) {
-          if (err instanceof InvalidCursorError) return badRequest(reply, '/querystring/cursor', 'is not a cursor from a previous page');
+          if (err instanceof InvalidCursorError) throw new BadRequestError('/querystring/cursor', 'is not a cursor from a previous page');
           throw err;
         }
       },
@@ -307,13 +292,12 @@ export function logsRoutes(store: RecordStore, opts: { openIngest?: boolean } = 
                 'text/csv': { schema: Type.String({ description: `Header line: ${CSV_HEADER}` }) },
               },
             },
-            400: ErrorBody,
+            400: errorRef,
           },
         },
       },
       async (req, reply) => {
-        const filter = toFilter(req.query, reply);
-        if (!filter) return reply;
+        const filter = toFilter(req.query);
         const format = req.query.format ?? 'json';
         const stamp = new Date().toISOString().replace(/[:.]/g, '-');
         void reply
@@ -342,7 +326,7 @@ export function logsRoutes(store: RecordStore, opts: { openIngest?: boolean } = 
       response: {
         200: IngestReply,
         201: IngestReply,
-        400: ErrorBody,
+        400: errorRef,
       },
     });
     for (const path of ['/logs', '/log']) {
@@ -357,20 +341,14 @@ export function logsRoutes(store: RecordStore, opts: { openIngest?: boolean } = 
         async (req, reply) => {
           const v = validateCourseBody(req.body);
           if (!v.ok) {
-            const errors = v.problems.map((p) => ({ path: `/body${p.path}`, message: p.message }));
+            const errors: FieldError[] = v.problems.map((p) => ({ path: `/body${p.path}`, message: p.message }));
             const first = errors[0]!;
-            req.log.warn({ closest: v.closest, errors: errors.slice(0, 5) }, `${req.method} ${path}: course log refused`);
-            return reply.status(400).send({
-              statusCode: 400,
-              error: 'Bad Request',
-              message:
-                `${first.path} ${first.message}${errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''}; ` +
-                `checked as the closest accepted format, ${v.closestLabel}`,
-              path: first.path,
-              errors,
-              format: v.closest,
-              acceptedFormats: ACCEPTED_FORMATS,
-            });
+            throw new BadRequestError(
+              first.path,
+              `${first.message}${errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''}; checked as the closest accepted format, ${v.closestLabel}`,
+              400,
+              { errors, format: v.closest, acceptedFormats: ACCEPTED_FORMATS },
+            );
           }
           const batch = courseBodyBatch(v.value);
           const out = await store.ingest(batch);

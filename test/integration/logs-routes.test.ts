@@ -4,6 +4,8 @@ import path from 'node:path';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { adminErrorHandler } from '../../core/api/error-handler.js';
+import { sharedSchemas } from '../../core/api/schemas.js';
 import { createContainer } from '../../core/di/container.js';
 import { Tokens } from '../../core/di/tokens.js';
 import { loadEngineConfig } from '../../core/config/engine-config.js';
@@ -50,8 +52,11 @@ describe('logger routes (Fastify in-process)', () => {
     const c = createContainer({ config: loadEngineConfig({ dataDir: dir }), logger: silentLogger(), extra: [[Tokens.RecordStore, store]] });
     const plugin = c.resolve(LoggerPluginClass);
 
-    // The same shape as the admin app: strict ajv, a requireAdmin decorator, OpenAPI, plugin routes encapsulated without prefix.
+    // The same shape as the admin app: strict ajv, its error handler and shared schemas, a requireAdmin decorator, OpenAPI,
+    // plugin routes encapsulated without prefix.
     app = Fastify({ ajv: { customOptions: { removeAdditional: false } } });
+    app.setErrorHandler(adminErrorHandler);
+    for (const schema of sharedSchemas) app.addSchema(schema);
     app.decorate('requireAdmin', (req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
       if (req.headers.authorization === `Bearer ${TOKEN}`) done();
       else void reply.status(401).send({ statusCode: 401, error: 'Unauthorized', message: 'token required' });
@@ -278,6 +283,8 @@ describe('logger routes (Fastify in-process)', () => {
     const c = createContainer({ config: loadEngineConfig({ dataDir: openDir, openLogIngest: true }), logger: silentLogger(), extra: [[Tokens.RecordStore, openStore]] });
     const plugin = c.resolve(LoggerPluginClass);
     const open = Fastify();
+    open.setErrorHandler(adminErrorHandler);
+    for (const schema of sharedSchemas) open.addSchema(schema);
     open.decorate('requireAdmin', (_req: FastifyRequest, reply: FastifyReply) => void reply.status(401).send({ message: 'token required' }));
     await open.register(async (child) => plugin.routes!(child, { dataDir: openDir }));
     const res = await open.inject({ method: 'POST', url: '/logs', payload: courseBody('2026-11-20T11:45:00Z') });
