@@ -168,9 +168,8 @@ done`,
         const made = await spawner.run(undefined, ctx(workflow, spawnCfg({ count: n, images: SLEEPERS, parallelism: 20 }), 'spawn'));
         if (made.created.length !== n) throw new Error(`spawner created ${made.created.length} of ${n}`);
         const t = performance.now();
-        const r = await analyzer.run(undefined, ctx(workflow, analyzerConfig({ keep: KEEP, sampleWindow: '1s', killParallelism: 32 }), 'analyze'));
+        const { result: r, timings: tm } = await analyzer.analyze(ctx(workflow, analyzerConfig({ keep: KEEP, sampleWindow: '1s', killParallelism: 32 }), 'analyze'));
         const wall = performance.now() - t;
-        const tm = analyzer.lastTimings!;
         const killedIds = new Set(r.containers.filter((c) => c.decision === 'killed').map((c) => c.id));
         // Images are picked at random: a run can have fewer than 2 high or 3 low containers.
         const highs = made.created.filter((c) => c.class === 'high').length;

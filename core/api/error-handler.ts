@@ -1,6 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { NotFoundError } from '../control/engine-control.js';
+import type { FieldError } from './schemas.js';
 
 export interface ErrorBody {
   statusCode: number;
@@ -8,9 +9,14 @@ export interface ErrorBody {
   message: string;
   /** The failing input for validation errors: /params/wf, /querystring/limit, /body/input... */
   path?: string;
+  /** Every failing input, when a route checks them all (the first is `path`). */
+  errors?: FieldError[];
   /** Fastify's error code for other client errors (FST_ERR_CTP_INVALID_JSON_BODY...). */
   code?: string;
 }
+
+/** What a BadRequestError adds to its body besides status, message and path: every failing input, and route-specific hints. */
+export type BadRequestDetails = { errors?: FieldError[] } & Record<string, unknown>;
 
 interface AjvLikeError {
   instancePath?: string;
@@ -25,6 +31,8 @@ export class BadRequestError extends Error {
     message: string,
     /** 400, or 413 for input that is too large. */
     readonly statusCode: 400 | 413 = 400,
+    /** Added to the body (it cannot replace statusCode, error, message or path). */
+    readonly details?: BadRequestDetails,
   ) {
     super(`${path} ${message}`);
     this.name = 'BadRequestError';
@@ -72,7 +80,9 @@ export function adminErrorHandler(err: FastifyError, req: FastifyRequest, reply:
   if (err instanceof BadRequestError) {
     logRefused(req, err.statusCode, err.message);
     const error = STATUS_CODES[err.statusCode] ?? 'Bad Request';
-    void reply.status(err.statusCode).send({ statusCode: err.statusCode, error, message: err.message, path: err.path } satisfies ErrorBody);
+    const body: ErrorBody & Record<string, unknown> = { statusCode: err.statusCode, error, message: err.message, path: err.path };
+    for (const [k, v] of Object.entries(err.details ?? {})) if (!(k in body)) body[k] = v;
+    void reply.status(err.statusCode).send(body);
     return;
   }
   if (isNotFound(err)) {

@@ -100,12 +100,21 @@ export const WorkflowStatusSchema = Type.Object(
   { $id: 'WorkflowStatus', additionalProperties: true },
 );
 
+/** One failing input: where (a JSON pointer into the request) and why. */
+export const FieldErrorSchema = Type.Object({ path: Type.String(), message: Type.String() });
+export type FieldError = Static<typeof FieldErrorSchema>;
+
 export const ErrorSchema = Type.Object(
   {
     statusCode: Type.Integer(),
     error: Type.String(),
     message: Type.String(),
     path: Type.Optional(Type.String({ description: 'Failing input, e.g. /querystring/limit or /body/input' })),
+    errors: Type.Optional(
+      Type.Array(FieldErrorSchema, {
+        description: 'Every failing input, when the route checks them all (the first is `path`)',
+      }),
+    ),
   },
   { $id: 'Error', additionalProperties: true },
 );

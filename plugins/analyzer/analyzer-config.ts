@@ -39,6 +39,9 @@ export const AnalyzerConfigSchema = Type.Object(
         'How long a kill claim (Redis, per container id) is kept: other analyses skip the container meanwhile. Must outlast the time Docker takes to stop listing a killed container',
     }),
     cgroupRoot: Type.Optional(Type.String({ description: 'cgroup mount root (default /sys/fs/cgroup)' })),
+    meminfoPath: Type.Optional(
+      Type.String({ minLength: 1, description: "Host memory file read at each run (default /proc/meminfo), e.g. the host's /proc mounted elsewhere" }),
+    ),
   },
   { additionalProperties: false },
 );

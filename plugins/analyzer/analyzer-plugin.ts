@@ -22,6 +22,7 @@ import { applyPolicy as applyPolicyFn, type PolicyResult } from './policy.js';
 /** Claim attempts per run: each lost race drops the containers another run is killing and decides again. */
 const MAX_CLAIM_ATTEMPTS = 5;
 
+/** Phase timings of one run (benchmarks and tests read them; nothing depends on them). */
 export interface AnalyzerTimings {
   listMs: number;
   /** Includes the sample window. */
@@ -40,6 +41,12 @@ export interface AnalyzerTimings {
   killedVia: { cgroup: number; docker: number };
 }
 
+/** One run's result and how long its phases took. */
+export interface AnalyzerRun {
+  result: AnalysisResult;
+  timings: AnalyzerTimings;
+}
+
 /**
  * Lists the workflow's managed containers (by label only), samples their CPU
  * and memory, reads host memory, applies the pure policy and kills the
@@ -53,6 +60,9 @@ export interface AnalyzerTimings {
  * as alive by the policy, not reported. So a container Docker still lists
  * after its kill is neither killed nor recorded again, and `containers` with
  * decision `killed` are exactly the ones this run claimed and killed.
+ *
+ * One instance serves every run, concurrent ones included: a run keeps its
+ * state in its own locals, never on the instance.
  */
 @injectable()
 export class AnalyzerPlugin implements TideflowPlugin<AnalyzerConfig, unknown, AnalysisResult> {
@@ -63,10 +73,6 @@ export class AnalyzerPlugin implements TideflowPlugin<AnalyzerConfig, unknown, A
     configSchema: AnalyzerConfigSchema,
     services: [dockerService],
   } satisfies PluginManifest;
-  /** Where host memory is read; replaceable for tests. */
-  meminfoPath = PROC_MEMINFO;
-  /** Phase timings of the last run in this process (benchmarks read them; nothing depends on them). */
-  lastTimings: AnalyzerTimings | null = null;
 
   constructor(
     @inject(SharedTokens.Docker) private readonly docker: Docker,
@@ -76,10 +82,15 @@ export class AnalyzerPlugin implements TideflowPlugin<AnalyzerConfig, unknown, A
   ) {}
 
   metrics(ctx: PluginMetricsContext<AnalysisResult>): void {
-    registerAnalyzerMetrics(ctx, () => readHostMemory(this.meminfoPath));
+    registerAnalyzerMetrics(ctx, () => readHostMemory(PROC_MEMINFO));
   }
 
   async run(_input: unknown, ctx: PluginContext<AnalyzerConfig>): Promise<AnalysisResult> {
+    return (await this.analyze(ctx)).result;
+  }
+
+  /** What `run` does, with the run's phase timings (benchmarks and tests read them). */
+  async analyze(ctx: PluginContext<AnalyzerConfig>): Promise<AnalyzerRun> {
     const cfg = ctx.config;
     const started = this.clock.now();
     const t0 = performance.now();
@@ -105,7 +116,7 @@ export class AnalyzerPlugin implements TideflowPlugin<AnalyzerConfig, unknown, A
     const sampled = managed.length;
     const [samples, hostMemory] = await Promise.all([
       managed.length > 0 ? source.sample(managed.map((c) => c.Id), { windowMs, signal: ctx.signal }) : Promise.resolve(new Map<string, ContainerSample>()),
-      readHostMemory(this.meminfoPath),
+      readHostMemory(cfg.meminfoPath ?? PROC_MEMINFO),
     ]);
     const t2 = performance.now();
 
@@ -183,7 +194,7 @@ export class AnalyzerPlugin implements TideflowPlugin<AnalyzerConfig, unknown, A
     const failed = containers.filter((c) => c.killError);
     if (failed.length > 0) ctx.log.warn({ failed: failed.map((c) => `${c.name}: ${c.killError}`) }, 'some kills failed');
 
-    this.lastTimings = {
+    const timings: AnalyzerTimings = {
       listMs: t1 - t0,
       sampleMs: t2 - t1b,
       windowMs: sampled > 0 ? windowMs : 0,
@@ -206,9 +217,9 @@ export class AnalyzerPlugin implements TideflowPlugin<AnalyzerConfig, unknown, A
       durationMs: this.clock.now() - started,
     };
     ctx.log.info(
-      { containers: containers.length, killed: policy.kill.length, source: source.name, ms: result.durationMs, ...this.lastTimings },
+      { containers: containers.length, killed: policy.kill.length, source: source.name, ms: result.durationMs, ...timings },
       'analysis done',
     );
-    return result;
+    return { result, timings };
   }
 }

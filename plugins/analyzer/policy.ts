@@ -1,5 +1,5 @@
 import { LABELS } from '../shared/containers/container-labels.js';
-import type { ContainerClass, Decision } from '../shared/records/container-records.js';
+import { isContainerClass, type AnalyzedContainer, type ContainerClass, type Decision } from '../shared/records/container-records.js';
 
 /**
  * The analyzer's default policy, as a pure function (no I/O, no clock, no
@@ -48,7 +48,7 @@ export interface PolicyOptions {
 export interface PolicyDecision {
   id: string;
   class: ContainerClass;
-  classSource: 'label' | 'measured';
+  classSource: AnalyzedContainer['classSource'];
   decision: Decision;
   reason: string;
   /** Position in its class ranking (0 = most wanted); null for protected. */
@@ -124,8 +124,8 @@ export function applyPolicy(containers: readonly PolicyContainer[], opts: Policy
     const mem = usable(c.memBytes);
     const label = c.labels[LABELS.class];
     let cls: ContainerClass;
-    let classSource: 'label' | 'measured';
-    if (label === 'high' || label === 'low') {
+    let classSource: AnalyzedContainer['classSource'];
+    if (isContainerClass(label)) {
       cls = label;
       classSource = 'label';
     } else {

@@ -1,4 +1,5 @@
 import type { TopLevelSpec } from 'vega-lite';
+import { CONTAINER_CLASSES } from '../shared/records/container-records.js';
 import type { ContainerCountPoint, KeptSnapshot, MemoryPoint, StoredRecord } from '../shared/store/record-store.js';
 import { formatDuration } from '../../core/workflow/duration.js';
 import { ChartTimeZone } from './chart-time-zone.js';
@@ -70,7 +71,7 @@ export interface BuiltSpec {
 
 const GIB = 1024 ** 3;
 const MIB = 1024 ** 2;
-const CLASS_DOMAIN = ['high', 'low', 'unclassified'];
+const CLASS_DOMAIN = [...CONTAINER_CLASSES, 'unclassified'];
 const CLASS_COLORS = ['#d62728', '#1f77b4', '#7f7f7f'];
 
 const count = (n: number) => n.toLocaleString('en-US');

@@ -20,7 +20,7 @@ import { analysisBatch, inputProblems, spawnBatch } from './record-mapping.js';
 export interface LoggerOutput {
   /** The producing run id: the idempotency key. */
   source: string;
-  inputKind: 'spawn' | 'analysis';
+  inputKind: (SpawnResult | AnalysisResult)['kind'];
   /** False when this run was stored before (retry or duplicate): nothing was written. */
   stored: boolean;
   records: number;
@@ -79,7 +79,7 @@ export class LoggerPlugin implements TideflowPlugin<LoggerConfig, SpawnResult | 
       // The records are stored; a failed purge is retried at the next run, not by failing this one.
       ctx.log.warn({ err }, 'retention purge failed');
     }
-    return { source: batch.source, inputKind: batch.sourceKind as 'spawn' | 'analysis', stored: out.stored, records: out.count, purged };
+    return { source: batch.source, inputKind: batch.sourceKind as LoggerOutput['inputKind'], stored: out.stored, records: out.count, purged };
   }
 
   /**

@@ -1,9 +1,21 @@
 import { Readable } from 'node:stream';
-import { Type, type Static } from '@sinclair/typebox';
-import type { FastifyPluginAsync, FastifyReply, onRequestHookHandler } from 'fastify';
-import { StringEnum } from '../../core/api/schemas.js';
-import { RECORD_KINDS, type LogFilter, type RecordStore, type StoredRecord } from '../shared/store/record-store.js';
-import { InvalidCursorError } from '../shared/store/sqlite-record-store.js';
+import { KindGuard, Type, type Static, type TSchema } from '@sinclair/typebox';
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import fp from 'fastify-plugin';
+// The host's decorators (app.requireAdmin) are typed by the admin app's `declare module 'fastify'`.
+import type {} from '../../core/api/admin-app.js';
+import { BadRequestError } from '../../core/api/error-handler.js';
+import { errorRef, StringEnum, type FieldError } from '../../core/api/schemas.js';
+import { CONTAINER_CLASSES } from '../shared/records/container-records.js';
+import {
+  InvalidCursorError,
+  RECORD_KINDS,
+  RecordFieldsSchema,
+  StoredRecordSchema,
+  type LogFilter,
+  type RecordStore,
+  type StoredRecord,
+} from '../shared/store/record-store.js';
 import { ACCEPTED_FORMATS, CourseBodySchema, courseBodyBatch, validateCourseBody } from './course-format.js';
 
 export const LOGS_DEFAULT_LIMIT = 100;
@@ -13,7 +25,7 @@ const TimeParam = (what: string) =>
   Type.String({ minLength: 1, maxLength: 64, description: `${what}: ISO-8601 date-time or ms since epoch` });
 
 const KindSchema = StringEnum(RECORD_KINDS, { description: 'spawned / killed / kept containers, or host memory readings' });
-const ClassSchema = StringEnum(['high', 'low'] as const);
+const ClassSchema = StringEnum(CONTAINER_CLASSES);
 
 const FilterProps = {
   from: Type.Optional(TimeParam('Earliest record time, inclusive')),
@@ -41,8 +53,21 @@ const ExportQuery = Type.Object(
 );
 type ExportQuery = Static<typeof ExportQuery>;
 
-const OptNum = (description: string) => Type.Optional(Type.Number({ description }));
-const OptStr = () => Type.Optional(Type.String());
+/**
+ * A stored field as the API returns it: left out when null, so optional and
+ * never null; a union of literals (the class) is documented as one enum, as
+ * the query parameters are.
+ */
+function apiField(schema: TSchema): TSchema {
+  const members = (s: TSchema): TSchema[] => (KindGuard.IsUnion(s) ? s.anyOf.flatMap(members) : [s]);
+  const kinds = members(schema).filter((s) => !KindGuard.IsNull(s));
+  const field =
+    kinds.length === 1 ? kinds[0]! : kinds.every((s) => KindGuard.IsLiteral(s)) ? StringEnum(kinds.map((s) => String(s.const))) : Type.Union(kinds);
+  return Type.Optional(field);
+}
+
+/** The fields a record may carry besides id, kind, time and source, as the store declares them. */
+const FIELDS: Record<string, TSchema> = { workflow: StoredRecordSchema.properties.workflow, ...RecordFieldsSchema.properties };
 
 /** A stored record as the API returns it: fields without a value are left out. */
 const LogRecordSchema = Type.Object(
@@ -52,40 +77,16 @@ const LogRecordSchema = Type.Object(
     time: Type.Union([Type.Number(), Type.Null()], { description: 'ms since epoch (null if the stored value is not a number)' }),
     at: Type.Optional(Type.String({ description: 'time as ISO-8601 (left out if the stored time is no date)' })),
     source: Type.String({ description: 'Producing run id (or course:<hash> for POST /logs bodies)' }),
-    workflow: OptStr(),
-    containerId: OptStr(),
-    name: OptStr(),
-    image: OptStr(),
-    class: Type.Optional(ClassSchema),
-    pid: Type.Optional(Type.Integer()),
-    cmdline: OptStr(),
-    cpuPct: OptNum('percent of one core'),
-    memBytes: OptNum('bytes'),
-    memPct: OptNum('percent of host RAM (course format)'),
-    reason: OptStr(),
-    killError: OptStr(),
-    totalBytes: OptNum('bytes'),
-    freeBytes: OptNum('bytes'),
-    availableBytes: OptNum('bytes'),
-    usedBytes: OptNum('bytes'),
+    ...Object.fromEntries(Object.entries(FIELDS).map(([k, s]) => [k, apiField(s)])),
     invalid: Type.Optional(Type.Array(Type.String(), { description: 'Stored fields left out because their value does not fit their type' })),
   },
   { additionalProperties: true },
 );
 
-const ErrorBody = Type.Object(
-  {
-    statusCode: Type.Integer(),
-    error: Type.String(),
-    message: Type.String(),
-    path: Type.Optional(Type.String()),
-    errors: Type.Optional(Type.Array(Type.Object({ path: Type.String(), message: Type.String() }))),
-  },
-  { additionalProperties: true },
-);
-
-const NUMERIC_FIELDS = new Set(['cpuPct', 'memBytes', 'memPct', 'totalBytes', 'freeBytes', 'availableBytes', 'usedBytes']);
-const TEXT_FIELDS = new Set(['workflow', 'containerId', 'name', 'image', 'class', 'cmdline', 'reason', 'killError']);
+const fieldsOfType = (type: string) => new Set(Object.entries(LogRecordSchema.properties).filter(([k, s]) => k in FIELDS && s.type === type).map(([k]) => k));
+const NUMERIC_FIELDS = fieldsOfType('number');
+const INTEGER_FIELDS = fieldsOfType('integer');
+const TEXT_FIELDS = fieldsOfType('string');
 
 /** ISO-8601 of a stored time, or undefined when it is no date (a bad row must not fail a read). */
 function isoTime(time: unknown): string | undefined {
@@ -117,7 +118,7 @@ export function toApiRecord(r: StoredRecord): Record<string, unknown> {
     if (NUMERIC_FIELDS.has(k)) {
       if (typeof v === 'number' && Number.isFinite(v)) out[k] = v;
       else invalid.push(k);
-    } else if (k === 'pid') {
+    } else if (INTEGER_FIELDS.has(k)) {
       if (Number.isSafeInteger(v)) out[k] = v;
       else invalid.push(k);
     } else if (TEXT_FIELDS.has(k)) {
@@ -190,21 +191,14 @@ const IngestReply = Type.Object({
   format: Type.String({ description: 'The detected format: system-log, ram-killed or process' }),
 });
 
-function badRequest(reply: FastifyReply, path: string, message: string, errors?: Array<{ path: string; message: string }>) {
-  return reply.status(400).send({ statusCode: 400, error: 'Bad Request', message: `${path} ${message}`, path, ...(errors ? { errors } : {}) });
-}
-
-/** The filter of a query, or the 400 already sent. */
-function toFilter(q: Partial<LogsQuery & ExportQuery>, reply: FastifyReply): LogFilter | undefined {
+/** The filter of a query; a BadRequestError (400, answered by the host's error handler) for a time that is none. */
+function toFilter(q: Partial<LogsQuery & ExportQuery>): LogFilter {
   const filter: LogFilter = { kind: q.kind, class: q.class, minCpu: q.minCpu, host: q.host };
   for (const key of ['from', 'to'] as const) {
     const v = q[key];
     if (v === undefined) continue;
     const ms = parseTimeParam(v);
-    if (ms === undefined) {
-      void badRequest(reply, `/querystring/${key}`, 'must be an ISO-8601 date-time or ms since epoch');
-      return undefined;
-    }
+    if (ms === undefined) throw new BadRequestError(`/querystring/${key}`, 'must be an ISO-8601 date-time or ms since epoch');
     filter[key] = ms;
   }
   return filter;
@@ -231,15 +225,25 @@ async function* exportChunks(rows: AsyncIterable<StoredRecord>, format: 'json' |
   yield buf.join('');
 }
 
+/** The logger routes' Fastify plugin name (in registration errors and `hasPlugin`). */
+export const LOGS_ROUTES_PLUGIN = 'tideflow-logger-routes';
+
 /**
  * The logger's HTTP routes, over the injected store:
  * - GET /api/logs: filtered, newest first, paginated (cursor or offset).
  * - GET /api/logs/export?format=json|csv: every matching record, streamed.
  * - POST /logs: the course project's log body; 400 with every field path at
  *   fault and nothing stored, else stored once per identical body.
+ *
+ * They need the host's `requireAdmin` decorator (the admin token check of
+ * POST /logs) and declare it: registering them where it is missing fails,
+ * with or without open ingest, so the token check can never be lost silently.
+ * Refused input throws core's BadRequestError; the host's error handler
+ * (core/api/error-handler.ts) answers it with the shared `Error` body
+ * (core/api/schemas.ts), which the host adds with app.addSchema.
  */
 export function logsRoutes(store: RecordStore, opts: { openIngest?: boolean } = {}): FastifyPluginAsync {
-  return async (app) => {
+  const routes = fp(async (app: FastifyInstance) => {
     app.get<{ Querystring: LogsQuery }>(
       '/api/logs',
       {
@@ -255,19 +259,18 @@ export function logsRoutes(store: RecordStore, opts: { openIngest?: boolean } = 
               nextCursor: Type.Union([Type.String(), Type.Null()], { description: 'Pass as cursor for the next page; null on the last' }),
               limit: Type.Integer(),
             }),
-            400: ErrorBody,
+            400: errorRef,
           },
         },
       },
-      async (req, reply) => {
-        const filter = toFilter(req.query, reply);
-        if (!filter) return reply;
+      async (req) => {
+        const filter = toFilter(req.query);
         try {
           const { limit = LOGS_DEFAULT_LIMIT, cursor, offset } = req.query;
           const page = await store.queryLogs({ ...filter, limit, cursor, offset });
           return { items: page.items.map(toApiRecord), nextCursor: page.nextCursor, limit };
         } catch (err) {
-          if (err instanceof InvalidCursorError) return badRequest(reply, '/querystring/cursor', 'is not a cursor from a previous page');
+          if (err instanceof InvalidCursorError) throw new BadRequestError('/querystring/cursor', 'is not a cursor from a previous page');
           throw err;
         }
       },
@@ -289,13 +292,12 @@ export function logsRoutes(store: RecordStore, opts: { openIngest?: boolean } = 
                 'text/csv': { schema: Type.String({ description: `Header line: ${CSV_HEADER}` }) },
               },
             },
-            400: ErrorBody,
+            400: errorRef,
           },
         },
       },
       async (req, reply) => {
-        const filter = toFilter(req.query, reply);
-        if (!filter) return reply;
+        const filter = toFilter(req.query);
         const format = req.query.format ?? 'json';
         const stamp = new Date().toISOString().replace(/[:.]/g, '-');
         void reply
@@ -305,10 +307,10 @@ export function logsRoutes(store: RecordStore, opts: { openIngest?: boolean } = 
       },
     );
 
-    // The course daemon's POST: a bearer token is required like every
-    // mutating route when the admin app provides its hook, unless the
-    // operator opened ingest for an unmodified course daemon (loopback only).
-    const requireAdmin = opts.openIngest ? undefined : (app as unknown as { requireAdmin?: onRequestHookHandler }).requireAdmin;
+    // The course daemon's POST: the admin token is required like on every
+    // mutating route, unless the operator opened ingest for an unmodified
+    // course daemon (loopback only).
+    const requireAdmin = opts.openIngest ? undefined : app.requireAdmin;
     const postSchema = (path: string) => ({
       operationId: path === '/logs' ? 'ingestLogs' : 'ingestLog',
       tags: ['logs'],
@@ -324,7 +326,7 @@ export function logsRoutes(store: RecordStore, opts: { openIngest?: boolean } = 
       response: {
         200: IngestReply,
         201: IngestReply,
-        400: ErrorBody,
+        400: errorRef,
       },
     });
     for (const path of ['/logs', '/log']) {
@@ -339,20 +341,14 @@ export function logsRoutes(store: RecordStore, opts: { openIngest?: boolean } = 
         async (req, reply) => {
           const v = validateCourseBody(req.body);
           if (!v.ok) {
-            const errors = v.problems.map((p) => ({ path: `/body${p.path}`, message: p.message }));
+            const errors: FieldError[] = v.problems.map((p) => ({ path: `/body${p.path}`, message: p.message }));
             const first = errors[0]!;
-            req.log.warn({ closest: v.closest, errors: errors.slice(0, 5) }, `${req.method} ${path}: course log refused`);
-            return reply.status(400).send({
-              statusCode: 400,
-              error: 'Bad Request',
-              message:
-                `${first.path} ${first.message}${errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''}; ` +
-                `checked as the closest accepted format, ${v.closestLabel}`,
-              path: first.path,
-              errors,
-              format: v.closest,
-              acceptedFormats: ACCEPTED_FORMATS,
-            });
+            throw new BadRequestError(
+              first.path,
+              `${first.message}${errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''}; checked as the closest accepted format, ${v.closestLabel}`,
+              400,
+              { errors, format: v.closest, acceptedFormats: ACCEPTED_FORMATS },
+            );
           }
           const batch = courseBodyBatch(v.value);
           const out = await store.ingest(batch);
@@ -360,5 +356,11 @@ export function logsRoutes(store: RecordStore, opts: { openIngest?: boolean } = 
         },
       );
     }
+  }, { name: LOGS_ROUTES_PLUGIN, fastify: '5.x', decorators: { fastify: ['requireAdmin'] }, encapsulate: true });
+  // Registered rather than returned: Fastify checks what a plugin declares
+  // only when it is registered, and a host may call a plugin's routes
+  // function directly on its own child context (the admin app does).
+  return async (app) => {
+    await app.register(routes);
   };
 }

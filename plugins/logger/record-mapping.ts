@@ -1,54 +1,34 @@
 import { Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
-import type { AnalysisResult, SpawnResult } from '../shared/records/container-records.js';
+import {
+  AnalysisResultSchema,
+  AnalyzedContainerSchema,
+  SpawnResultSchema,
+  type AnalysisResult,
+  type SpawnResult,
+} from '../shared/records/container-records.js';
 import type { NewRecord, RecordBatch } from '../shared/store/record-store.js';
 
 /**
- * Shapes of what the spawner and analyzer return (plugins/shared/records), checked at
- * run time: the log job's input crosses Redis as JSON, so the types alone
- * prove nothing. Extra fields are allowed so producers can grow.
+ * The parts of the spawner's and analyzer's results (plugins/shared/records)
+ * the logger stores, checked at run time: the log job's input crosses Redis
+ * as JSON, so the types alone prove nothing. Views of the shared schemas
+ * without the fields the logger does not read (durations, metric source,
+ * class source...), so an input lacking only those is still stored; a
+ * missing `dryRun` reads as false. Extra fields are allowed so producers can grow.
  */
-const Class = Type.Union([Type.Literal('high'), Type.Literal('low')]);
-const NullableNumber = Type.Union([Type.Number(), Type.Null()]);
+const LoggedSpawnSchema = Type.Pick(SpawnResultSchema, ['kind', 'runId', 'workflow', 'time', 'created']);
 
-export const SpawnResultSchema = Type.Object({
-  kind: Type.Literal('spawn'),
-  runId: Type.String({ minLength: 1 }),
-  workflow: Type.String(),
-  time: Type.Number(),
-  created: Type.Array(Type.Object({ id: Type.String(), name: Type.String(), image: Type.String(), class: Class })),
-});
-
-export const AnalysisResultSchema = Type.Object({
-  kind: Type.Literal('analysis'),
-  runId: Type.String({ minLength: 1 }),
-  workflow: Type.String(),
-  time: Type.Number(),
-  dryRun: Type.Optional(Type.Boolean()),
-  hostMemory: Type.Object({
-    totalBytes: Type.Number(),
-    freeBytes: Type.Number(),
-    availableBytes: Type.Number(),
-    usedBytes: Type.Number(),
-  }),
-  containers: Type.Array(
-    Type.Object({
-      id: Type.String(),
-      name: Type.String(),
-      image: Type.String(),
-      class: Class,
-      cpuPct: NullableNumber,
-      memBytes: NullableNumber,
-      decision: Type.Union([Type.Literal('kept'), Type.Literal('killed'), Type.Literal('protected')]),
-      reason: Type.String(),
-      killError: Type.Optional(Type.String()),
-    }),
-  ),
-});
+const LoggedAnalysisSchema = Type.Composite([
+  Type.Pick(AnalysisResultSchema, ['kind', 'runId', 'workflow', 'time']),
+  Type.Partial(Type.Pick(AnalysisResultSchema, ['dryRun'])),
+  Type.Pick(AnalysisResultSchema, ['hostMemory']),
+  Type.Object({ containers: Type.Array(Type.Omit(AnalyzedContainerSchema, ['classSource'])) }),
+]);
 
 // Compiled once: the log job runs every few seconds and the interpreted check costs ~10x more.
-const checkSpawn = TypeCompiler.Compile(SpawnResultSchema);
-const checkAnalysis = TypeCompiler.Compile(AnalysisResultSchema);
+const checkSpawn = TypeCompiler.Compile(LoggedSpawnSchema);
+const checkAnalysis = TypeCompiler.Compile(LoggedAnalysisSchema);
 
 /** Why `input` is not a valid result of its claimed kind, as "path: message" lines; empty if valid. */
 export function inputProblems(input: unknown): string[] {

@@ -1,4 +1,5 @@
 import { LABELS } from '../shared/containers/container-labels.js';
+import { ContainerClassSchema } from '../shared/records/container-records.js';
 import { configWithDefaults } from '../../core/plugin/config-defaults.js';
 import { Type, type Static } from '@sinclair/typebox';
 
@@ -22,7 +23,7 @@ const Memory = Type.Union([Type.String({ pattern: MEMORY_PATTERN }), Type.Intege
 export const ImageEntrySchema = Type.Object(
   {
     name: Type.String({ minLength: 1, description: 'Local image name, e.g. tideflow/cpu-hog or any local image' }),
-    class: Type.Union([Type.Literal('high'), Type.Literal('low')], { description: 'Consumption class the analyzer uses' }),
+    class: Type.Union(ContainerClassSchema.anyOf, { description: 'Consumption class the analyzer uses' }),
     cmd: Type.Optional(Type.Array(Type.String(), { minItems: 1, description: "Command overriding the image's CMD" })),
     cpus: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 64, description: 'CPU limit in cores (NanoCpus)' })),
     memory: Type.Optional(Memory),

@@ -2,7 +2,7 @@ import type Docker from 'dockerode';
 import { Counter, Gauge } from 'prom-client';
 import type { PluginMetricsContext } from '../../core/plugin/plugin.js';
 import { LABELS, listManagedContainers } from '../shared/containers/container-labels.js';
-import type { SpawnResult } from '../shared/records/container-records.js';
+import { CONTAINER_CLASSES, type SpawnResult } from '../shared/records/container-records.js';
 import { errorMessage } from '../../core/util/error-message.js';
 
 /**
@@ -35,7 +35,7 @@ export function registerSpawnerMetrics(ctx: PluginMetricsContext<SpawnResult>, d
         const workflows = new Set((await ctx.jobs()).map((j) => j.workflow));
         if (!workflows.size) return;
         // Zero for every known workflow and class, so a workflow whose containers all died reads 0, not "no data".
-        for (const workflow of workflows) for (const cls of ['high', 'low']) this.set({ workflow, class: cls }, 0);
+        for (const workflow of workflows) for (const cls of CONTAINER_CLASSES) this.set({ workflow, class: cls }, 0);
         for (const c of await listManagedContainers(docker, { all: false })) {
           const workflow = c.Labels[LABELS.workflow];
           if (workflow === undefined || !workflows.has(workflow)) continue;

@@ -9,7 +9,7 @@ import type { PluginContext, PluginManifest, PluginMetricsContext, PluginShutdow
 import { dockerService } from '../shared/containers/docker-service.js';
 import { SharedTokens } from '../shared/tokens.js';
 import { parseEnvSettings } from '../../core/config/env-settings.js';
-import type { ContainerClass, SpawnedContainer, SpawnResult } from '../shared/records/container-records.js';
+import { isContainerClass, type SpawnedContainer, type SpawnResult } from '../shared/records/container-records.js';
 import { mapBounded } from '../../core/util/map-bounded.js';
 import { LABELS } from '../shared/containers/container-labels.js';
 import { engineUnreachableError, explainEngineError, isEngineUnreachable, pingEngine, statusCode } from '../shared/containers/docker-errors.js';
@@ -89,7 +89,8 @@ export class SpawnerPlugin implements TideflowPlugin<SpawnerConfig, unknown, Spa
     for (const c of mine) {
       if (c.State === 'created') await this.startContainer(c.Id);
       doneSlots.add(Number(c.Labels[LABELS.slot]));
-      created.push({ id: c.Id, name: (c.Names[0] ?? '').replace(/^\//, ''), image: c.Image, class: (c.Labels[LABELS.class] as ContainerClass) ?? 'low' });
+      const cls = c.Labels[LABELS.class];
+      created.push({ id: c.Id, name: (c.Names[0] ?? '').replace(/^\//, ''), image: c.Image, class: isContainerClass(cls) ? cls : 'low' });
     }
     if (mine.length > 0) ctx.log.info({ existing: mine.length }, 'retry: containers of this run already exist');
 

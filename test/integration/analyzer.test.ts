@@ -1,5 +1,7 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import Docker from 'dockerode';
 import { createContainer } from '../../core/di/container.js';
@@ -191,6 +193,31 @@ describe('analyzer plugin (real Docker)', () => {
     const r = await di().resolve(AnalyzerPlugin).run(undefined, ctx(wf, analyzerConfig({ sampleWindow: '5s' })));
     expect(r.containers).toEqual([]);
     expect(r.durationMs).toBeLessThan(2000);
+  });
+
+  it('keeps each run\'s state to itself: two concurrent runs on one instance see their own meminfo file and timings', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'tf-analyzer-meminfo-'));
+    try {
+      const meminfo = (totalKb: number) => `MemTotal: ${totalKb} kB\nMemFree: ${totalKb / 4} kB\nMemAvailable: ${totalKb / 2} kB\n`;
+      writeFileSync(path.join(dir, 'a'), meminfo(4_000_000));
+      writeFileSync(path.join(dir, 'b'), meminfo(8_000_000));
+      const withContainer = newWorkflow();
+      await spawn(withContainer, 1, { name: 'tideflow/sleeper', class: 'low' });
+      const analyzer = di().resolve(AnalyzerPlugin);
+      const [a, b] = await Promise.all([
+        analyzer.analyze(ctx(withContainer, analyzerConfig({ meminfoPath: path.join(dir, 'a'), sampleWindow: '300ms' }))),
+        analyzer.analyze(ctx(newWorkflow(), analyzerConfig({ meminfoPath: path.join(dir, 'b'), sampleWindow: '5s' }))),
+      ]);
+      expect(a.result.hostMemory).toEqual({ totalBytes: 4_000_000 * 1024, freeBytes: 1_000_000 * 1024, availableBytes: 2_000_000 * 1024, usedBytes: 2_000_000 * 1024 });
+      expect(b.result.hostMemory.totalBytes).toBe(8_000_000 * 1024);
+      expect(a.result.containers).toHaveLength(1);
+      expect(b.result.containers).toEqual([]);
+      // The run that sampled waited its own window; the one without containers sampled nothing.
+      expect(a.timings.windowMs).toBe(300);
+      expect(b.timings.windowMs).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('a stopped engine gives a clear, retryable error', async () => {

@@ -160,10 +160,10 @@ describe('container killer (real Docker)', () => {
     const { wf, mark } = fresh();
     await spawn(wf, mark, 6, 'low');
     const analyzer = di().resolve(AnalyzerPlugin);
-    const r = await analyzer.run(undefined, ctx(wf, analyzerConfig({ killMethod: 'docker', sampleWindow: '200ms' })));
+    const { result: r, timings } = await analyzer.analyze(ctx(wf, analyzerConfig({ killMethod: 'docker', sampleWindow: '200ms' })));
     const killed = r.containers.filter((c) => c.decision === 'killed');
     expect(killed).toHaveLength(3);
-    expect(analyzer.lastTimings!.killedVia).toEqual({ cgroup: 0, docker: 3 });
+    expect(timings.killedVia).toEqual({ cgroup: 0, docker: 3 });
     const left = await listAll(mark);
     expect(left).toHaveLength(3);
     for (const c of killed) expect(left.map((l) => l.Id)).not.toContain(c.id);
@@ -174,9 +174,9 @@ describe('container killer (real Docker)', () => {
     await spawn(wf, mark, 5, 'low');
     await spawn(wf, mark, 3, 'high');
     const analyzer = di().resolve(AnalyzerPlugin);
-    const r = await analyzer.run(undefined, ctx(wf, analyzerConfig({ sampleWindow: '200ms', keep: { high: 2, low: 4 } })));
+    const { result: r, timings } = await analyzer.analyze(ctx(wf, analyzerConfig({ sampleWindow: '200ms', keep: { high: 2, low: 4 } })));
     expect(r.containers.filter((c) => c.decision === 'killed')).toHaveLength(2);
-    expect(analyzer.lastTimings!.killedVia).toEqual({ cgroup: 2, docker: 0 });
+    expect(timings.killedVia).toEqual({ cgroup: 2, docker: 0 });
     await pollUntil(() => listAll(mark), (l) => l.length === 6, 15_000);
 
     const report = await killContainers(docker, await targets([(await listAll(mark))[0]!.Id]), { workflow: wf, parallelism: 4, cgroupRoot: '/nonexistent' });

@@ -4,6 +4,8 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { adminErrorHandler } from '../../core/api/error-handler.js';
+import { sharedSchemas } from '../../core/api/schemas.js';
 import { loadEngineConfig } from '../../core/config/engine-config.js';
 import { createContainer } from '../../core/di/container.js';
 import { silentLogger } from '../../core/logging/logger.js';
@@ -19,7 +21,10 @@ const auth = { authorization: `Bearer ${TOKEN}` };
 async function loggerApp(dir: string, store: SqliteRecordStore): Promise<FastifyInstance> {
   const c = createContainer({ config: loadEngineConfig({ dataDir: dir }), logger: silentLogger(), extra: [[SharedTokens.RecordStore, store]] });
   const plugin = c.resolve(LoggerPluginClass);
+  // As the admin app: strict ajv, its error handler and shared schemas, a requireAdmin decorator.
   const app = Fastify({ ajv: { customOptions: { removeAdditional: false } } });
+  app.setErrorHandler(adminErrorHandler);
+  for (const schema of sharedSchemas) app.addSchema(schema);
   app.decorate('requireAdmin', (req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
     if (req.headers.authorization === `Bearer ${TOKEN}`) done();
     else void reply.status(401).send({ statusCode: 401, error: 'Unauthorized', message: 'token required' });

@@ -4,6 +4,8 @@ import path from 'node:path';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { adminErrorHandler } from '../../core/api/error-handler.js';
+import { sharedSchemas } from '../../core/api/schemas.js';
 import { createContainer } from '../../core/di/container.js';
 import { loadEngineConfig } from '../../core/config/engine-config.js';
 import { silentLogger } from '../../core/logging/logger.js';
@@ -50,8 +52,11 @@ describe('logger routes (Fastify in-process)', () => {
     const c = createContainer({ config: loadEngineConfig({ dataDir: dir }), logger: silentLogger(), extra: [[SharedTokens.RecordStore, store]] });
     const plugin = c.resolve(LoggerPluginClass);
 
-    // The same shape as the admin app: strict ajv, a requireAdmin decorator, OpenAPI, plugin routes encapsulated without prefix.
+    // The same shape as the admin app: strict ajv, its error handler and shared schemas, a requireAdmin decorator, OpenAPI,
+    // plugin routes encapsulated without prefix.
     app = Fastify({ ajv: { customOptions: { removeAdditional: false } } });
+    app.setErrorHandler(adminErrorHandler);
+    for (const schema of sharedSchemas) app.addSchema(schema);
     app.decorate('requireAdmin', (req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
       if (req.headers.authorization === `Bearer ${TOKEN}`) done();
       else void reply.status(401).send({ statusCode: 401, error: 'Unauthorized', message: 'token required' });
@@ -278,6 +283,8 @@ describe('logger routes (Fastify in-process)', () => {
     const c = createContainer({ config: loadEngineConfig({ dataDir: openDir }, { TIDEFLOW_OPEN_LOG_INGEST: '1' }), logger: silentLogger(), extra: [[SharedTokens.RecordStore, openStore]] });
     const plugin = c.resolve(LoggerPluginClass);
     const open = Fastify();
+    open.setErrorHandler(adminErrorHandler);
+    for (const schema of sharedSchemas) open.addSchema(schema);
     open.decorate('requireAdmin', (_req: FastifyRequest, reply: FastifyReply) => void reply.status(401).send({ message: 'token required' }));
     await open.register(plugin.routes!);
     const res = await open.inject({ method: 'POST', url: '/logs', payload: courseBody('2026-11-20T11:45:00Z') });
@@ -285,6 +292,20 @@ describe('logger routes (Fastify in-process)', () => {
     expect((await openStore.stats()).records).toBeGreaterThan(0);
     await open.close();
     await openStore.close();
+  });
+
+  it('will not register without the host\'s requireAdmin decorator, even with open ingest (never fails open)', async () => {
+    for (const openLogIngest of [false, true]) {
+      const c = createContainer({ config: loadEngineConfig({ dataDir: dir }, openLogIngest ? { TIDEFLOW_OPEN_LOG_INGEST: '1' } : {}), logger: silentLogger(), extra: [[SharedTokens.RecordStore, store]] });
+      const plugin = c.resolve(LoggerPluginClass);
+      const missing = "The decorator 'requireAdmin' required by 'tideflow-logger-routes' is not present in Fastify";
+      // Called on a child context, as the admin app does, or registered as a Fastify plugin: both fail at ready().
+      const called = Fastify();
+      await expect(called.register(async (child) => plugin.routes!(child, {})).ready()).rejects.toThrow(missing);
+      const registered = Fastify();
+      await expect(registered.register(plugin.routes!).ready()).rejects.toThrow(missing);
+      for (const bare of [called, registered]) await bare.close().catch(() => undefined);
+    }
   });
 
   it('filters by the host that stored the records (several hosts, one store)', async () => {

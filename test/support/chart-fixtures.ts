@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { ContainerClass } from '../../plugins/shared/records/container-records.js';
 import type { NewRecord, RecordBatch } from '../../plugins/shared/store/record-store.js';
 
 const MIB = 1024 ** 2;
@@ -9,7 +10,7 @@ export interface FixtureContainer {
   id: string;
   name: string;
   image: string;
-  class: 'high' | 'low';
+  class: ContainerClass;
   slot: number;
   spawnedAt: number;
   /** Analysis times it was measured at, oldest first. */

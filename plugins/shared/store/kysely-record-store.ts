@@ -1,7 +1,8 @@
 import { defaultHostName } from '../../../core/config/engine-config.js';
 import { Kysely, Migrator, sql, type Expression, type ExpressionBuilder, type SqlBool, type Transaction } from 'kysely';
-import type { ContainerClass } from '../records/container-records.js';
+import { isContainerClass, type ContainerClass } from '../records/container-records.js';
 import {
+  InvalidCursorError,
   RECORD_KINDS,
   type ContainerCountPoint,
   type IngestOutcome,
@@ -53,13 +54,6 @@ const INTEGER_FIELDS = ['pid', 'memBytes', 'totalBytes', 'freeBytes', 'available
 /** Cursor = base64url("<time>:<id>") of the last row of a page. */
 function encodeCursor(time: number, id: number): string {
   return Buffer.from(`${time}:${id}`).toString('base64url');
-}
-
-export class InvalidCursorError extends Error {
-  constructor(cursor: string) {
-    super(`invalid cursor "${cursor}": pass the nextCursor of a previous page`);
-    this.name = 'InvalidCursorError';
-  }
 }
 
 function decodeCursor(cursor: string): { time: number; id: number } {
@@ -209,7 +203,7 @@ export class KyselyRecordStore implements RecordStore {
       containerId: r.container_id,
       name: r.name,
       image: r.image,
-      class: r.class === 'high' || r.class === 'low' ? r.class : null,
+      class: isContainerClass(r.class) ? r.class : null,
       pid: nums.pid,
       cmdline: r.cmdline,
       cpuPct: nums.cpu_pct,
@@ -396,7 +390,7 @@ export class KyselyRecordStore implements RecordStore {
       .orderBy('kind')
       .orderBy('class')
       .execute();
-    return rows.map((r) => ({ bucket: Number(r.bucket), event: r.event as 'spawned' | 'killed', class: r.class as ContainerClass | null, count: Number(r.count) }));
+    return rows.map((r) => ({ bucket: Number(r.bucket), event: r.event as ContainerCountPoint['event'], class: r.class as ContainerClass | null, count: Number(r.count) }));
   }
 
   async killedContainers(from: number, to: number, limit = 1000, host?: string): Promise<{ items: StoredRecord[]; total: number }> {

@@ -1,4 +1,5 @@
-import type { ContainerClass } from '../records/container-records.js';
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { AnalysisResultSchema, ContainerClassSchema, SpawnResultSchema, type ContainerClass } from '../records/container-records.js';
 
 /**
  * The logger's and charts' shared store of spawn / kill / kept / memory
@@ -7,40 +8,85 @@ import type { ContainerClass } from '../records/container-records.js';
  *
  * Units everywhere: time in ms since epoch (UTC), memory in bytes, CPU in
  * percent of one core.
+ *
+ * The record shapes are TypeBox schemas with their `Static<>` types: the one
+ * source the store, the logger's API (plugins/logger/logs-routes.ts) and the
+ * charts derive theirs from.
  */
 
 /** What one stored row describes. */
-export type RecordKind = 'spawned' | 'killed' | 'kept' | 'memory';
-export const RECORD_KINDS: readonly RecordKind[] = ['spawned', 'killed', 'kept', 'memory'];
+export const RecordKindSchema = Type.Union([Type.Literal('spawned'), Type.Literal('killed'), Type.Literal('kept'), Type.Literal('memory')]);
+export type RecordKind = Static<typeof RecordKindSchema>;
+export const RECORD_KINDS: readonly RecordKind[] = RecordKindSchema.anyOf.map((s) => s.const);
 
-/** Where a batch came from: a spawner run, an analyzer run, or a course-format POST /logs. */
-export type SourceKind = 'spawn' | 'analysis' | 'course';
+/** Where a batch came from: a spawner run, an analyzer run (their results' `kind`), or a course-format POST /logs. */
+export const SourceKindSchema = Type.Union([SpawnResultSchema.properties.kind, AnalysisResultSchema.properties.kind, Type.Literal('course')]);
+export type SourceKind = Static<typeof SourceKindSchema>;
 
-/** One row to store. Container fields are absent for `memory` rows and vice versa. */
-export interface NewRecord {
-  kind: RecordKind;
-  /** ms since epoch */
-  time: number;
-  containerId?: string | null;
-  name?: string | null;
-  image?: string | null;
-  class?: ContainerClass | null;
+const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
+
+/**
+ * What a record says besides its kind and time. Which fields are set depends
+ * on the kind: container fields are null for `memory` rows and vice versa.
+ * Descriptions are the API's (GET /api/logs documents them).
+ */
+export const RecordFieldsSchema = Type.Object({
+  containerId: Nullable(Type.String()),
+  name: Nullable(Type.String()),
+  image: Nullable(Type.String()),
+  class: Nullable(ContainerClassSchema),
   /** Host PID of the container's process (course format only). */
-  pid?: number | null;
-  cmdline?: string | null;
+  pid: Nullable(Type.Integer()),
+  cmdline: Nullable(Type.String()),
   /** Percent of one core. */
-  cpuPct?: number | null;
-  memBytes?: number | null;
+  cpuPct: Nullable(Type.Number({ description: 'percent of one core' })),
+  memBytes: Nullable(Type.Number({ description: 'bytes' })),
   /** Percent of host RAM, when the source reported a percentage (course format). */
-  memPct?: number | null;
+  memPct: Nullable(Type.Number({ description: 'percent of host RAM (course format)' })),
   /** Why the analyzer kept or killed it. */
-  reason?: string | null;
+  reason: Nullable(Type.String()),
   /** The kill was decided but failed. */
-  killError?: string | null;
-  totalBytes?: number | null;
-  freeBytes?: number | null;
-  availableBytes?: number | null;
-  usedBytes?: number | null;
+  killError: Nullable(Type.String()),
+  totalBytes: Nullable(Type.Number({ description: 'bytes' })),
+  freeBytes: Nullable(Type.Number({ description: 'bytes' })),
+  availableBytes: Nullable(Type.Number({ description: 'bytes' })),
+  usedBytes: Nullable(Type.Number({ description: 'bytes' })),
+});
+export type RecordFields = Static<typeof RecordFieldsSchema>;
+
+/** One row to store: kind and time, and whichever fields its kind has (absent or null for the others). */
+export const NewRecordSchema = Type.Composite([
+  Type.Object({
+    kind: RecordKindSchema,
+    /** ms since epoch */
+    time: Type.Number(),
+  }),
+  Type.Partial(RecordFieldsSchema),
+]);
+export type NewRecord = Static<typeof NewRecordSchema>;
+
+/** A stored row: every field present, null when its kind has none. */
+export const StoredRecordSchema = Type.Composite([
+  Type.Object({
+    id: Type.Integer(),
+    /** The producing run (the idempotency key). */
+    source: Type.String(),
+    workflow: Nullable(Type.String()),
+    /** The host whose run produced it. */
+    host: Type.String(),
+    kind: RecordKindSchema,
+    time: Type.Number(),
+  }),
+  RecordFieldsSchema,
+]);
+export type StoredRecord = Static<typeof StoredRecordSchema>;
+
+/** A `cursor` that is not the `nextCursor` of a previous page (every store implementation throws it). */
+export class InvalidCursorError extends Error {
+  constructor(cursor: string) {
+    super(`invalid cursor "${cursor}": pass the nextCursor of a previous page`);
+    this.name = 'InvalidCursorError';
+  }
 }
 
 /**
@@ -56,31 +102,6 @@ export interface RecordBatch {
   records: readonly NewRecord[];
   /** The host whose run produced it; default: the store's own host (TIDEFLOW_HOST_NAME or os.hostname()). */
   host?: string;
-}
-
-export interface StoredRecord {
-  id: number;
-  source: string;
-  workflow: string | null;
-  /** The host whose run produced it. */
-  host: string;
-  kind: RecordKind;
-  time: number;
-  containerId: string | null;
-  name: string | null;
-  image: string | null;
-  class: ContainerClass | null;
-  pid: number | null;
-  cmdline: string | null;
-  cpuPct: number | null;
-  memBytes: number | null;
-  memPct: number | null;
-  reason: string | null;
-  killError: string | null;
-  totalBytes: number | null;
-  freeBytes: number | null;
-  availableBytes: number | null;
-  usedBytes: number | null;
 }
 
 export interface IngestOutcome {
@@ -130,7 +151,7 @@ export interface MemoryPoint {
 export interface ContainerCountPoint {
   /** Start of the bucket, ms. */
   bucket: number;
-  event: 'spawned' | 'killed';
+  event: Extract<RecordKind, 'spawned' | 'killed'>;
   class: ContainerClass | null;
   count: number;
 }

@@ -5,8 +5,6 @@ import { Kysely, SqliteDialect, type SqliteDatabase } from 'kysely';
 import { KyselyRecordStore, type KyselyRecordStoreOptions } from './kysely-record-store.js';
 import type { StoreDatabase } from './store-schema.js';
 
-export { InvalidCursorError } from './kysely-record-store.js';
-
 export const DB_FILE_NAME = 'tideflow.db';
 
 /**
