@@ -7,7 +7,7 @@
 // transpiles file by file, like tsx did (no type check: `npm run typecheck`).
 // Plain Node: it runs before anything else.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -18,14 +18,17 @@ const KEEP_OLD_BUILDS = 2;
 /** Bump when the way of building changes. */
 const BUILD_FORMAT = '1';
 
-function sources(root) {
+/** Files the sources load at run time beside themselves (dashboard panels, pages), copied into the build as they are. */
+const ASSET = /\.(js|mjs|css|html)$/;
+
+function sources(root, pattern = /\.(m|c)?ts$/) {
   const files = [];
   const walk = (dir) => {
     for (const entry of readdirSync(dir, { withFileTypes: true })) {
       const full = path.join(dir, entry.name);
       if (entry.isDirectory()) {
         if (entry.name !== 'node_modules') walk(full);
-      } else if (/\.(m|c)?ts$/.test(entry.name) && !/\.d\.(m|c)?ts$/.test(entry.name) && !/\.test\.ts$/.test(entry.name)) {
+      } else if (pattern.test(entry.name) && !/\.d\.(m|c)?ts$/.test(entry.name) && !/\.test\.ts$/.test(entry.name)) {
         files.push(full);
       }
     }
@@ -61,7 +64,8 @@ function pruneOldBuilds(dist, current) {
  */
 export async function ensureBuilt({ root = ROOT, log = (m) => console.error(m) } = {}) {
   const files = sources(root);
-  const id = buildId(root, files);
+  const assets = sources(root, ASSET);
+  const id = buildId(root, [...files, ...assets]);
   const dist = path.join(root, 'dist');
   const out = path.join(dist, id);
   if (existsSync(path.join(out, '.complete'))) return out;
@@ -89,6 +93,11 @@ export async function ensureBuilt({ root = ROOT, log = (m) => console.error(m) }
     rmSync(tmp, { recursive: true, force: true });
     const messages = (err.errors ?? []).map((e) => `${e.location ? `${e.location.file}:${e.location.line}:${e.location.column}: ` : ''}${e.text}`);
     throw new Error(`[tideflow] compiling the sources failed:\n  ${messages.length ? messages.join('\n  ') : err.message}`);
+  }
+  for (const a of assets) {
+    const to = path.join(tmp, path.relative(root, a));
+    mkdirSync(path.dirname(to), { recursive: true });
+    copyFileSync(a, to);
   }
   writeFileSync(path.join(tmp, '.complete'), `${new Date().toISOString()} ${files.length} files\n`);
   try {

@@ -48,6 +48,16 @@ describe('the CLI build (bin/ensure-built.mjs)', () => {
     expect(existsSync(path.join(third, 'plugins/q/index.js'))).toBe(true);
   });
 
+  it('copies the files the sources load beside themselves (a plugin\'s dashboard panel), and rebuilds when one changes', async () => {
+    write('plugins/q/dashboard-panel.js', 'export default () => 1;\n');
+    const built = await ensureBuilt({ root: project, log: () => undefined });
+    expect(readFileSync(path.join(built, 'plugins/q/dashboard-panel.js'), 'utf8')).toBe('export default () => 1;\n');
+    write('plugins/q/dashboard-panel.js', 'export default () => 2;\n');
+    const rebuilt = await ensureBuilt({ root: project, log: () => undefined });
+    expect(rebuilt).not.toBe(built);
+    expect(readFileSync(path.join(rebuilt, 'plugins/q/dashboard-panel.js'), 'utf8')).toBe('export default () => 2;\n');
+  });
+
   it('reports a syntax error with its file and line, and keeps no half build', async () => {
     write('core/broken.ts', 'export const x = ;\n');
     await expect(ensureBuilt({ root: project, log: () => undefined })).rejects.toThrow(/core\/broken\.ts:1:\d+: /);
