@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { MissingDependencyError } from '../core/services/system-installer.js';
 import type { PluginCli, PluginCommand } from '../core/plugin/plugin-cli.js';
 import { BUILTIN_PLUGINS } from './builtin-plugins.js';
-import { configFromFlags, type StartFlags } from './commands/start-command.js';
+import type { StartFlags } from './commands/start-command.js';
 
 // Each verb imports only what it uses, when it runs: `tideflow status` never
 // loads the HTTP server, Docker or chart code (start-up time is in `npm run bench`).
@@ -20,7 +20,8 @@ const program = new Command('tideflow')
   .option('--data-dir <dir>', 'data folder (TIDEFLOW_DATA_DIR, default ./data)');
 
 const dataDir = () => program.opts<{ dataDir?: string }>().dataDir;
-const config = () => configFromFlags({ dataDir: dataDir() });
+/** The configuration from the environment and --data-dir (loaded only by the verbs that need it: --help stays fast). */
+const config = async () => (await startCommand()).configFromFlags({ dataDir: dataDir() });
 
 /** Runs a command that prints a result, mapping errors to a message and exit code 1. */
 function action<A extends unknown[]>(fn: (...args: A) => Promise<string | number | void>) {
@@ -53,7 +54,7 @@ function addPluginCommand(c: PluginCommand): void {
     action(async (...args: unknown[]) => {
       const positional = args.slice(0, c.arguments?.length ?? 0) as Array<string | undefined>;
       const options = (args[c.arguments?.length ?? 0] ?? {}) as Record<string, unknown>;
-      return c.run(positional, options, { config: config(), env: process.env, log: console.log });
+      return c.run(positional, options, { config: await config(), env: process.env, log: console.log });
     }),
   );
 }
@@ -96,25 +97,25 @@ program
   .description('run a job now, even when paused')
   .argument('<workflow/job>')
   .option('--input <json>', 'input handed to the plugin')
-  .action(action(async (target: string, o: { input?: string }) => (await controlCommands()).triggerCommand(config(), target, o.input)));
+  .action(action(async (target: string, o: { input?: string }) => (await controlCommands()).triggerCommand(await config(), target, o.input)));
 
 program
   .command('pause')
   .description('pause a job, a workflow, or (no argument) everything')
   .argument('[workflow[/job]]')
-  .action(action(async (target?: string) => (await controlCommands()).pauseCommand(config(), target, 'pause')));
+  .action(action(async (target?: string) => (await controlCommands()).pauseCommand(await config(), target, 'pause')));
 
 program
   .command('resume')
   .description('resume a job, a workflow, or (no argument) everything')
   .argument('[workflow[/job]]')
-  .action(action(async (target?: string) => (await controlCommands()).pauseCommand(config(), target, 'resume')));
+  .action(action(async (target?: string) => (await controlCommands()).pauseCommand(await config(), target, 'resume')));
 
 program
   .command('status')
   .description('jobs with state, next and last run')
   .option('--json', 'machine-readable output')
-  .action(action(async (o: { json?: boolean }) => (await controlCommands()).statusCommand(config(), o.json === true)));
+  .action(action(async (o: { json?: boolean }) => (await controlCommands()).statusCommand(await config(), o.json === true)));
 
 for (const c of pluginClis.flatMap((cli) => cli.commands ?? [])) addPluginCommand(c);
 

@@ -17,7 +17,7 @@ import { Tokens } from '../di/tokens.js';
 import { RunHistory } from '../history/run-history.js';
 import { createLogger, type Logger } from '../logging/logger.js';
 import type { PluginClass } from '../plugin/plugin.js';
-import { PluginRegistry, type PluginModuleLoader } from '../plugin/plugin-registry.js';
+import { PluginRegistry, type LazyPluginModule } from '../plugin/plugin-registry.js';
 import type { ServiceInstance } from '../plugin/service-provider.js';
 import { EngineKeys } from '../redis/engine-keys.js';
 import { JobRunner } from '../runner/job-runner.js';
@@ -42,7 +42,7 @@ export interface EngineOptions {
   /** 'all' (tideflow start): API, schedules and workers. 'worker': only runs jobs. */
   role?: 'all' | 'worker';
   /** Modules default-exporting plugin classes: the built-ins, chosen by the composition root (cli/builtin-plugins.ts). */
-  pluginModules?: Array<{ source: string; load: PluginModuleLoader }>;
+  pluginModules?: LazyPluginModule[];
   /** Further plugin classes (tests, embedding). */
   plugins?: PluginClass[];
   /** Serve the admin API. Default: role 'all'. */
@@ -145,10 +145,9 @@ export class Engine {
     const metricsRegistry = new Registry();
     this.container = createContainer({ config, logger: log, redis: this.redis, extra: [[Tokens.Metrics, metricsRegistry]] });
     registry.useServices(this.container, config, log);
-    this.services = registry.provideAll();
+    this.services = await registry.provideAll();
     if (this.opts.startServices ?? true) for (const service of this.services) await service.start?.(progress);
-    // Created now, so a plugin that cannot be created fails the start, not its first run.
-    for (const p of registry.all()) p.instance();
+    await registry.createAll();
     log.info(`plugins: ${registry.names().join(', ')}`);
 
     this.control = new RedisEngineControl({

@@ -27,9 +27,11 @@ export interface ServiceInstance {
  * Something plugins inject that the engine does not know (a Docker client, a
  * database): declared by each plugin that needs it in its manifest's
  * `services`, registered once per engine (by identity) before any plugin is
- * created. `register` must be cheap and open nothing: use factories.
+ * created. `register` opens nothing (register factories); it may import
+ * what it needs then, so the provider's own module stays light (it is loaded
+ * with the manifests, e.g. by `tideflow validate`).
  */
 export interface ServiceProvider {
   readonly name: string;
-  register(ctx: ServiceContext): ServiceInstance;
+  register(ctx: ServiceContext): ServiceInstance | Promise<ServiceInstance>;
 }

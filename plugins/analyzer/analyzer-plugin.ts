@@ -2,12 +2,12 @@ import type Docker from 'dockerode';
 import type { Redis } from 'ioredis';
 import { inject, injectable } from 'tsyringe';
 import { Tokens, type Clock } from '../../core/di/tokens.js';
-import type { PluginContext, PluginMetricsContext, PluginManifest, TideflowPlugin } from '../../core/plugin/plugin.js';
-import { dockerService } from '../shared/containers/docker-service.js';
+import type { PluginContext, PluginMetricsContext, TideflowPlugin } from '../../core/plugin/plugin.js';
+import analyzerManifest from './analyzer-manifest.js';
 import { SharedTokens } from '../shared/tokens.js';
 import type { AnalysisResult, AnalyzedContainer } from '../shared/records/container-records.js';
 import { parseDuration } from '../../core/workflow/duration.js';
-import { AnalyzerConfigSchema, type AnalyzerConfig } from './analyzer-config.js';
+import type { AnalyzerConfig } from './analyzer-config.js';
 import { killContainers, type KillOutcome, type KillReport } from './container-killer.js';
 import { explainEngineError } from '../shared/containers/docker-errors.js';
 import { PROC_MEMINFO, readHostMemory } from './host-memory.js';
@@ -66,13 +66,7 @@ export interface AnalyzerRun {
  */
 @injectable()
 export class AnalyzerPlugin implements TideflowPlugin<AnalyzerConfig, unknown, AnalysisResult> {
-  static readonly manifest = {
-    name: 'analyzer',
-    version: '1.0.0',
-    description: 'Keeps the 2 highest high-class and 3 lowest low-class containers, kills the rest',
-    configSchema: AnalyzerConfigSchema,
-    services: [dockerService],
-  } satisfies PluginManifest;
+  static readonly manifest = analyzerManifest;
 
   constructor(
     @inject(SharedTokens.Docker) private readonly docker: Docker,

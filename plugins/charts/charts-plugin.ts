@@ -5,9 +5,8 @@ import type { EngineConfig } from '../../core/config/engine-config.js';
 import { Tokens, type Clock } from '../../core/di/tokens.js';
 import { NonRetryableError } from '../../core/plugin/errors.js';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import type { PluginContext, PluginManifest, PluginShutdownContext, TideflowPlugin } from '../../core/plugin/plugin.js';
-import { recordStoreService } from '../shared/store/record-store-service.js';
+import type { PluginContext, PluginShutdownContext, TideflowPlugin } from '../../core/plugin/plugin.js';
+import chartsManifest from './charts-manifest.js';
 import { SharedTokens } from '../shared/tokens.js';
 import type { RecordStore } from '../shared/store/record-store.js';
 import { parseDuration } from '../../core/workflow/duration.js';
@@ -53,15 +52,7 @@ export interface ChartsOutput {
  */
 @injectable()
 export class ChartsPlugin implements TideflowPlugin<ChartsConfig, unknown, ChartsOutput> {
-  static readonly manifest = {
-    name: 'charts',
-    version: '1.0.0',
-    description: 'Vega-Lite charts of memory and containers as PNG, SVG and spec JSON; serves /api/charts and /charts/*',
-    configSchema: ChartsConfigSchema,
-    services: [recordStoreService],
-    apiTags: [{ name: 'charts', description: 'Rendered charts (charts plugin)' }],
-    dashboardPanels: [{ id: 'charts', script: fileURLToPath(new URL('dashboard-panel.js', import.meta.url)) }],
-  } satisfies PluginManifest;
+  static readonly manifest = chartsManifest;
   readonly routes: FastifyPluginAsync;
   private readonly renderer = new ChartRenderer();
 

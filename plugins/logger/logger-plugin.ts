@@ -4,11 +4,9 @@ import type { FastifyPluginAsync } from 'fastify';
 import { inject, injectable } from 'tsyringe';
 import { Tokens, type Clock } from '../../core/di/tokens.js';
 import { NonRetryableError } from '../../core/plugin/errors.js';
-import { fileURLToPath } from 'node:url';
-import type { PluginContext, PluginManifest, TideflowPlugin } from '../../core/plugin/plugin.js';
+import type { PluginContext, TideflowPlugin } from '../../core/plugin/plugin.js';
 import { parseEnvSettings } from '../../core/config/env-settings.js';
-import { isLoopbackHost } from '../../core/util/loopback-host.js';
-import { recordStoreService } from '../shared/store/record-store-service.js';
+import loggerManifest from './logger-manifest.js';
 import { SharedTokens } from '../shared/tokens.js';
 import type { AnalysisResult, SpawnResult } from '../shared/records/container-records.js';
 import type { PurgeOutcome, RecordBatch, RecordStore } from '../shared/store/record-store.js';
@@ -44,19 +42,7 @@ function describe(input: unknown): string {
  */
 @injectable()
 export class LoggerPlugin implements TideflowPlugin<LoggerConfig, SpawnResult | AnalysisResult, LoggerOutput> {
-  static readonly manifest = {
-    name: 'logger',
-    version: '1.0.0',
-    description: 'Stores spawned, killed and kept containers and host memory; serves /api/logs and POST /logs',
-    configSchema: LoggerConfigSchema,
-    services: [recordStoreService],
-    apiTags: [{ name: 'logs', description: 'Stored spawn, kill and memory records (logger plugin)' }],
-    dashboardPanels: [{ id: 'killed', script: fileURLToPath(new URL('dashboard-panel.js', import.meta.url)) }],
-    startProblems({ env, api, host }) {
-      const open = parseEnvSettings(LoggerSettingsSchema, env).TIDEFLOW_OPEN_LOG_INGEST ?? false;
-      return api && open && !isLoopbackHost(host) ? [`TIDEFLOW_OPEN_LOG_INGEST=1 accepts logs without a token: allowed only on a loopback HOST, not ${host}`] : [];
-    },
-  } satisfies PluginManifest;
+  static readonly manifest = loggerManifest;
   readonly routes: FastifyPluginAsync;
 
   constructor(

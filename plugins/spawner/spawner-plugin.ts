@@ -5,8 +5,8 @@ import { inject, injectable } from 'tsyringe';
 import { Tokens, type Clock } from '../../core/di/tokens.js';
 import type { Logger } from '../../core/logging/logger.js';
 import { NonRetryableError } from '../../core/plugin/errors.js';
-import type { PluginContext, PluginManifest, PluginMetricsContext, PluginShutdownContext, TideflowPlugin } from '../../core/plugin/plugin.js';
-import { dockerService } from '../shared/containers/docker-service.js';
+import type { PluginContext, PluginMetricsContext, PluginShutdownContext, TideflowPlugin } from '../../core/plugin/plugin.js';
+import spawnerManifest from './spawner-manifest.js';
 import { SharedTokens } from '../shared/tokens.js';
 import { parseEnvSettings } from '../../core/config/env-settings.js';
 import { isContainerClass, type SpawnedContainer, type SpawnResult } from '../shared/records/container-records.js';
@@ -17,7 +17,7 @@ import { errorMessage } from '../../core/util/error-message.js';
 import { buildWorkloadImages, DEFAULT_IMAGE_PREFIX, findWorkload } from './images/workload-images.js';
 import { listManagedContainers, removeManagedContainers } from './managed-containers.js';
 import { registerSpawnerMetrics } from './spawner-metrics.js';
-import { MIN_MEMORY_BYTES, parseMemory, RESERVED_LABELS, SpawnerConfigSchema, SpawnerSettingsSchema, type ImageEntry, type SpawnerConfig } from './spawner-config.js';
+import { MIN_MEMORY_BYTES, parseMemory, RESERVED_LABELS, SpawnerSettingsSchema, type ImageEntry, type SpawnerConfig } from './spawner-config.js';
 
 
 interface Plan {
@@ -47,13 +47,7 @@ function safeName(s: string): string {
  */
 @injectable()
 export class SpawnerPlugin implements TideflowPlugin<SpawnerConfig, unknown, SpawnResult> {
-  static readonly manifest = {
-    name: 'spawner',
-    version: '1.0.0',
-    description: 'Creates labelled, limited, network-less containers from the workflow images',
-    configSchema: SpawnerConfigSchema,
-    services: [dockerService],
-  } satisfies PluginManifest;
+  static readonly manifest = spawnerManifest;
 
   /** TIDEFLOW_KEEP_CONTAINERS (`tideflow start --keep-containers`): leave managed containers running on shutdown. */
   private readonly keepContainers: boolean;

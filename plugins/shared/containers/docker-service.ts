@@ -1,11 +1,9 @@
 import { Type } from '@sinclair/typebox';
 import type Docker from 'dockerode';
-import { instanceCachingFactory } from 'tsyringe';
 import { parseEnvSettings } from '../../../core/config/env-settings.js';
 import type { ServiceProvider } from '../../../core/plugin/service-provider.js';
 import { errorMessage } from '../../../core/util/error-message.js';
 import { SharedTokens } from '../tokens.js';
-import { createDockerClient, ensureDockerEngine } from './docker-engine.js';
 
 export const DockerSettingsSchema = Type.Object({
   /** unix:///path/to.sock or tcp://host:port; unset: /var/run/docker.sock. */
@@ -19,8 +17,10 @@ export const DockerSettingsSchema = Type.Object({
  */
 export const dockerService: ServiceProvider = {
   name: 'docker',
-  register({ container, config, env }) {
+  async register({ container, config, env }) {
     const { DOCKER_HOST: dockerHost } = parseEnvSettings(DockerSettingsSchema, env);
+    // Imported here, not at the top: this module is loaded with the manifests (tideflow validate), dockerode is not.
+    const [{ instanceCachingFactory }, { createDockerClient, ensureDockerEngine }] = await Promise.all([import('tsyringe'), import('./docker-engine.js')]);
     let client: Docker | undefined;
     const docker = () => (client ??= createDockerClient(dockerHost));
     container.register(SharedTokens.Docker, { useFactory: instanceCachingFactory(docker) });

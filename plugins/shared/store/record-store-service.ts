@@ -1,9 +1,7 @@
 import { Type } from '@sinclair/typebox';
-import { instanceCachingFactory } from 'tsyringe';
 import { parseEnvSettings } from '../../../core/config/env-settings.js';
 import type { ServiceProvider } from '../../../core/plugin/service-provider.js';
 import { SharedTokens } from '../tokens.js';
-import { openConfiguredRecordStore } from './open-record-store.js';
 import type { RecordStore } from './record-store.js';
 
 export const RecordStoreSettingsSchema = Type.Object({
@@ -18,8 +16,10 @@ export const RecordStoreSettingsSchema = Type.Object({
  */
 export const recordStoreService: ServiceProvider = {
   name: 'record-store',
-  register({ container, config, env, log }) {
+  async register({ container, config, env, log }) {
     const { TIDEFLOW_DATABASE_URL: databaseUrl } = parseEnvSettings(RecordStoreSettingsSchema, env);
+    // Imported here, not at the top: this module is loaded with the manifests (tideflow validate), Kysely and the drivers are not.
+    const [{ instanceCachingFactory }, { openConfiguredRecordStore }] = await Promise.all([import('tsyringe'), import('./open-record-store.js')]);
     let store: RecordStore | undefined;
     const open = () => (store ??= openConfiguredRecordStore({ dataDir: config.dataDir, databaseUrl, hostName: config.hostName }, log));
     container.register(SharedTokens.RecordStore, { useFactory: instanceCachingFactory(open) });
