@@ -1,3 +1,4 @@
+import { Type } from '@sinclair/typebox';
 import os from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { BUILTIN_PLUGINS } from '../../cli/builtin-plugins.js';
@@ -43,7 +44,7 @@ describe('plugin registry', () => {
     expect(() => registry.register(class NotAPlugin {}, 'pkg-x')).toThrow(/pkg-x: not a tideflow plugin class/);
     registry.register(NoopPlugin, 'first');
     expect(() => registry.register(NoopPlugin, 'second')).toThrow(/second: a plugin named "noop" is already registered \(first\)/);
-    const lazy = registry.registerLazy({ name: 'lazy', version: '1.0.0', configSchema: { type: 'object' } }, 'pkg-lazy', async () => ({ default: RecordPlugin }));
+    const lazy = registry.registerLazy({ name: 'lazy', version: '1.0.0', configSchema: Type.Object({}) }, 'pkg-lazy', async () => ({ default: RecordPlugin }));
     registry.useServices(createContainer({ config: loadEngineConfig({}, {}), logger: silentLogger() }), loadEngineConfig({}, {}), silentLogger());
     await expect(lazy.create()).rejects.toThrow(/pkg-lazy: must default-export the class of plugin "lazy"/);
   });
