@@ -118,7 +118,13 @@ export async function ensureBuilt({ root = ROOT, log = (m) => console.error(m) }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   ensureBuilt().then(
-    (out) => console.log(out),
+    (out) => {
+      // `npm pack` (prepack) ships exactly the build of the packed sources, so an installed tideflow never compiles.
+      if (process.argv.includes('--only-this-build')) {
+        for (const d of readdirSync(path.dirname(out))) if (path.join(path.dirname(out), d) !== out && !d.includes('.tmp-')) rmSync(path.join(path.dirname(out), d), { recursive: true, force: true });
+      }
+      console.log(out);
+    },
     (err) => {
       console.error(err.message);
       process.exit(1);

@@ -12,8 +12,11 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const lock = path.join(root, 'package-lock.json');
 const stamp = path.join(root, 'node_modules', '.tideflow-deps');
 
+/** Installed by npm (globally, or as a dependency): npm has installed the dependencies; this is not a checkout. */
+export const installedAsPackage = path.basename(path.dirname(root)) === 'node_modules';
+
 export function ensureDeps() {
-  if (process.env.TIDEFLOW_SKIP_DEPS_CHECK === '1') return;
+  if (process.env.TIDEFLOW_SKIP_DEPS_CHECK === '1' || installedAsPackage) return;
   const want = existsSync(lock) ? createHash('sha256').update(readFileSync(lock)).digest('hex') : 'no-lock';
   const have = existsSync(stamp) ? readFileSync(stamp, 'utf8').trim() : '';
   if (have === want && existsSync(path.join(root, 'node_modules', 'tsx'))) return;
