@@ -6,7 +6,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { Queue } from 'bullmq';
 import type { Registry } from 'prom-client';
 import type { EngineControl } from '../control/engine-control.js';
-import type { RunEventSource } from '../control/engine-events.js';
+import type { ClusterMetricStore } from '../metrics/cluster-metric-store.js';
 import type { Logger } from '../logging/logger.js';
 import type { PluginManifest, TideflowPlugin } from '../plugin/plugin.js';
 import { PROJECT_ROOT } from '../util/project-root.js';
@@ -25,9 +25,13 @@ import { sharedSchemas } from './schemas.js';
 export interface AdminAppOptions {
   /** What the API reads and changes (the engine implements it over Redis). */
   control: EngineControl;
-  /** Runner events; /metrics counts runs, containers and analyses from them. */
-  events?: RunEventSource;
-  /** Loaded plugins: each one's `routes` registered encapsulated, without prefix; its `metrics` on /metrics; its OpenAPI tags and dashboard panels. */
+  /**
+   * The cluster-wide counters and histograms (runs, durations, the plugins'
+   * declared ones, recorded by every process that runs jobs), read at each
+   * /metrics scrape; without it they have no series.
+   */
+  clusterMetrics?: ClusterMetricStore;
+  /** Loaded plugins: each one's `routes` registered encapsulated, without prefix; its declared counters and `metrics` on /metrics; its OpenAPI tags and dashboard panels. */
   plugins?: HostedPlugin[];
   /** Bearer token for mutating routes (see resolveAdminToken). */
   adminToken: string;
@@ -47,7 +51,7 @@ export interface AdminAppOptions {
 
 /** What the admin app needs of a plugin. */
 export interface HostedPlugin {
-  manifest: Pick<PluginManifest, 'name' | 'apiTags' | 'dashboardPanels'>;
+  manifest: Pick<PluginManifest, 'name' | 'apiTags' | 'dashboardPanels' | 'counters' | 'histograms'>;
   plugin: Pick<TideflowPlugin, 'routes' | 'metrics'>;
 }
 
@@ -72,8 +76,7 @@ function packageInfo(): { version: string; license: string } {
 /**
  * The admin HTTP app: OpenAPI (/docs, /docs/json), health, workflows, jobs,
  * runs, /metrics, the dashboard at /, and every plugin's routes. Returned not
- * yet listening: call `app.listen({ host, port })`, or `app.inject()` in tests;
- * `app.close()` also detaches from the run events.
+ * yet listening: call `app.listen({ host, port })`, or `app.inject()` in tests.
  */
 export async function buildAdminApp(opts: AdminAppOptions): Promise<FastifyInstance> {
   if (!opts.adminToken) throw new Error('buildAdminApp: adminToken is required (see resolveAdminToken)');
@@ -103,7 +106,7 @@ export async function buildAdminApp(opts: AdminAppOptions): Promise<FastifyInsta
 
     const requireAdmin = createBearerAuth(opts.adminToken);
     const metrics = new EngineMetrics({
-      events: opts.events,
+      clusterMetrics: opts.clusterMetrics,
       queueCounts: opts.queueCounts,
       queuePaused: opts.queuePaused,
       control: opts.control,
@@ -114,7 +117,6 @@ export async function buildAdminApp(opts: AdminAppOptions): Promise<FastifyInsta
     });
     app.decorate('requireAdmin', requireAdmin);
     app.decorate('engineMetrics', metrics);
-    app.addHook('onClose', async () => metrics.close());
     // Before any route: every route (plugins' too) documents the security it enforces.
     app.addHook('onRoute', documentRouteSecurity(requireAdmin));
     // A mutating API route that declares no query parameters refuses any (400

@@ -20,6 +20,8 @@ import type { PluginClass } from '../plugin/plugin.js';
 import { PluginRegistry, type LazyPluginModule } from '../plugin/plugin-registry.js';
 import type { ServiceInstance } from '../plugin/service-provider.js';
 import { EngineKeys } from '../redis/engine-keys.js';
+import { RedisClusterMetricStore } from '../metrics/redis-cluster-metric-store.js';
+import { RunMetricsRecorder } from '../metrics/run-metrics.js';
 import { JobRunner } from '../runner/job-runner.js';
 import { RunQueues } from '../queues/run-queues.js';
 import { PauseStore } from '../scheduler/pause-store.js';
@@ -78,6 +80,7 @@ export class Engine {
   private catalogInstance?: WorkflowCatalog;
   private pauses?: PauseStore;
   private history?: RunHistory;
+  private clusterMetrics?: RedisClusterMetricStore;
   private stopping?: Promise<void>;
   container?: DependencyContainer;
   registry?: PluginRegistry;
@@ -140,6 +143,8 @@ export class Engine {
     this.historyConnection = new Redis(this.redisUrl, { maxRetriesPerRequest: null, enableAutoPipelining: true });
     outage.watchClient('history', this.historyConnection);
     const history = (this.history = new RunHistory(this.historyConnection, keys));
+    // Counters and histograms summed over every process that runs jobs: recorded by each runner, read by /metrics.
+    this.clusterMetrics = new RedisClusterMetricStore(this.historyConnection, keys);
     this.sync = new SchedulerSync(this.queues, log);
 
     const metricsRegistry = new Registry();
@@ -187,6 +192,7 @@ export class Engine {
       catalog: this.catalogInstance,
       plugins: this.registry,
       history,
+      metrics: new RunMetricsRecorder(this.clusterMetrics, log),
       pauses: this.pauses,
       log,
       outage,
@@ -212,7 +218,7 @@ export class Engine {
     const history = this.history!;
     this.app = await buildAdminApp({
       control: this.control!,
-      events: this.runner,
+      clusterMetrics: this.clusterMetrics,
       plugins: this.registry!.all().map((p) => ({ manifest: p.manifest, plugin: p.instance() })),
       adminToken: token,
       // Refused requests and failures are logged (one line each); ordinary requests are not.

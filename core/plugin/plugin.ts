@@ -35,9 +35,11 @@ export interface PluginShutdownContext<C = unknown> {
 
 /**
  * What a plugin gets to contribute to GET /metrics (the process serving the
- * admin API calls `metrics` once, before it listens).
+ * admin API calls `metrics` once, before it listens). For what its runs
+ * count, declare `counters`/`histograms` in the manifest and implement
+ * `countRun`: those are summed over every process that runs jobs.
  */
-export interface PluginMetricsContext<O = unknown> {
+export interface PluginMetricsContext {
   /**
    * The engine's prom-client registry behind /metrics. Register metrics on it
    * (`registers: [ctx.registry]`), named `tideflow_<what>_<unit>`; read
@@ -46,10 +48,42 @@ export interface PluginMetricsContext<O = unknown> {
   readonly registry: Registry;
   /** The loaded jobs that use this plugin, read when called (e.g. at scrape time). */
   jobs(): Promise<Array<{ workflow: string; job: string }>>;
-  /** Called with the output of every succeeded run of this plugin executed in this process. */
-  onRunSucceeded(listener: (output: O, run: RunRecord) => void): void;
   readonly log: Logger;
 }
+
+/**
+ * A counter of what a plugin's runs did, cluster-wide: kept in Redis, added
+ * to by whichever process ran the run (the engine or any worker, on any
+ * host), read by /metrics at scrape time. Declared in the manifest; the
+ * process serving /metrics exposes it as a Prometheus counter (a name
+ * already taken fails startup).
+ */
+export interface ClusterCounterSpec {
+  /** `tideflow_<what>_total`. */
+  readonly name: string;
+  readonly help: string;
+  /** Every count names a value for each of these, and for no other label. */
+  readonly labelNames: readonly string[];
+}
+
+/** A histogram of what a plugin's runs measured, cluster-wide like a ClusterCounterSpec. */
+export interface ClusterHistogramSpec {
+  /** `tideflow_<what>_<unit>` (e.g. `_seconds`). */
+  readonly name: string;
+  readonly help: string;
+  readonly labelNames: readonly string[];
+  /** Upper bounds of the buckets, increasing (`+Inf` is implied). */
+  readonly buckets: readonly number[];
+}
+
+/**
+ * What one succeeded run adds to a declared cluster metric: `value` (default
+ * 1, never negative) to a counter, or one observation to a histogram.
+ * `labels` names exactly the metric's `labelNames`.
+ */
+export type RunCount =
+  | { readonly counter: string; readonly labels: Readonly<Record<string, string>>; readonly value?: number }
+  | { readonly histogram: string; readonly labels: Readonly<Record<string, string>>; readonly value: number };
 
 /** What the engine is about to start, for a plugin's start checks. */
 export interface PluginStartCheckContext {
@@ -89,6 +123,10 @@ export interface PluginManifest<S extends TSchema = TSchema> {
   readonly apiTags?: ReadonlyArray<{ name: string; description: string }>;
   /** Panels the dashboard shows for this plugin. */
   readonly dashboardPanels?: readonly DashboardPanel[];
+  /** Cluster-wide counters its runs add to through `countRun`. */
+  readonly counters?: readonly ClusterCounterSpec[];
+  /** Cluster-wide histograms its runs observe through `countRun`. */
+  readonly histograms?: readonly ClusterHistogramSpec[];
   /** Reasons to refuse a start (bad settings), checked before anything is touched; empty when fine. */
   startProblems?(ctx: PluginStartCheckContext): string[];
 }
@@ -107,8 +145,16 @@ export interface TideflowPlugin<C = any, I = any, O = any> {
    * fastify-plugin's `decorators`, so registration fails without them.
    */
   readonly routes?: FastifyPluginAsync;
-  /** Metrics the plugin owns (its domain's gauges and counters); see PluginMetricsContext. */
-  metrics?(ctx: PluginMetricsContext<O>): void;
+  /** Metrics the plugin reads live at scrape time (its domain's gauges); see PluginMetricsContext. */
+  metrics?(ctx: PluginMetricsContext): void;
+  /**
+   * What a succeeded run adds to the plugin's declared `counters` and
+   * `histograms`. Called by the runner in whichever process ran the run,
+   * once per run (a duplicate or retried record never counts twice); a
+   * count naming an undeclared metric or other labels is dropped with a
+   * warning.
+   */
+  countRun?(output: O, run: RunRecord): RunCount[];
   /** Checks of GET /api/health the plugin owns, each bounded by the engine. */
   readonly healthChecks?: Record<string, () => Promise<HealthCheck>>;
   /** Called once on graceful shutdown, after in-flight jobs finished. */

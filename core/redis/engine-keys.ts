@@ -59,6 +59,25 @@ export class EngineKeys {
     return this.toKey('watchdog');
   }
 
+  /**
+   * Hash of one sample name of a cluster-wide metric (e.g. `tideflow_runs_total`,
+   * `tideflow_run_duration_seconds_bucket`): field = its label set (JSON of the
+   * sorted [name, value] pairs), value = the sample's value summed over every
+   * process that runs jobs.
+   */
+  metricSamples(sample: string): string {
+    return this.toKey('metrics', sample);
+  }
+
+  /**
+   * Hash: which events of one run are already in the cluster-wide metrics
+   * (field `<attempt>:<event>`), expiring a while after its last event, so a
+   * duplicate event or a retried record never counts twice.
+   */
+  metricsRecorded(runId: string): string {
+    return this.toKey('metrics-recorded', runId);
+  }
+
   /** The keys of one plugin: `<prefix>:plugin:<name>:...`, so plugins never collide with the engine or each other. */
   plugin(name: string): PluginKeys {
     return new PluginKeys(this.toKey('plugin', name));

@@ -7,6 +7,7 @@ import type { RunHistory } from '../history/run-history.js';
 import type { InterruptedAttempt, RunRecord } from '../history/run-record.js';
 import type { RedisOutageLog } from '../services/redis-outage-log.js';
 import type { Logger } from '../logging/logger.js';
+import type { RunMetricsRecorder } from '../metrics/run-metrics.js';
 import { isNonRetryable } from '../plugin/errors.js';
 import { errorMessage } from '../util/error-message.js';
 import type { PluginContext } from '../plugin/plugin.js';
@@ -54,6 +55,8 @@ export interface JobRunnerOptions {
   catalog: WorkflowCatalog;
   plugins: PluginRegistry;
   history: RunHistory;
+  /** Where each attempt's start and finish are counted, cluster-wide (with the plugin's own counts on success). */
+  metrics: RunMetricsRecorder;
   pauses: PauseStore;
   log: Logger;
   /** Folds Redis connection errors into one line per outage; without it each is logged. */
@@ -65,7 +68,8 @@ export interface JobRunnerOptions {
 
 /**
  * The BullMQ worker: runs each job's plugin with the job's timeout, records
- * the run, and enqueues `then` successors with deterministic ids.
+ * the run (history and cluster-wide metrics), and enqueues `then`
+ * successors with deterministic ids.
  */
 export class JobRunner extends EventEmitter implements RunEventSource {
   private workers: Worker<RunJobData>[] = [];
@@ -125,7 +129,7 @@ export class JobRunner extends EventEmitter implements RunEventSource {
   }
 
   private async process(job: Job<RunJobData>, workerSignal?: AbortSignal): Promise<unknown> {
-    const { catalog, history, pauses, plugins, log } = this.opts;
+    const { catalog, history, metrics, pauses, plugins, log } = this.opts;
     const data = job.data;
     const malformed = malformedRunJob(job.name, data);
     if (malformed) {
@@ -177,7 +181,10 @@ export class JobRunner extends EventEmitter implements RunEventSource {
     const runningTimer = setTimeout(() => {
       savedRunning = history.save(run).catch(() => undefined);
     }, RUNNING_RECORD_DELAY_MS);
-    this.emitRun({ type: 'started', run });
+    const started: RunEvent = { type: 'started', run };
+    // Not awaited here (a no-op job pays no extra round trip first); awaited before the finish is counted.
+    const startCounted = metrics.record(started);
+    this.emitRun(started);
 
     const ac = new AbortController();
     const onWorkerAbort = () => ac.abort(new Error('cancelled: engine shutting down'));
@@ -214,8 +221,12 @@ export class JobRunner extends EventEmitter implements RunEventSource {
       await savedRunning;
       const done: RunRecord = { ...run, status: 'succeeded', finishedAt: Date.now() };
       done.durationMs = done.finishedAt! - run.startedAt!;
+      const succeeded: RunEvent = { type: 'succeeded', run: done, output };
+      // Counted before the final record is saved: a run the history shows finished is in the counters.
+      await startCounted;
+      await metrics.record(succeeded, { manifest: registered.manifest, plugin: registered.instance() });
       await history.save(done);
-      this.emitRun({ type: 'succeeded', run: done, output });
+      this.emitRun(succeeded);
       return output ?? null;
     } catch (err) {
       const message = errorMessage(err);
@@ -224,8 +235,11 @@ export class JobRunner extends EventEmitter implements RunEventSource {
       const final = isNonRetryable(err) || attempt >= def.retry.attempts;
       const failed: RunRecord = { ...run, status: final ? 'failed' : 'retrying', finishedAt: Date.now(), error: message };
       failed.durationMs = failed.finishedAt! - run.startedAt!;
+      const failedEvent: RunEvent = { type: 'failed', run: failed, willRetry: !final, error: message };
+      await startCounted;
+      await metrics.record(failedEvent);
       await history.save(failed);
-      this.emitRun({ type: 'failed', run: failed, willRetry: !final, error: message });
+      this.emitRun(failedEvent);
       ctx.log.warn(
         { attempt, of: def.retry.attempts },
         `${jobKey(data.workflow, data.job)} failed: ${message} (${final ? (isNonRetryable(err) ? 'not retryable' : 'no attempts left') : 'will retry'})`,

@@ -2,7 +2,7 @@ import type Docker from 'dockerode';
 import type { Redis } from 'ioredis';
 import { inject, injectable } from 'tsyringe';
 import { Tokens, type Clock } from '../../core/di/tokens.js';
-import type { PluginContext, PluginMetricsContext, TideflowPlugin } from '../../core/plugin/plugin.js';
+import type { PluginContext, PluginMetricsContext, RunCount, TideflowPlugin } from '../../core/plugin/plugin.js';
 import analyzerManifest from './analyzer-manifest.js';
 import { SharedTokens } from '../shared/tokens.js';
 import type { AnalysisResult, AnalyzedContainer } from '../shared/records/container-records.js';
@@ -13,7 +13,7 @@ import { explainEngineError } from '../shared/containers/docker-errors.js';
 import { PROC_MEMINFO, readHostMemory } from './host-memory.js';
 import type { ContainerSample, MetricSource } from './metrics/metric-source.js';
 import { selectMetricSource } from './metrics/select-source.js';
-import { registerAnalyzerMetrics } from './analyzer-metrics.js';
+import { countAnalysisRun, registerAnalyzerMetrics } from './analyzer-metrics.js';
 import { listManagedContainers } from '../shared/containers/container-labels.js';
 import { KillClaims } from './kill-claims.js';
 import type { EngineKeys } from '../../core/redis/engine-keys.js';
@@ -75,8 +75,12 @@ export class AnalyzerPlugin implements TideflowPlugin<AnalyzerConfig, unknown, A
     @inject(Tokens.Keys) private readonly keys: EngineKeys,
   ) {}
 
-  metrics(ctx: PluginMetricsContext<AnalysisResult>): void {
+  metrics(ctx: PluginMetricsContext): void {
     registerAnalyzerMetrics(ctx, () => readHostMemory(PROC_MEMINFO));
+  }
+
+  countRun(output: AnalysisResult): RunCount[] {
+    return countAnalysisRun(output);
   }
 
   async run(_input: unknown, ctx: PluginContext<AnalyzerConfig>): Promise<AnalysisResult> {

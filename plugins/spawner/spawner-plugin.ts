@@ -5,7 +5,7 @@ import { inject, injectable } from 'tsyringe';
 import { Tokens, type Clock } from '../../core/di/tokens.js';
 import type { Logger } from '../../core/logging/logger.js';
 import { NonRetryableError } from '../../core/plugin/errors.js';
-import type { PluginContext, PluginMetricsContext, PluginShutdownContext, TideflowPlugin } from '../../core/plugin/plugin.js';
+import type { PluginContext, PluginMetricsContext, PluginShutdownContext, RunCount, TideflowPlugin } from '../../core/plugin/plugin.js';
 import spawnerManifest from './spawner-manifest.js';
 import { SharedTokens } from '../shared/tokens.js';
 import { parseEnvSettings } from '../../core/config/env-settings.js';
@@ -16,7 +16,7 @@ import { engineUnreachableError, explainEngineError, isEngineUnreachable, pingEn
 import { errorMessage } from '../../core/util/error-message.js';
 import { buildWorkloadImages, DEFAULT_IMAGE_PREFIX, findWorkload } from './images/workload-images.js';
 import { listManagedContainers, removeManagedContainers } from './managed-containers.js';
-import { registerSpawnerMetrics } from './spawner-metrics.js';
+import { countSpawnRun, registerSpawnerMetrics } from './spawner-metrics.js';
 import { MIN_MEMORY_BYTES, parseMemory, RESERVED_LABELS, SpawnerSettingsSchema, type ImageEntry, type SpawnerConfig } from './spawner-config.js';
 
 
@@ -61,8 +61,12 @@ export class SpawnerPlugin implements TideflowPlugin<SpawnerConfig, unknown, Spa
     this.keepContainers = parseEnvSettings(SpawnerSettingsSchema, engineConfig.env).TIDEFLOW_KEEP_CONTAINERS ?? false;
   }
 
-  metrics(ctx: PluginMetricsContext<SpawnResult>): void {
+  metrics(ctx: PluginMetricsContext): void {
     registerSpawnerMetrics(ctx, this.docker);
+  }
+
+  countRun(output: SpawnResult): RunCount[] {
+    return countSpawnRun(output);
   }
 
   async run(_input: unknown, ctx: PluginContext<SpawnerConfig>): Promise<SpawnResult> {

@@ -110,7 +110,6 @@ beforeAll(async () => {
 
   app = await buildAdminApp({
     control,
-    events: control,
     adminToken: TOKEN,
     plugins: [
       // The charts plugin's real routes over the PNGs written above, so the page reads the real list format.

@@ -18,7 +18,7 @@ describe('mutating API routes refuse input they do not read', () => {
   beforeAll(async () => {
     dataDir = await mkdtemp(path.join(os.tmpdir(), 'tideflow-strict-'));
     control = new FakeEngineControl([lifecycleWorkflow()]);
-    app = await buildAdminApp({ control, events: control, adminToken: TOKEN });
+    app = await buildAdminApp({ control, adminToken: TOKEN });
   });
   afterAll(async () => {
     await app.close();

@@ -1,8 +1,13 @@
 import type { FastifyInstance } from 'fastify';
 import parsePrometheusTextFormat, { type PromFamily, type PromSample } from 'parse-prometheus-text-format';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { pino } from 'pino';
 import { buildAdminApp } from '../../core/api/admin-app.js';
+import type { RunEvent } from '../../core/control/engine-events.js';
 import type { RunRecord } from '../../core/history/run-record.js';
+import { RedisClusterMetricStore } from '../../core/metrics/redis-cluster-metric-store.js';
+import { RunMetricsRecorder } from '../../core/metrics/run-metrics.js';
 import type { AnalysisResult, AnalyzedContainer, SpawnResult } from '../../plugins/shared/records/container-records.js';
 import { silentLogger } from '../../core/logging/logger.js';
 import { systemClock } from '../../core/di/tokens.js';
@@ -12,9 +17,9 @@ import { createDockerClient } from '../../plugins/shared/containers/docker-engin
 import { AnalyzerPlugin } from '../../plugins/analyzer/analyzer-plugin.js';
 import { SpawnerPlugin } from '../../plugins/spawner/spawner-plugin.js';
 import { FakeEngineControl, lifecycleWorkflow } from '../support/fake-engine-control.js';
-import { testRedis } from '../support/redis.js';
+import { deletePrefix, testRedis, uniquePrefix } from '../support/redis.js';
 
-// The analyzer claims kills in Redis; these tests only read its metrics hook.
+// The counters live in the real Redis, under a fresh prefix per test (the analyzer claims kills there too).
 const redis = testRedis();
 afterAll(async () => {
   await redis.quit();
@@ -23,6 +28,10 @@ afterAll(async () => {
 const WF = 'container-lifecycle';
 
 let control: FakeEngineControl;
+let prefix: string;
+let store: RedisClusterMetricStore;
+let recorder: RunMetricsRecorder;
+let plugins: ReturnType<typeof containerPlugins>;
 let app: FastifyInstance;
 let queue: Record<string, number>;
 let queuePaused: boolean;
@@ -37,15 +46,29 @@ function containerPlugins() {
   ];
 }
 
+/**
+ * What the runner of any process does with a run event: the fake's history
+ * sees it, and it is counted in the cluster-wide store (with the counts of
+ * the plugin that ran it).
+ */
+async function emit(e: RunEvent): Promise<void> {
+  control.emitRun(e);
+  await recorder.record(e, plugins.find((p) => p.manifest.name === e.run.plugin));
+}
+
 beforeEach(async () => {
   control = new FakeEngineControl([lifecycleWorkflow()]);
+  prefix = uniquePrefix('metrics');
+  store = new RedisClusterMetricStore(redis, new EngineKeys(prefix));
+  recorder = new RunMetricsRecorder(store, silentLogger());
+  plugins = containerPlugins();
   queue = { waiting: 3, active: 1, delayed: 4, failed: 0 };
   queuePaused = false;
   lastSuccess = new Map();
   app = await buildAdminApp({
     control,
-    events: control,
-    plugins: containerPlugins(),
+    clusterMetrics: store,
+    plugins,
     adminToken: 'metrics-test-token-0123456789',
     queueCounts: async () => queue,
     queuePaused: async () => queuePaused,
@@ -55,6 +78,7 @@ beforeEach(async () => {
 
 afterEach(async () => {
   await app.close();
+  await deletePrefix(redis, prefix);
 });
 
 interface Scrape {
@@ -201,22 +225,24 @@ describe('/metrics', () => {
   it('counts runs by workflow/job/status, durations, spawned and killed containers by class, analyzer duration', async () => {
     // spawn #1 succeeds: 3 high + 2 low.
     const s1 = run('spawn', 'spawner');
-    control.emitRun({ type: 'started', run: s1 });
-    control.emitRun({ type: 'succeeded', run: finished(s1, 'succeeded', 1500), output: spawnOutput(s1.id, ['high', 'high', 'high', 'low', 'low']) });
+    await emit({ type: 'started', run: s1 });
+    await emit({ type: 'succeeded', run: finished(s1, 'succeeded', 1500), output: spawnOutput(s1.id, ['high', 'high', 'high', 'low', 'low']) });
+    // The same event again (a duplicate delivery, a retried record): counted once.
+    await emit({ type: 'succeeded', run: finished(s1, 'succeeded', 1500), output: spawnOutput(s1.id, ['high', 'high', 'high', 'low', 'low']) });
     // The chained log job returns/forwards the same spawn result: must not count twice.
     const l1 = run('log', 'logger', { trigger: 'chain', causedBy: s1.id });
-    control.emitRun({ type: 'started', run: l1 });
-    control.emitRun({ type: 'succeeded', run: finished(l1, 'succeeded', 20), output: spawnOutput(s1.id, ['high', 'high', 'high', 'low', 'low']) });
+    await emit({ type: 'started', run: l1 });
+    await emit({ type: 'succeeded', run: finished(l1, 'succeeded', 20), output: spawnOutput(s1.id, ['high', 'high', 'high', 'low', 'low']) });
     // spawn #2: first attempt fails and retries, then a final failure.
     const s2 = run('spawn', 'spawner');
-    control.emitRun({ type: 'started', run: s2 });
-    control.emitRun({ type: 'failed', run: finished(s2, 'failed', 300), willRetry: true, error: 'docker busy' });
-    control.emitRun({ type: 'started', run: { ...s2, attempts: 2 } });
-    control.emitRun({ type: 'failed', run: finished({ ...s2, attempts: 2 }, 'failed', 7000), willRetry: false, error: 'docker down' });
+    await emit({ type: 'started', run: s2 });
+    await emit({ type: 'failed', run: finished(s2, 'failed', 300), willRetry: true, error: 'docker busy' });
+    await emit({ type: 'started', run: { ...s2, attempts: 2 } });
+    await emit({ type: 'failed', run: finished({ ...s2, attempts: 2 }, 'failed', 7000), willRetry: false, error: 'docker down' });
     // analyze: kills 2 high + 1 low, one failed kill (low), keeps/protects others.
     const a1 = run('analyze', 'analyzer');
-    control.emitRun({ type: 'started', run: a1 });
-    control.emitRun({
+    await emit({ type: 'started', run: a1 });
+    await emit({
       type: 'succeeded',
       run: finished(a1, 'succeeded', 40),
       output: analysisOutput(
@@ -235,11 +261,11 @@ describe('/metrics', () => {
     });
     // A dry-run analysis decides "killed" but kills nothing; its duration still counts.
     const a2 = run('analyze', 'analyzer');
-    control.emitRun({ type: 'succeeded', run: finished(a2, 'succeeded', 12), output: analysisOutput(a2.id, [container('high', 'killed')], 8, true) });
+    await emit({ type: 'succeeded', run: finished(a2, 'succeeded', 12), output: analysisOutput(a2.id, [container('high', 'killed')], 8, true) });
     // Outputs that are not container records are ignored.
     const c1 = run('chart', 'charts');
-    control.emitRun({ type: 'succeeded', run: finished(c1, 'succeeded', 200), output: { files: ['memory.png'] } });
-    control.emitRun({ type: 'succeeded', run: finished(run('chart', 'charts'), 'succeeded', 250), output: null });
+    await emit({ type: 'succeeded', run: finished(c1, 'succeeded', 200), output: { files: ['memory.png'] } });
+    await emit({ type: 'succeeded', run: finished(run('chart', 'charts'), 'succeeded', 250), output: null });
 
     queue = { waiting: 0, active: 2, delayed: 4, failed: 1 };
     const m = await scrape();
@@ -291,7 +317,7 @@ describe('/metrics', () => {
   it('names no label job, instance, __*, and le/quantile only where Prometheus expects them', async () => {
     // Samples of every family, so the label check also covers plugin metrics with data.
     const s1 = run('spawn', 'spawner');
-    control.emitRun({ type: 'succeeded', run: finished(s1, 'succeeded', 10), output: spawnOutput(s1.id, ['high']) });
+    await emit({ type: 'succeeded', run: finished(s1, 'succeeded', 10), output: spawnOutput(s1.id, ['high']) });
     const res = await app.inject({ url: '/metrics' });
     const labelNames = new Map<string, Set<string>>();
     for (const line of res.body.split('\n')) {
@@ -358,29 +384,61 @@ describe('/metrics', () => {
     expect(m.families.get('tideflow_queue_jobs')?.metrics ?? []).toEqual([]);
   });
 
-  it('two apps in one process keep separate registries', async () => {
+  it('two apps keep separate registries; apps on one store show the same cluster-wide counts', async () => {
     const other = new FakeEngineControl([lifecycleWorkflow()]);
-    const second = await buildAdminApp({ control: other, events: other, plugins: containerPlugins(), adminToken: 'second-app-token-0123456789' });
+    // Another engine's store (its own prefix): none of these runs.
+    const otherPrefix = uniquePrefix('metrics');
+    const second = await buildAdminApp({
+      control: other,
+      clusterMetrics: new RedisClusterMetricStore(redis, new EngineKeys(otherPrefix)),
+      plugins: containerPlugins(),
+      adminToken: 'second-app-token-0123456789',
+    });
+    // The same store read over another connection, as an API process elsewhere would.
+    const conn = testRedis();
+    const third = await buildAdminApp({ control: other, clusterMetrics: new RedisClusterMetricStore(conn, new EngineKeys(prefix)), plugins: containerPlugins(), adminToken: 'third-app-token-0123456789' });
     try {
       const r = run('spawn', 'spawner');
-      control.emitRun({ type: 'succeeded', run: finished(r, 'succeeded', 10), output: spawnOutput(r.id, ['low']) });
+      await emit({ type: 'succeeded', run: finished(r, 'succeeded', 10), output: spawnOutput(r.id, ['low']) });
       const first = await scrape();
       const secondM = await scrape(second);
+      const thirdM = await scrape(third);
       expect(value(first, 'tideflow_containers_spawned_total', { workflow: WF, class: 'low' })).toBe(1);
       expect(sample(secondM, 'tideflow_containers_spawned_total', { workflow: WF, class: 'low' })).toBeUndefined();
+      expect(value(thirdM, 'tideflow_containers_spawned_total', { workflow: WF, class: 'low' })).toBe(1);
+      expect(value(thirdM, 'tideflow_runs_total', { workflow: WF, tideflow_job: 'spawn', status: 'succeeded' })).toBe(1);
       expect(secondM.families.has('process_cpu_user_seconds_total')).toBe(true);
     } finally {
       await second.close();
+      await third.close();
+      await conn.quit();
+      await deletePrefix(redis, otherPrefix);
     }
   });
 
-  it('stops counting after close', async () => {
-    const metrics = app.engineMetrics;
+  it('shows no cluster-wide series and warns, within the scrape timeout, when Redis does not answer', async () => {
+    const r = run('spawn', 'spawner');
+    await emit({ type: 'succeeded', run: finished(r, 'succeeded', 10), output: spawnOutput(r.id, ['low']) });
     await app.close();
-    control.emitRun({ type: 'started', run: run('spawn', 'spawner') });
-    const text = await metrics.text();
-    const m = new Map(parsePrometheusTextFormat(text).map((f) => [f.name, f]));
-    expect(m.get('tideflow_runs_started_total')?.metrics ?? []).toEqual([]);
-    app = await buildAdminApp({ control, adminToken: 'metrics-test-token-0123456789' });
+    const warnings: string[] = [];
+    const log = pino({ level: 'warn' }, { write: (line: string) => void warnings.push(line) });
+    // Nothing listens there: ioredis queues the reads and reconnects forever, as when Redis is gone.
+    const gone = new Redis({ host: '127.0.0.1', port: 1, maxRetriesPerRequest: null, retryStrategy: () => 100 });
+    gone.on('error', () => undefined);
+    try {
+      app = await buildAdminApp({ control, clusterMetrics: new RedisClusterMetricStore(gone, new EngineKeys(prefix)), plugins, adminToken: 'metrics-test-token-0123456789', logger: log });
+      const t0 = Date.now();
+      const m = await scrape();
+      expect(Date.now() - t0).toBeLessThan(6_000);
+      // Families declared, no sample: never a false 0.
+      for (const name of ['tideflow_runs_total', 'tideflow_runs_started_total', 'tideflow_run_duration_seconds', 'tideflow_containers_spawned_total', 'tideflow_containers_killed_total', 'tideflow_analyzer_duration_seconds']) {
+        expect(m.families.has(name), name).toBe(true);
+        expect(m.families.get(name)?.metrics ?? [], name).toEqual([]);
+      }
+      expect(warnings.join('')).toContain('metrics: tideflow_runs_total unavailable');
+      expect(warnings.join('')).toContain('metrics: tideflow_containers_spawned_total unavailable');
+    } finally {
+      gone.disconnect();
+    }
   });
 });

@@ -3,7 +3,8 @@ import { inject, injectable } from 'tsyringe';
 import type { Redis } from 'ioredis';
 import { Tokens } from '../../core/di/tokens.js';
 import { NonRetryableError } from '../../core/plugin/errors.js';
-import type { PluginContext, PluginManifest, TideflowPlugin } from '../../core/plugin/plugin.js';
+import type { RunRecord } from '../../core/history/run-record.js';
+import type { PluginContext, PluginManifest, RunCount, TideflowPlugin } from '../../core/plugin/plugin.js';
 
 const RecordConfig = Type.Object(
   {
@@ -31,10 +32,17 @@ export interface RecordedRun {
   pid: number;
 }
 
-/** Test plugin: records every attempt in Redis, then fails or returns as configured. */
+/** RecordPlugin's cluster counter: its succeeded runs, by the pid of the process that ran each. */
+export const RECORDED_RUNS = {
+  name: 'tideflow_test_recorded_runs_total',
+  help: 'Succeeded runs of the record test plugin, by workflow and the pid of the process that ran it.',
+  labelNames: ['workflow', 'pid'],
+} as const;
+
+/** Test plugin: records every attempt in Redis, then fails or returns as configured; counts its successes cluster-wide. */
 @injectable()
 export class RecordPlugin implements TideflowPlugin {
-  static readonly manifest = { name: 'record', version: '1.0.0', configSchema: RecordConfig } satisfies PluginManifest;
+  static readonly manifest = { name: 'record', version: '1.0.0', configSchema: RecordConfig, counters: [RECORDED_RUNS] } satisfies PluginManifest;
 
   constructor(@inject(Tokens.Redis) private readonly redis: Redis) {}
 
@@ -50,6 +58,10 @@ export class RecordPlugin implements TideflowPlugin {
       throw new Error(`configured failure ${ctx.attempt}/${ctx.config.failTimes}`);
     }
     return { job: ctx.job, runId: ctx.runId, value: ctx.config.output ?? ctx.attempt };
+  }
+
+  countRun(_output: unknown, run: RunRecord): RunCount[] {
+    return [{ counter: RECORDED_RUNS.name, labels: { workflow: run.workflow, pid: String(process.pid) } }];
   }
 }
 

@@ -29,7 +29,7 @@ const RULES: Rule[] = [
   },
   {
     what: 'one of EngineKeys\' key names spelled in a template (use EngineKeys)',
-    pattern: /\}:(workflows|paused|runs?|last-run|last-success|routes|watchdog|plugin|kill-claim)\b/,
+    pattern: /\}:(workflows|paused|runs?|last-run|last-success|routes|watchdog|plugin|kill-claim|metrics|metrics-recorded)\b/,
     allowed: { 'core/redis/engine-keys.ts': 'the one place keys are built' },
   },
   {
@@ -71,6 +71,7 @@ describe('Redis keys', () => {
     expect(probe('const k = prefix + \':routes\';')).toBeGreaterThan(0);
     expect(probe('const k = `${base}:run:${id}`;')).toBeGreaterThan(0);
     expect(probe('getJobState(`repeat:${id}:${next}`)')).toBeGreaterThan(0);
+    expect(probe('const k = `${base}:metrics:${sample}`;')).toBeGreaterThan(0);
     expect(probe('return this.keys.watchdog;')).toBe(0);
     expect(probe('return `${prefix}/${short}`;')).toBe(0);
   });
@@ -81,5 +82,7 @@ describe('Redis keys', () => {
       'tideflow:workflows', 'tideflow:paused', 'tideflow:run:w.j.1', 'tideflow:runs', 'tideflow:last-run', 'tideflow:last-success', 'tideflow:routes', 'tideflow:watchdog',
     ]);
     expect(k.plugin('analyzer').key('kill-claim', 'abc')).toBe('tideflow:plugin:analyzer:kill-claim:abc');
+    expect(k.metricSamples('tideflow_runs_total')).toBe('tideflow:metrics:tideflow_runs_total');
+    expect(k.metricsRecorded('w.j.1')).toBe('tideflow:metrics-recorded:w.j.1');
   });
 });

@@ -1,21 +1,22 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { EngineControl, JobStatus } from '../../control/engine-control.js';
-import type { RunEvent, RunEventSource } from '../../control/engine-events.js';
-import type { RunRecord } from '../../history/run-record.js';
 import { silentLogger, type Logger } from '../../logging/logger.js';
+import type { ClusterMetricStore } from '../../metrics/cluster-metric-store.js';
+import { ENGINE_COUNTERS, ENGINE_HISTOGRAMS, JOB_LABEL } from '../../metrics/run-metrics.js';
 import type { PluginManifest, TideflowPlugin } from '../../plugin/plugin.js';
 import { jobKey } from '../../queues/run-ids.js';
+import { registerClusterCounter, registerClusterHistogram, sampleReader, type SampleReader } from './cluster-metrics.js';
 
-/**
- * The label naming a workflow's job. Not `job`: Prometheus reserves `job` for
- * the scrape job and renames a target's own `job` label to `exported_job`.
- */
-export const JOB_LABEL = 'tideflow_job';
+export { JOB_LABEL };
 type JobLabels = 'workflow' | typeof JOB_LABEL;
 
 export interface EngineMetricsOptions {
-  /** Runner events to count; without it only queue and process metrics are shown. */
-  events?: RunEventSource;
+  /**
+   * Where the cluster-wide counters and histograms (runs, durations, the
+   * plugins' declared ones) are read at scrape time: every process that runs
+   * jobs records them there. Without it they are declared with no series.
+   */
+  clusterMetrics?: ClusterMetricStore;
   /** Job counts by state (waiting, active, delayed, failed, completed, paused...) read at scrape time. */
   queueCounts?: () => Promise<Record<string, number>>;
   /** Whether the queue itself is paused (BullMQ queue.pause(), e.g. from Bull Board), read at scrape time. */
@@ -24,16 +25,14 @@ export interface EngineMetricsOptions {
   control?: Pick<EngineControl, 'listWorkflows' | 'health'>;
   /** Finish time (ms) of the last succeeded run per `<workflow>/<job>`, read at scrape time. */
   lastSuccesses?: () => Promise<Map<string, number>>;
-  /** Plugins whose `metrics` hook contributes to this registry. */
-  plugins?: Array<{ manifest: Pick<PluginManifest, 'name'>; plugin: Pick<TideflowPlugin, 'metrics'> }>;
+  /** Plugins whose declared cluster counters/histograms and `metrics` hook contribute to this registry. */
+  plugins?: Array<{ manifest: Pick<PluginManifest, 'name' | 'counters' | 'histograms'>; plugin: Pick<TideflowPlugin, 'metrics'> }>;
   /** Registry to use; a new private one by default (never prom-client's global registry). */
   registry?: Registry;
   log?: Logger;
   /** Clock for scheduler lag (tests). */
   now?: () => number;
 }
-
-const RUN_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 
 /**
  * prom-client's default metrics include gauges named `*_total`
@@ -46,12 +45,6 @@ const MISNAMED_DEFAULT_GAUGES = ['nodejs_active_handles_total', 'nodejs_active_r
 interface JobSnapshot {
   jobs: JobStatus[];
   lastSuccess: Map<string, number>;
-}
-
-function runSeconds(run: RunRecord): number | undefined {
-  if (typeof run.durationMs === 'number' && Number.isFinite(run.durationMs)) return run.durationMs / 1000;
-  if (typeof run.startedAt === 'number' && typeof run.finishedAt === 'number') return (run.finishedAt - run.startedAt) / 1000;
-  return undefined;
 }
 
 /**
@@ -73,13 +66,16 @@ const isScheduledTrigger = (j: JobStatus) => j.trigger.every !== undefined || j.
 
 /**
  * Prometheus metrics of the engine (domain-neutral; container metrics come
- * from the container plugins through their `metrics` hook). Jobs are labelled
- * `workflow` and `tideflow_job` (see JOB_LABEL).
+ * from the container plugins: their declared cluster counters and their
+ * `metrics` hook). Jobs are labelled `workflow` and `tideflow_job` (see JOB_LABEL).
  *
+ * Cluster-wide (recorded in the store by every process that runs jobs, read at scrape time):
  * - tideflow_runs_started_total{workflow,tideflow_job}: attempts started
  * - tideflow_runs_total{workflow,tideflow_job,status}: finished attempts; status is
  *   succeeded, failed (final) or retrying (failed, will be retried)
  * - tideflow_run_duration_seconds{workflow,tideflow_job,status}: histogram
+ *
+ * Read at scrape time:
  * - tideflow_job_paused{workflow,tideflow_job}: 1 when paused (by job, workflow or globally)
  * - tideflow_job_last_success_timestamp_seconds{workflow,tideflow_job}: finish time of the last success
  * - tideflow_job_scheduled{workflow,tideflow_job}: 1 for a job with a schedule that is not paused
@@ -91,11 +87,7 @@ const isScheduledTrigger = (j: JobStatus) => j.trigger.every !== undefined || j.
  */
 export class EngineMetrics {
   readonly registry: Registry;
-  private readonly runsStarted: Counter<JobLabels>;
-  private readonly runs: Counter<JobLabels | 'status'>;
-  private readonly runDuration: Histogram<JobLabels | 'status'>;
-  private readonly listener = (e: RunEvent) => this.observe(e);
-  private readonly pluginListeners: Array<(e: RunEvent) => void> = [];
+  private readonly readSamples: SampleReader;
   /** The read in flight: a scrape collects every gauge at once, so they share one read of the job list. */
   private snapshot?: Promise<JobSnapshot | undefined>;
 
@@ -107,57 +99,18 @@ export class EngineMetrics {
       for (const name of MISNAMED_DEFAULT_GAUGES) registry.removeSingleMetric(name);
     }
 
-    this.runsStarted = new Counter({
-      name: 'tideflow_runs_started_total',
-      help: 'Job run attempts started, by workflow and job.',
-      labelNames: ['workflow', JOB_LABEL],
-      registers: [registry],
-    });
-    this.runs = new Counter({
-      name: 'tideflow_runs_total',
-      help: 'Finished job run attempts by workflow, job and status (succeeded, failed, retrying).',
-      labelNames: ['workflow', JOB_LABEL, 'status'],
-      registers: [registry],
-    });
-    this.runDuration = new Histogram({
-      name: 'tideflow_run_duration_seconds',
-      help: 'Duration of finished job runs in seconds.',
-      labelNames: ['workflow', JOB_LABEL, 'status'],
-      buckets: RUN_BUCKETS,
-      registers: [registry],
-    });
+    this.readSamples = sampleReader(opts.clusterMetrics, withTimeout, opts.log);
+    for (const spec of ENGINE_COUNTERS) registerClusterCounter(registry, spec, this.readSamples, opts.log);
+    for (const spec of ENGINE_HISTOGRAMS) registerClusterHistogram(registry, spec, this.readSamples);
     this.registerJobGauges();
     this.registerQueueGauges();
     this.registerHealthGauge();
     this.registerPluginMetrics();
-    opts.events?.on('run', this.listener);
-  }
-
-  /** Stops listening to run events. */
-  close(): void {
-    this.opts.events?.off('run', this.listener);
-    for (const l of this.pluginListeners) this.opts.events?.off('run', l);
   }
 
   /** Prometheus text exposition of every metric of the registry. */
   async text(): Promise<string> {
     return this.registry.metrics();
-  }
-
-  observe(e: RunEvent): void {
-    try {
-      const labels = { workflow: e.run.workflow, [JOB_LABEL]: e.run.job };
-      if (e.type === 'started') {
-        this.runsStarted.inc(labels);
-        return;
-      }
-      const status = e.type === 'succeeded' ? 'succeeded' : e.willRetry ? 'retrying' : 'failed';
-      this.runs.inc({ ...labels, status });
-      const secs = runSeconds(e.run);
-      if (secs !== undefined && secs >= 0) this.runDuration.observe({ ...labels, status }, secs);
-    } catch (err) {
-      this.opts.log?.warn({ err }, 'metrics: could not count a run event');
-    }
   }
 
   /** The job list and last successes, read once per scrape; undefined when unavailable. */
@@ -279,27 +232,16 @@ export class EngineMetrics {
   }
 
   private registerPluginMetrics(): void {
-    const { plugins = [], control, events, log } = this.opts;
+    const { plugins = [], control, log } = this.opts;
     for (const { manifest, plugin } of plugins) {
-      if (!plugin.metrics) continue;
       const name = manifest.name;
       try {
-        plugin.metrics({
+        for (const spec of manifest.counters ?? []) registerClusterCounter(this.registry, spec, this.readSamples, log);
+        for (const spec of manifest.histograms ?? []) registerClusterHistogram(this.registry, spec, this.readSamples);
+        plugin.metrics?.({
           registry: this.registry,
           jobs: async () =>
             (await control?.listWorkflows())?.flatMap((w) => w.jobs.filter((j) => j.plugin === name).map((j) => ({ workflow: j.workflow, job: j.job }))) ?? [],
-          onRunSucceeded: (fn) => {
-            const l = (e: RunEvent) => {
-              if (e.type !== 'succeeded' || e.run.plugin !== name) return;
-              try {
-                fn(e.output, e.run);
-              } catch (err) {
-                log?.warn({ err, plugin: name }, 'metrics: a plugin could not count a run');
-              }
-            };
-            this.pluginListeners.push(l);
-            events?.on('run', l);
-          },
           log: log ?? silentLogger(),
         });
       } catch (err) {

@@ -1,0 +1,142 @@
+import type { RunEvent } from '../control/engine-events.js';
+import type { RunRecord } from '../history/run-record.js';
+import type { Logger } from '../logging/logger.js';
+import type { ClusterCounterSpec, ClusterHistogramSpec, PluginManifest, RunCount, TideflowPlugin } from '../plugin/plugin.js';
+import { errorMessage } from '../util/error-message.js';
+import type { ClusterMetricStore, SampleIncrement } from './cluster-metric-store.js';
+
+/**
+ * The label naming a workflow's job. Not `job`: Prometheus reserves `job` for
+ * the scrape job and renames a target's own `job` label to `exported_job`.
+ */
+export const JOB_LABEL = 'tideflow_job';
+
+/** Attempts started (the engine's own cluster-wide counter). */
+export const RUNS_STARTED = {
+  name: 'tideflow_runs_started_total',
+  help: 'Job run attempts started, by workflow and job.',
+  labelNames: ['workflow', JOB_LABEL],
+} as const satisfies ClusterCounterSpec;
+
+/** Attempts finished, by status. */
+export const RUNS_FINISHED = {
+  name: 'tideflow_runs_total',
+  help: 'Finished job run attempts by workflow, job and status (succeeded, failed, retrying).',
+  labelNames: ['workflow', JOB_LABEL, 'status'],
+} as const satisfies ClusterCounterSpec;
+
+/** Duration of finished attempts. */
+export const RUN_DURATION = {
+  name: 'tideflow_run_duration_seconds',
+  help: 'Duration of finished job runs in seconds.',
+  labelNames: ['workflow', JOB_LABEL, 'status'],
+  buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
+} as const satisfies ClusterHistogramSpec;
+
+/** The engine's own cluster-wide metrics: what every run counts, whatever its plugin. */
+export const ENGINE_COUNTERS: readonly ClusterCounterSpec[] = [RUNS_STARTED, RUNS_FINISHED];
+export const ENGINE_HISTOGRAMS: readonly ClusterHistogramSpec[] = [RUN_DURATION];
+
+/** A histogram bucket's `le` label as Prometheus writes it. */
+export function bucketLabel(bound: number): string {
+  return bound === Number.POSITIVE_INFINITY ? '+Inf' : String(bound);
+}
+
+/** One observation as increments of the samples Prometheus shows: every bucket it falls in (cumulative), `+Inf`, `_sum`, `_count`. */
+export function observationIncrements(spec: ClusterHistogramSpec, labels: Readonly<Record<string, string>>, value: number): SampleIncrement[] {
+  const buckets = spec.buckets.filter((b) => value <= b).map((b) => ({ sample: `${spec.name}_bucket`, labels: { ...labels, le: bucketLabel(b) }, by: 1 }));
+  return [
+    ...buckets,
+    { sample: `${spec.name}_bucket`, labels: { ...labels, le: '+Inf' }, by: 1 },
+    { sample: `${spec.name}_sum`, labels, by: value },
+    { sample: `${spec.name}_count`, labels, by: 1 },
+  ];
+}
+
+function runSeconds(run: RunRecord): number | undefined {
+  if (typeof run.durationMs === 'number' && Number.isFinite(run.durationMs)) return run.durationMs / 1000;
+  if (typeof run.startedAt === 'number' && typeof run.finishedAt === 'number') return (run.finishedAt - run.startedAt) / 1000;
+  return undefined;
+}
+
+/** What a run event adds to the engine's own metrics. */
+export function engineRunIncrements(e: RunEvent): SampleIncrement[] {
+  const labels = { workflow: e.run.workflow, [JOB_LABEL]: e.run.job };
+  if (e.type === 'started') return [{ sample: RUNS_STARTED.name, labels, by: 1 }];
+  const status = e.type === 'succeeded' ? 'succeeded' : e.willRetry ? 'retrying' : 'failed';
+  const out: SampleIncrement[] = [{ sample: RUNS_FINISHED.name, labels: { ...labels, status }, by: 1 }];
+  const secs = runSeconds(e.run);
+  if (secs !== undefined && secs >= 0) out.push(...observationIncrements(RUN_DURATION, { ...labels, status }, secs));
+  return out;
+}
+
+/** Why a count does not fit the metric it names; undefined when it fits. */
+function misfit(count: RunCount, spec: ClusterCounterSpec | ClusterHistogramSpec | undefined): string | undefined {
+  const metric = 'counter' in count ? `counter ${count.counter}` : `histogram ${count.histogram}`;
+  if (!spec) return `${metric} is not declared in the manifest`;
+  const names = Object.keys(count.labels);
+  const missing = spec.labelNames.filter((n) => !names.includes(n));
+  const extra = names.filter((n) => !spec.labelNames.includes(n));
+  if (missing.length || extra.length) return `${metric} takes labels ${spec.labelNames.join(', ')}${missing.length ? `; missing ${missing.join(', ')}` : ''}${extra.length ? `; unknown ${extra.join(', ')}` : ''}`;
+  if (Object.values(count.labels).some((v) => typeof v !== 'string')) return `${metric}: label values must be strings`;
+  const value = 'counter' in count ? (count.value ?? 1) : count.value;
+  if (typeof value !== 'number' || !Number.isFinite(value) || ('counter' in count && value < 0)) return `${metric} cannot take ${String(value)}`;
+  return undefined;
+}
+
+/** The plugin that ran a run, as far as its counts go. */
+export interface CountingPlugin {
+  manifest: Pick<PluginManifest, 'name' | 'counters' | 'histograms'>;
+  plugin: Pick<TideflowPlugin, 'countRun'>;
+}
+
+/**
+ * Records what each run event adds to the cluster-wide metrics: the
+ * engine's run counters and duration, and on success the counts of the
+ * plugin that ran it (`countRun`), in one atomic record per (run, attempt,
+ * started|finished). The runner of every process calls it; it never throws
+ * (a failure is a warning: the run itself is not affected).
+ */
+export class RunMetricsRecorder {
+  constructor(
+    private readonly store: ClusterMetricStore,
+    private readonly log: Logger,
+  ) {}
+
+  async record(e: RunEvent, from?: CountingPlugin): Promise<void> {
+    try {
+      const increments = [...engineRunIncrements(e), ...(e.type === 'succeeded' && from ? this.pluginIncrements(from, e.output, e.run) : [])];
+      await this.store.record({ runId: e.run.id, attempt: e.run.attempts, event: e.type === 'started' ? 'started' : 'finished' }, increments);
+    } catch (err) {
+      this.log.warn({ err: errorMessage(err), run: e.run.id }, 'metrics: could not record a run event');
+    }
+  }
+
+  private pluginIncrements(from: CountingPlugin, output: unknown, run: RunRecord): SampleIncrement[] {
+    const { manifest, plugin } = from;
+    if (!plugin.countRun) return [];
+    let counts: RunCount[];
+    try {
+      counts = plugin.countRun(output, run);
+    } catch (err) {
+      this.log.warn({ err: errorMessage(err), plugin: manifest.name, run: run.id }, 'metrics: a plugin could not count a run');
+      return [];
+    }
+    const out: SampleIncrement[] = [];
+    const drop = (problem: string) => this.log.warn({ plugin: manifest.name, run: run.id }, `metrics: a count of plugin ${manifest.name} dropped: ${problem}`);
+    for (const count of counts) {
+      if ('counter' in count) {
+        const spec = manifest.counters?.find((c) => c.name === count.counter);
+        const problem = misfit(count, spec);
+        if (problem) drop(problem);
+        else out.push({ sample: count.counter, labels: count.labels, by: count.value ?? 1 });
+      } else {
+        const spec = manifest.histograms?.find((h) => h.name === count.histogram);
+        const problem = misfit(count, spec);
+        if (problem || !spec) drop(problem ?? 'undeclared');
+        else out.push(...observationIncrements(spec, count.labels, count.value));
+      }
+    }
+    return out;
+  }
+}
