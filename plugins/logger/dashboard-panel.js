@@ -1,5 +1,6 @@
 // The logger plugin's dashboard panel (a browser ES module; see core/api/dashboard/README.md).
-// GET /api/logs: { items: [{ time, containerId, name, image, class, cpuPct, memBytes, memPct, reason, killError? }] }.
+// GET /api/logs: { items: [{ time, containerId, name, image, class, cpuPct, memBytes, memPct, reason, killError?, host }] },
+// narrowed to the host chosen in the page's top bar (ui.host()).
 
 const REFRESH_MS = 5000;
 
@@ -12,15 +13,18 @@ export default function killedPanel(ui) {
   const empty = (text) => tbody.replaceChildren(h('tr', {}, h('td', { colspan: 7, class: 'empty' }, text)));
 
   async function refresh() {
-    const { status, ok, body: b } = await getJson('/api/logs?kind=killed&limit=10');
+    const host = ui.host();
+    const { status, ok, body: b } = await getJson(`/api/logs?kind=killed&limit=10${host ? `&host=${encodeURIComponent(host)}` : ''}`);
+    // The host was changed meanwhile: the newer request renders.
+    if (host !== ui.host()) return;
     if (!ok) {
       note.textContent = `could not load logs (${status})`;
       empty('No data.');
       return;
     }
     const rows = b?.items ?? [];
-    note.textContent = rows.length ? `last ${rows.length}` : '';
-    if (!rows.length) return empty('No container killed yet.');
+    note.textContent = rows.length ? `last ${rows.length}${host ? ` on ${host}` : ''}` : '';
+    if (!rows.length) return empty(host ? `No container killed on ${host} yet.` : 'No container killed yet.');
     tbody.replaceChildren(
       ...rows.map((r) => {
         const name = r.name ?? (r.containerId ?? '').slice(0, 12);
@@ -40,4 +44,5 @@ export default function killedPanel(ui) {
   }
 
   ui.every(refresh, REFRESH_MS);
+  ui.onHostChange(() => void refresh().catch((err) => console.warn('killed panel refresh failed', err)));
 }

@@ -18,7 +18,9 @@ import { LoggerPlugin } from '../../plugins/logger/logger-plugin.js';
 
 /**
  * The dashboard in a real headless Chromium (Debian's, driven by
- * playwright-core): charts load, a pause click reaches the engine, and a
+ * playwright-core): charts load, a pause click reaches the engine, a job
+ * no live worker serves shows as waiting, the host selector narrows the runs
+ * and the killed containers to one host (and is remembered), and a
  * screenshot is kept in data/test-artifacts/dashboard.png.
  */
 
@@ -62,19 +64,19 @@ function chartPng(title: string, values: number[], width: number, color: string)
 }
 
 
-/** Three killed containers in a real record store, served by the logger's real routes. */
+/** Three killed containers of two hosts in a real record store, served by the logger's real routes. */
 async function killedRecords(dataDir: string): Promise<SqliteRecordStore> {
   const store = openRecordStore(dataDir);
   const now = Date.now();
   const rows = [
-    ['tf-cpu-hog-7', 'tideflow/cpu-hog', 'high', 97.4, 3.1e6],
-    ['tf-mem-hog-3', 'tideflow/mem-hog', 'high', 41.2, 70.5e6],
-    ['tf-ticker-9', 'tideflow/ticker', 'low', 2.3, 1.2e6],
+    ['tf-cpu-hog-7', 'tideflow/cpu-hog', 'high', 97.4, 3.1e6, 'host-a'],
+    ['tf-mem-hog-3', 'tideflow/mem-hog', 'high', 41.2, 70.5e6, 'host-b'],
+    ['tf-ticker-9', 'tideflow/ticker', 'low', 2.3, 1.2e6, 'host-a'],
   ] as const;
-  for (const [i, [name, image, cls, cpuPct, memBytes]] of rows.entries()) {
+  for (const [i, [name, image, cls, cpuPct, memBytes, host]] of rows.entries()) {
     const time = now - (i + 1) * 9000;
     await store.ingest({
-      source: `run-a${i}`, sourceKind: 'analysis', workflow: WF, time,
+      source: `run-a${i}`, sourceKind: 'analysis', workflow: WF, time, host,
       records: [{ kind: 'killed', time, containerId: `${i}abc123def4567890`, name, image, class: cls, cpuPct, memBytes,
         reason: cls === 'high' ? 'surplus high: rank 3 of 4 (keep 2)' : 'surplus low: rank 4 of 6 (keep 3)' }],
     });
@@ -101,12 +103,15 @@ beforeAll(async () => {
   control = new FakeEngineControl([
     lifecycleWorkflow(),
     { name: 'nightly-report', jobs: { report: { plugin: 'charts', trigger: { cron: '0 3 * * *', timezone: 'UTC' } } } },
+    // A route nobody serves: its job waits.
+    { name: 'fleet-c', jobs: { analyze: { plugin: 'analyzer', trigger: { every: '10s' }, route: 'host-c', routeWorkers: 0 } } },
   ]);
   const now = Date.now();
-  control.addRun({ workflow: WF, job: 'spawn', status: 'succeeded', trigger: 'schedule', queuedAt: now - 42_000, startedAt: now - 42_000, finishedAt: now - 40_100, durationMs: 1900 });
-  control.addRun({ workflow: WF, job: 'log', status: 'succeeded', trigger: 'chain', queuedAt: now - 40_000, startedAt: now - 40_000, finishedAt: now - 39_980, durationMs: 20 });
-  control.addRun({ workflow: WF, job: 'analyze', status: 'succeeded', trigger: 'schedule', queuedAt: now - 8_000, startedAt: now - 8_000, finishedAt: now - 7_960, durationMs: 40 });
-  control.addRun({ workflow: WF, job: 'chart', status: 'failed', trigger: 'schedule', attempts: 3, error: 'render timeout', queuedAt: now - 65_000, startedAt: now - 65_000, finishedAt: now - 35_000, durationMs: 30_000 });
+  control.addRun({ workflow: WF, job: 'spawn', status: 'succeeded', trigger: 'schedule', host: 'host-a', queuedAt: now - 42_000, startedAt: now - 42_000, finishedAt: now - 40_100, durationMs: 1900 });
+  control.addRun({ workflow: WF, job: 'log', status: 'succeeded', trigger: 'chain', host: 'host-a', queuedAt: now - 40_000, startedAt: now - 40_000, finishedAt: now - 39_980, durationMs: 20 });
+  control.addRun({ workflow: WF, job: 'analyze', status: 'succeeded', trigger: 'schedule', host: 'host-b', queuedAt: now - 8_000, startedAt: now - 8_000, finishedAt: now - 7_960, durationMs: 40 });
+  control.addRun({ workflow: WF, job: 'log', status: 'succeeded', trigger: 'chain', host: 'host-b', queuedAt: now - 7_900, startedAt: now - 7_900, finishedAt: now - 7_880, durationMs: 20 });
+  control.addRun({ workflow: WF, job: 'chart', status: 'failed', trigger: 'schedule', attempts: 3, error: 'render timeout', host: 'host-a', queuedAt: now - 65_000, startedAt: now - 65_000, finishedAt: now - 35_000, durationMs: 30_000 });
 
   app = await buildAdminApp({
     control,
@@ -164,7 +169,7 @@ describe('dashboard in headless Chromium', () => {
     // Jobs of each workflow, with state and buttons.
     const spawnRow = page.locator(`tr[data-job="${WF}/spawn"]`);
     await expect.poll(() => spawnRow.getAttribute('data-state')).toBe('active');
-    expect(await page.locator('tr[data-job]').count()).toBe(5);
+    expect(await page.locator('tr[data-job]').count()).toBe(6);
     expect(await page.locator('#killed tbody tr').count()).toBe(3);
 
     // Pause: the page asks for the token once, then the engine reports the job paused.
@@ -205,6 +210,59 @@ describe('dashboard in headless Chromium', () => {
 
     expect(problems).toEqual([]);
     expect(foreign).toEqual([]);
+  });
+
+  it('shows a job whose route no live worker serves as waiting, with the reason', async () => {
+    const page = context!.pages()[0]!;
+    const row = page.locator('tr[data-job="fleet-c/analyze"]');
+    await expect.poll(() => row.getAttribute('data-state')).toBe('waiting');
+    const badge = row.locator('td.state-cell .badge');
+    expect(await badge.textContent()).toBe('waiting');
+    expect(await badge.getAttribute('class')).toBe('badge waiting');
+    expect(await row.locator('td.state-cell').getAttribute('title')).toBe('no live worker serves route "host-c" (start `tideflow worker --serve host-c`)');
+    expect(await row.locator('td').first().textContent()).toContain('on host-c');
+    // The other jobs are served: none of them waits.
+    expect(await page.locator('tr[data-job][data-state="waiting"]').count()).toBe(1);
+  });
+
+  it('narrows the runs and the killed containers to the chosen host, and remembers it', async () => {
+    const page = context!.pages()[0]!;
+    const problems: string[] = [];
+    page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
+    await page.goto(`${base}/`, { waitUntil: 'load' });
+    const options = () => page.$$eval('#host-select option', (os) => (os as HTMLOptionElement[]).map((o) => [o.value, o.textContent]));
+    const runHosts = () => page.$$eval('#runs tbody td.host', (tds) => tds.map((td) => td.textContent));
+    const killed = () => page.$$eval('#killed tbody td.clip:nth-child(2)', (tds) => tds.map((td) => td.textContent));
+
+    // All hosts by default: both hosts listed, every run (the manual run of the first test has no host yet) and every kill shown.
+    await expect.poll(options).toEqual([['', 'all hosts'], ['host-a', 'host-a'], ['host-b', 'host-b']]);
+    expect(await page.locator('#host-select').inputValue()).toBe('');
+    await expect.poll(runHosts).toEqual(['—', 'host-b', 'host-b', 'host-a', 'host-a', 'host-a']);
+    await expect.poll(killed).toEqual(['tf-cpu-hog-7', 'tf-mem-hog-3', 'tf-ticker-9']);
+
+    await page.selectOption('#host-select', 'host-b');
+    await expect.poll(runHosts).toEqual(['host-b', 'host-b']);
+    await expect.poll(killed).toEqual(['tf-mem-hog-3']);
+    expect(await page.locator('#runs-note').textContent()).toBe('2 in history on host-b');
+    expect(await page.evaluate(() => localStorage.getItem('tideflow.host'))).toBe('host-b');
+
+    // A reload keeps the choice: the first requests are already narrowed.
+    await page.reload({ waitUntil: 'load' });
+    await expect.poll(options).toEqual([['', 'all hosts'], ['host-a', 'host-a'], ['host-b', 'host-b']]);
+    expect(await page.locator('#host-select').inputValue()).toBe('host-b');
+    await expect.poll(runHosts).toEqual(['host-b', 'host-b']);
+    await expect.poll(killed).toEqual(['tf-mem-hog-3']);
+
+    await page.selectOption('#host-select', 'host-a');
+    await expect.poll(runHosts).toEqual(['host-a', 'host-a', 'host-a']);
+    await expect.poll(killed).toEqual(['tf-cpu-hog-7', 'tf-ticker-9']);
+
+    // Back to all hosts: nothing remembered.
+    await page.selectOption('#host-select', '');
+    await expect.poll(killed).toEqual(['tf-cpu-hog-7', 'tf-mem-hog-3', 'tf-ticker-9']);
+    await expect.poll(runHosts).toHaveLength(6);
+    expect(await page.evaluate(() => localStorage.getItem('tideflow.host'))).toBeNull();
+    expect(problems).toEqual([]);
   });
 
   it('serves the OpenAPI UI at /docs from this origin only', async () => {

@@ -348,6 +348,28 @@ describe('runs', () => {
     expect(res.json()).toMatchObject({ statusCode: 400, error: 'Bad Request', path: failing });
   });
 
+  it('filters by host; GET /api/hosts lists the hosts of recent runs', async () => {
+    control.addRun({ id: 'b0', workflow: WF, job: 'analyze', host: 'host-b', queuedAt: 4000 });
+    control.addRun({ id: 'b1', workflow: WF, job: 'spawn', host: 'host-b', queuedAt: 4100 });
+    control.addRun({ id: 'c0', workflow: WF, job: 'analyze', host: 'host-a', queuedAt: 3500 });
+    const res = await inject({ url: '/api/runs?host=host-b' });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({ total: 2 });
+    expect(res.json().runs.map((r: { id: string }) => r.id)).toEqual(['b1', 'b0']);
+    expect((await inject({ url: '/api/runs?host=bad%20host' })).json()).toMatchObject({ statusCode: 400, path: '/querystring/host' });
+
+    const hosts = await inject({ url: '/api/hosts' });
+    expect(hosts.statusCode).toBe(200);
+    // Runs without a host (not taken by a worker yet, or older records) are left out.
+    expect(hosts.json()).toEqual({
+      hosts: [
+        { name: 'host-a', runs: 1, lastRunAt: 3500 },
+        { name: 'host-b', runs: 2, lastRunAt: 4100 },
+      ],
+      scanned: 12,
+    });
+  });
+
   it('GET /api/runs/:id: 200 and 404', async () => {
     const res = await inject({ url: '/api/runs/a0' });
     expect(res.statusCode).toBe(200);
@@ -371,6 +393,7 @@ describe('OpenAPI', () => {
     expect(Object.keys(spec.paths).sort()).toEqual(
       [
         '/api/health',
+        '/api/hosts',
         '/api/pause',
         '/api/resume',
         '/api/runs',

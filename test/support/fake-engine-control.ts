@@ -16,6 +16,10 @@ export interface FakeJobDef {
   trigger?: JobTriggerInfo;
   /** ms; when set, nextRunAt = now + interval while active. */
   intervalMs?: number;
+  /** Its route (default `default`). */
+  route?: string;
+  /** Live workers serving its route (default 1); 0 makes the job `waiting`, as the engine reports it. */
+  routeWorkers?: number;
 }
 
 export interface FakeWorkflowDef {
@@ -121,8 +125,9 @@ export class FakeEngineControl implements EngineControl, RunEventSource {
       ...(pausedBy ? { pausedBy } : {}),
       nextRunAt: !pausedBy && d.intervalMs ? this.now() + d.intervalMs : null,
       lastRun,
-      route: 'default',
-      routeWorkers: 1,
+      route: d.route ?? 'default',
+      routeWorkers: d.routeWorkers ?? 1,
+      ...(d.routeWorkers === 0 ? { waiting: `no live worker serves route "${d.route ?? 'default'}" (start \`tideflow worker --serve ${d.route ?? 'default'}\`)` } : {}),
     };
   }
 
@@ -183,6 +188,7 @@ export class FakeEngineControl implements EngineControl, RunEventSource {
       .filter((r) => (query.workflow === undefined || r.workflow === query.workflow))
       .filter((r) => (query.job === undefined || r.job === query.job))
       .filter((r) => (query.status === undefined || r.status === query.status))
+      .filter((r) => (query.host === undefined || r.host === query.host))
       .sort((a, b) => b.queuedAt - a.queuedAt);
     const offset = query.offset ?? 0;
     const limit = query.limit ?? 50;

@@ -1,7 +1,8 @@
 // tideflow dashboard: plain ES module, no build step, same-origin requests only.
 
 const TOKEN_KEY = 'tideflow.adminToken';
-const POLL_MS = { workflows: 3000, runs: 3000, health: 5000 };
+const HOST_KEY = 'tideflow.host';
+const POLL_MS = { workflows: 3000, runs: 3000, health: 5000, hosts: 10000 };
 
 const $ = (sel, root = document) => root.querySelector(sel);
 
@@ -223,6 +224,47 @@ async function refreshHealth() {
   }
 }
 
+// ---------------------------------------------------------------- host filter
+
+/** The host whose runs and records the page shows; '' for all hosts. Kept in this browser. */
+let selectedHost = localStorage.getItem(HOST_KEY) || '';
+const hostListeners = new Set();
+let hostsSignature;
+
+/** `&host=<name>` for the selected host, '' for all hosts. */
+const hostParam = (host = selectedHost) => (host ? `&host=${encodeURIComponent(host)}` : '');
+
+function setHost(host) {
+  if (host === selectedHost) return;
+  selectedHost = host;
+  if (host) localStorage.setItem(HOST_KEY, host);
+  else localStorage.removeItem(HOST_KEY);
+  $('.host-filter').classList.toggle('filtered', !!host);
+  void refreshRuns();
+  for (const fn of hostListeners) {
+    try {
+      fn(host);
+    } catch (err) {
+      console.warn('host change listener failed', err);
+    }
+  }
+}
+
+/** GET /api/hosts: the hosts of recent runs; the remembered choice stays listed even when it ran nothing lately. */
+async function refreshHosts() {
+  const { ok, body } = await getJson('/api/hosts');
+  const names = ok && Array.isArray(body?.hosts) ? body.hosts.map((x) => x.name) : [];
+  if (selectedHost && !names.includes(selectedHost)) names.push(selectedHost);
+  names.sort((a, b) => a.localeCompare(b));
+  // Re-render only on change, so an open list is never replaced under the pointer.
+  const signature = JSON.stringify(names);
+  if (signature === hostsSignature) return;
+  hostsSignature = signature;
+  const select = $('#host-select');
+  select.replaceChildren(h('option', { value: '' }, 'all hosts'), ...names.map((n) => h('option', { value: n }, n)));
+  select.value = selectedHost;
+}
+
 // ---------------------------------------------------------------- workflows
 
 let workflowsSignature = '';
@@ -326,14 +368,17 @@ async function act(action, workflow, job) {
 
 async function refreshRuns() {
   const tbody = $('#runs tbody');
-  const { ok, body } = await getJson('/api/runs?limit=10');
+  const host = selectedHost;
+  const { ok, body } = await getJson(`/api/runs?limit=10${hostParam(host)}`);
+  // The host was changed while this was under way: the newer request renders.
+  if (host !== selectedHost) return;
   if (!ok || !Array.isArray(body?.runs)) {
     $('#runs-note').textContent = 'could not load runs';
     return;
   }
-  $('#runs-note').textContent = `${body.total} in history`;
+  $('#runs-note').textContent = `${body.total} in history${host ? ` on ${host}` : ''}`;
   if (!body.runs.length) {
-    tbody.replaceChildren(h('tr', {}, h('td', { colspan: 5, class: 'empty' }, 'No runs yet.')));
+    tbody.replaceChildren(h('tr', {}, h('td', { colspan: 6, class: 'empty' }, host ? `No runs on ${host} yet.` : 'No runs yet.')));
     return;
   }
   tbody.replaceChildren(
@@ -343,6 +388,7 @@ async function refreshRuns() {
         { title: r.error ?? '' },
         timeCell(r.queuedAt),
         h('td', { class: 'nowrap' }, h('span', { class: 'job-name' }, r.job), h('span', { class: 'muted small run-wf' }, r.workflow)),
+        h('td', { class: 'mono host' }, r.host ?? '—'),
         h('td', {}, r.trigger),
         h('td', {}, badge(r.status), r.attempts > 1 ? h('span', { class: 'muted small' }, ` ×${r.attempts}`) : null),
         h('td', { class: 'num' }, duration(r.durationMs)),
@@ -371,6 +417,15 @@ const panelApi = {
   },
   every(fn, ms) {
     return poll(fn, ms);
+  },
+  /** The host chosen in the top bar ('' for all hosts): add `&host=` to the panel's requests. */
+  host() {
+    return selectedHost;
+  },
+  /** Calls `fn(host)` whenever the chosen host changes; returns a function that stops it. */
+  onHostChange(fn) {
+    hostListeners.add(fn);
+    return () => hostListeners.delete(fn);
   },
 };
 
@@ -408,6 +463,9 @@ function boot() {
   $('#token-button').addEventListener('click', () => void askToken());
   $('#pause-all').addEventListener('click', () => void act('pause'));
   $('#resume-all').addEventListener('click', () => void act('resume'));
+  $('#host-select').addEventListener('change', (e) => setHost(e.target.value));
+  $('.host-filter').classList.toggle('filtered', !!selectedHost);
+  poll(refreshHosts, POLL_MS.hosts);
   poll(refreshHealth, POLL_MS.health);
   poll(refreshWorkflows, POLL_MS.workflows);
   poll(refreshRuns, POLL_MS.runs);

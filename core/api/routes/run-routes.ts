@@ -30,7 +30,22 @@ const RunIdParams = Type.Object(
 );
 type RunIdParams = Static<typeof RunIdParams>;
 
-/** Run history: GET /api/runs (filters, pagination) and GET /api/runs/:id. */
+/** Runs scanned by GET /api/hosts: the newest ones. */
+export const HOSTS_SCAN_RUNS = RUNS_MAX_LIMIT;
+
+const HostsSchema = Type.Object({
+  hosts: Type.Array(
+    Type.Object({
+      name: Type.String({ description: 'TIDEFLOW_HOST_NAME (or the OS host name) of the process that ran them' }),
+      runs: Type.Integer({ description: 'Runs of this host among the scanned ones' }),
+      lastRunAt: Type.Number({ description: 'ms since epoch: queue time of its newest run' }),
+    }),
+    { description: 'Sorted by name' },
+  ),
+  scanned: Type.Integer({ description: `Runs scanned (the newest, at most ${HOSTS_SCAN_RUNS}); runs not yet taken by a worker have no host` }),
+});
+
+/** Run history: GET /api/runs (filters, pagination), GET /api/runs/:id, and the hosts of recent runs (GET /api/hosts). */
 export const runRoutes: FastifyPluginAsync<RunRoutesOptions> = async (app, { control }) => {
   app.get<{ Querystring: RunsQuery }>(
     '/api/runs',
@@ -59,6 +74,30 @@ export const runRoutes: FastifyPluginAsync<RunRoutesOptions> = async (app, { con
       if (!Number.isSafeInteger(offset)) throw new BadRequestError('/querystring/offset', 'must be an integer');
       const { runs, total } = await control.listRuns({ workflow, job, status, host, limit, offset });
       return { runs, total, limit, offset };
+    },
+  );
+
+  app.get(
+    '/api/hosts',
+    {
+      schema: {
+        operationId: 'listHosts',
+        tags: ['runs'],
+        summary: `Hosts that ran the newest ${HOSTS_SCAN_RUNS} runs, with their count and newest run (the dashboard's host filter)`,
+        response: { 200: HostsSchema },
+      },
+    },
+    async () => {
+      const { runs } = await control.listRuns({ limit: HOSTS_SCAN_RUNS, offset: 0 });
+      const hosts = new Map<string, { name: string; runs: number; lastRunAt: number }>();
+      for (const r of runs) {
+        if (!r.host) continue;
+        const h = hosts.get(r.host) ?? { name: r.host, runs: 0, lastRunAt: r.queuedAt };
+        h.runs++;
+        h.lastRunAt = Math.max(h.lastRunAt, r.queuedAt);
+        hosts.set(r.host, h);
+      }
+      return { hosts: [...hosts.values()].sort((a, b) => a.name.localeCompare(b.name)), scanned: runs.length };
     },
   );
 
