@@ -19,6 +19,7 @@ import { BULL_BOARD_PATH, bullBoardRoutes } from './queues/bull-board-routes.js'
 import { documentRouteSecurity, finishOpenApiDocument } from './openapi/openapi-conventions.js';
 import { healthRoutes } from './routes/health-routes.js';
 import { runRoutes } from './routes/run-routes.js';
+import { webhookRoutes } from './routes/webhook-routes.js';
 import { workflowRoutes } from './routes/workflow-routes.js';
 import { sharedSchemas } from './schemas.js';
 
@@ -45,6 +46,8 @@ export interface AdminAppOptions {
   lastSuccesses?: () => Promise<Map<string, number>>;
   /** BullMQ queues shown by Bull Board at /queues (none: no Bull Board). */
   queues?: Queue[];
+  /** The engine's environment: where job webhooks' secrets are read (default process.env). */
+  env?: NodeJS.ProcessEnv;
   /** Registry for /metrics (e.g. the DI one); a private new one by default. */
   metricsRegistry?: Registry;
 }
@@ -177,6 +180,7 @@ export async function buildAdminApp(opts: AdminAppOptions): Promise<FastifyInsta
     await app.register(healthRoutes, { control });
     await app.register(workflowRoutes, { control, requireAdmin });
     await app.register(runRoutes, { control });
+    await app.register(webhookRoutes, { control, env: opts.env ?? process.env });
     await app.register(metricsRoute, { metrics });
     await app.register(dashboardRoutes, { panels: (opts.plugins ?? []).flatMap((p) => (p.manifest.dashboardPanels ?? []).map((panel) => ({ plugin: p.manifest.name, ...panel }))) });
     if (opts.queues?.length) await app.register(bullBoardRoutes, { queues: opts.queues, adminToken: opts.adminToken, requireAdmin });

@@ -1,11 +1,14 @@
 import type { HealthCheck } from '../health/health-check.js';
 import type { RunQuery, RunRecord } from '../history/run-record.js';
+import type { WebhookSettings } from '../workflow/workflow-schema.js';
 
 export interface JobTriggerInfo {
   every?: string;
   cron?: string;
   timezone?: string;
   manual?: boolean;
+  /** POST /hooks/<workflow>/<job> triggers it. */
+  webhook?: boolean;
   /** Reached through another job's `then`. */
   chainedFrom?: string[];
 }
@@ -59,6 +62,10 @@ export interface EngineControl {
   getWorkflow(name: string): Promise<WorkflowStatus>;
   /** Enqueues a manual run (even when paused). Throws NotFoundError. */
   trigger(workflow: string, job: string, input?: unknown): Promise<{ runId: string }>;
+  /** A job's webhook settings and whether it is paused; NotFoundError when the job does not exist or has no webhook. */
+  webhookOf(workflow: string, job: string): Promise<{ webhook: WebhookSettings; paused: boolean }>;
+  /** Enqueues a run triggered by the job's webhook, its body the input (refused while paused: the caller checks webhookOf). */
+  triggerByWebhook(workflow: string, job: string, input: unknown): Promise<{ runId: string }>;
   /** No target: everything. Throws NotFoundError. */
   pause(target: PauseTarget): Promise<void>;
   resume(target: PauseTarget): Promise<void>;

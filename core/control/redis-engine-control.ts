@@ -8,6 +8,7 @@ import type { RunQueues } from '../queues/run-queues.js';
 import { routeOf } from '../workflow/loaded-workflow.js';
 import type { CatalogEntry, WorkflowCatalog } from '../workflow/workflow-catalog.js';
 import { displayPath } from '../workflow/workflow-loader.js';
+import type { WebhookSettings } from '../workflow/workflow-schema.js';
 import { checkRunInput } from './run-input-limits.js';
 import {
   NotFoundError,
@@ -61,6 +62,7 @@ export class RedisEngineControl implements EngineControl {
             cron: j.trigger.cron,
             timezone: j.trigger.timezone,
             manual: j.trigger.manual || undefined,
+            webhook: j.trigger.webhook ? true : undefined,
             chainedFrom: j.predecessors.length ? j.predecessors : undefined,
           },
           state: pausedBy ? 'paused' : 'active',
@@ -92,16 +94,32 @@ export class RedisEngineControl implements EngineControl {
     return entry;
   }
 
-  async trigger(workflow: string, job: string, input?: unknown): Promise<{ runId: string }> {
+  trigger(workflow: string, job: string, input?: unknown): Promise<{ runId: string }> {
+    return this.enqueue(workflow, job, input, 'manual');
+  }
+
+  async webhookOf(workflow: string, job: string): Promise<{ webhook: WebhookSettings; paused: boolean }> {
+    const { workflow: wf } = await this.entry(workflow, job);
+    const webhook = wf.jobs[job]!.trigger.webhook;
+    if (!webhook) throw new NotFoundError(`job "${workflow}/${job}" has no webhook`);
+    const paused = (await this.d.pauses.snapshot()).pausedBy(workflow, job) !== undefined;
+    return { webhook, paused };
+  }
+
+  triggerByWebhook(workflow: string, job: string, input: unknown): Promise<{ runId: string }> {
+    return this.enqueue(workflow, job, input, 'webhook');
+  }
+
+  private async enqueue(workflow: string, job: string, input: unknown, trigger: 'manual' | 'webhook'): Promise<{ runId: string }> {
     // Refused input leaves nothing behind: checked before any record exists.
     checkRunInput(input);
     const { workflow: wf } = await this.entry(workflow, job);
     const def = wf.jobs[job]!;
     const runId = manualRunId(workflow, job);
-    const run: RunRecord = { id: runId, workflow, job, plugin: def.plugin, trigger: 'manual', status: 'queued', attempts: 0, queuedAt: Date.now() };
+    const run: RunRecord = { id: runId, workflow, job, plugin: def.plugin, trigger, status: 'queued', attempts: 0, queuedAt: Date.now() };
     await this.d.history.save(run);
     try {
-      await this.d.queues.queue(routeOf(def)).add(jobKey(workflow, job), { workflow, job, trigger: 'manual', input }, { ...runJobOptions(def), jobId: runId });
+      await this.d.queues.queue(routeOf(def)).add(jobKey(workflow, job), { workflow, job, trigger, input }, { ...runJobOptions(def), jobId: runId });
     } catch (err) {
       // Never a phantom "queued" run: the record says it was not enqueued, and why.
       const now = Date.now();

@@ -224,6 +224,7 @@ export class Engine {
       // Refused requests and failures are logged (one line each); ordinary requests are not.
       logger: this.log.child({ component: 'api' }),
       metricsRegistry,
+      env: config.env,
       // Every route's queue known at start (a route first named later shows after a restart).
       queues: await Promise.all((await this.queues!.known()).map((r) => this.queues!.queue(r))),
       queueCounts: async () => queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children', 'completed', 'failed'),

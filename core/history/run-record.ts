@@ -1,5 +1,5 @@
-/** What started a run: its schedule, a person (API, CLI, dashboard), or a predecessor's `then`. */
-export type RunTrigger = 'schedule' | 'manual' | 'chain';
+/** What started a run: its schedule, a person (API, CLI, dashboard), a predecessor's `then`, or a call of its webhook. */
+export type RunTrigger = 'schedule' | 'manual' | 'chain' | 'webhook';
 
 export type RunStatus = 'queued' | 'running' | 'retrying' | 'succeeded' | 'failed';
 

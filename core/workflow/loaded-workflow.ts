@@ -1,3 +1,5 @@
+import type { WebhookSettings } from './workflow-schema.js';
+
 /** The route of jobs that name none: served by `tideflow start` and by plain `tideflow worker`. */
 export const DEFAULT_ROUTE = 'default';
 
@@ -11,6 +13,8 @@ export interface LoadedJob {
     cron?: string;
     timezone?: string;
     manual: boolean;
+    /** POST /hooks/<workflow>/<job> triggers it (defaults applied). */
+    webhook?: WebhookSettings;
   };
   /** The plugin config, validated, with the plugin schema's defaults applied. */
   config: unknown;

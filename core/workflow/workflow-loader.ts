@@ -4,7 +4,8 @@ import { parseDuration, tryParseDuration } from './duration.js';
 import { DEFAULT_ROUTE, type LoadedJob, type LoadedWorkflow } from './loaded-workflow.js';
 import { createAjv, describeErrors, escapePointer, type SchemaIssue } from './schema-validator.js';
 import { WorkflowError } from './workflow-error.js';
-import { WorkflowFileSchema, type JobDefinition, type WorkflowFile } from './workflow-schema.js';
+import { Value } from '@sinclair/typebox/value';
+import { WebhookSchema, WorkflowFileSchema, type JobDefinition, type WebhookSettings, type WorkflowFile } from './workflow-schema.js';
 
 export type LoadResult = { ok: true; workflow: LoadedWorkflow } | { ok: false; errors: WorkflowError[] };
 
@@ -84,6 +85,7 @@ export function parseWorkflow(text: string, file: string, plugins: PluginSchemas
         cron: def.cron,
         timezone: def.timezone,
         manual: def.manual === true,
+        webhook: def.webhook ? Value.Default(WebhookSchema, structuredClone(def.webhook)) as WebhookSettings : undefined,
       },
       config: def.config ?? {},
       retry: {

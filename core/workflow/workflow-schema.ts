@@ -29,6 +29,27 @@ export const RetrySchema = Type.Object(
   { additionalProperties: false, description: 'Retry policy of each run of this job.' },
 );
 
+/** Bodies a webhook may carry at most: the admin app's own body limit. */
+export const MAX_WEBHOOK_BODY_BYTES = 1024 * 1024;
+
+export const WebhookSchema = Type.Object(
+  {
+    secretEnv: Type.String({
+      pattern: '^[A-Z_][A-Z0-9_]{0,127}$',
+      description: "Environment variable of the engine holding this webhook's secret (the secret never goes in the file).",
+    }),
+    auth: Type.Union([Type.Literal('hmac-sha256'), Type.Literal('bearer')], {
+      default: 'hmac-sha256',
+      description:
+        'hmac-sha256: header X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body with the secret> (as GitHub signs); bearer: Authorization: Bearer <secret>.',
+    }),
+    maxBodyBytes: Type.Integer({ minimum: 2, maximum: MAX_WEBHOOK_BODY_BYTES, default: 65536, description: 'Larger bodies are refused (413).' }),
+    perMinute: Type.Integer({ minimum: 1, maximum: 6000, default: 60, description: 'Calls accepted per minute; more are refused (429).' }),
+  },
+  { additionalProperties: false, description: 'POST /hooks/<workflow>/<job> triggers this job; its JSON body becomes the run input.' },
+);
+export type WebhookSettings = Static<typeof WebhookSchema>;
+
 export const JobSchema = Type.Object(
   {
     plugin: Type.String({ minLength: 1, description: 'Name of the plugin this job runs (spawner, analyzer, logger, charts, ...).' }),
@@ -37,6 +58,7 @@ export const JobSchema = Type.Object(
     cron: Type.Optional(Type.String({ format: 'cron', description: 'Fire on this cron expression (5 or 6 fields), e.g. "*/5 * * * *".' })),
     timezone: Type.Optional(Type.String({ format: 'timezone', description: 'IANA time zone of `cron`, e.g. "Europe/Paris". Default UTC.' })),
     manual: Type.Optional(Type.Boolean({ description: 'Only a person triggers this job (API, CLI, dashboard).' })),
+    webhook: Type.Optional(WebhookSchema),
     runsOn: Type.Optional(RunsOn("Route this job runs on (overrides the workflow's runsOn); served by `tideflow worker --serve <route>`.")),
     config: Type.Optional(
       Type.Record(Type.String(), Type.Unknown(), { description: "The plugin's configuration, checked against the plugin's own schema." }),

@@ -154,6 +154,15 @@ export class FakeEngineControl implements EngineControl, RunEventSource {
     return { runId: run.id };
   }
 
+  /** Fake jobs have no webhooks (the webhook route is tested on a real engine). */
+  async webhookOf(workflow: string, job: string): Promise<never> {
+    throw new NotFoundError(`job "${workflow}/${job}" has no webhook`);
+  }
+
+  async triggerByWebhook(workflow: string, job: string): Promise<never> {
+    throw new NotFoundError(`job "${workflow}/${job}" has no webhook`);
+  }
+
   private checkTarget(target: PauseTarget): void {
     if (target.workflow === undefined) return;
     const wf = this.def(target.workflow);
