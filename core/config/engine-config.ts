@@ -5,7 +5,7 @@ import { ROUTE_PATTERN } from '../workflow/workflow-schema.js';
 import { parseEnvSettings } from './env-settings.js';
 
 export interface EngineConfig {
-  /** Where Redis AOF, SQLite, charts, the admin token live. Default ./data. */
+  /** Where the private Redis's AOF, the admin token and the plugins' files live. Default ./data. */
   dataDir: string;
   /** Folder of workflow JSON files. Default ./workflows. */
   workflowsDir: string;

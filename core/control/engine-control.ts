@@ -71,6 +71,6 @@ export interface EngineControl {
   resume(target: PauseTarget): Promise<void>;
   listRuns(query: RunQuery): Promise<{ runs: RunRecord[]; total: number }>;
   getRun(id: string): Promise<RunRecord | undefined>;
-  /** redis, docker, scheduler (watchdog), store... */
+  /** The engine's checks (redis, scheduler) and the plugins' and their services' (docker, store with the built-ins). */
   health(): Promise<Record<string, HealthCheck>>;
 }

@@ -29,7 +29,7 @@ export const healthRoutes: FastifyPluginAsync<HealthRoutesOptions> = async (app,
       schema: {
         operationId: 'getHealth',
         tags: ['health'],
-        summary: 'Health of Redis, the Docker engine, the scheduler watchdog, the store...',
+        summary: "Health of Redis, the scheduler watchdog, and what the plugins' services contribute (the built-ins: docker, store)",
         description: '200 when every check is up, 503 when any is down (each check says why).',
         response: { 200: HealthSchema, 503: HealthSchema },
       },
