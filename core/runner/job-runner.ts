@@ -148,8 +148,10 @@ export class JobRunner extends EventEmitter implements RunEventSource {
       log.warn({ runId }, `no job ${jobKey(data.workflow, data.job)} is defined any more: fire dropped`);
       return { dropped: 'undefined job' };
     }
-    if (data.trigger === 'schedule' && (await pauses.pausedBy(data.workflow, data.job))) {
-      // Raced with a pause: a paused job never fires from its trigger.
+    if (data.trigger === 'schedule' && job.attemptsMade === 0 && (await pauses.pausedBy(data.workflow, data.job))) {
+      // Raced with a pause: a paused job never fires from its trigger. A fire
+      // that already ran an attempt keeps its retries (dropping one left the
+      // run "retrying" for ever): a pause stops new fires, not started runs.
       return { dropped: 'paused' };
     }
     const registered = plugins.get(def.plugin);
