@@ -153,7 +153,11 @@ describe('container killer (real Docker)', () => {
     const list = await listAll(mark);
     expect(list).toHaveLength(3);
     expect(list.every((c) => c.State === 'running')).toBe(true);
-    for (const [id, pids] of before) expect(await procs(id)).toEqual(pids);
+    // Every process seen before is still there (a workload may have forked one more since: that is not a signal).
+    for (const [id, pids] of before) {
+      expect(pids?.length).toBeGreaterThan(0);
+      expect(await procs(id)).toEqual(expect.arrayContaining(pids!));
+    }
   });
 
   it('killMethod "docker" keeps the old path: remove({force:true}), gone when the run returns', async () => {
