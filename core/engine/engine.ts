@@ -23,6 +23,7 @@ import { EngineKeys } from '../redis/engine-keys.js';
 import { RedisClusterMetricStore } from '../metrics/redis-cluster-metric-store.js';
 import { RunMetricsRecorder } from '../metrics/run-metrics.js';
 import { JobRunner } from '../runner/job-runner.js';
+import { OverlapGuard } from '../runner/overlap-guard.js';
 import { RunQueues } from '../queues/run-queues.js';
 import { PauseStore } from '../scheduler/pause-store.js';
 import { SchedulerSync } from '../scheduler/scheduler-sync.js';
@@ -194,6 +195,7 @@ export class Engine {
       history,
       metrics: new RunMetricsRecorder(this.clusterMetrics, log),
       pauses: this.pauses,
+      overlap: new OverlapGuard(this.historyConnection, keys),
       log,
       outage,
       concurrency: config.concurrency,

@@ -1,7 +1,8 @@
 /** What started a run: its schedule, a person (API, CLI, dashboard), a predecessor's `then`, or a call of its webhook. */
 export type RunTrigger = 'schedule' | 'manual' | 'chain' | 'webhook';
 
-export type RunStatus = 'queued' | 'running' | 'retrying' | 'succeeded' | 'failed';
+/** `skipped`: a scheduled fire that came while a run of the same job was still going (overlap policy "skip"): nothing ran. */
+export type RunStatus = 'queued' | 'running' | 'retrying' | 'succeeded' | 'failed' | 'skipped';
 
 /** One run of one job: what the run history stores and the API returns. */
 export interface RunRecord {

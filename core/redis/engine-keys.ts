@@ -54,6 +54,11 @@ export class EngineKeys {
     return this.toKey('routes');
   }
 
+  /** Sorted set: the runs of one job going on now (run id -> lease expiry in ms), for its overlap policy. */
+  activeRuns(jobKey: string): string {
+    return this.toKey('active-runs', jobKey);
+  }
+
   /** String: the scheduler watchdog's last status (JSON), for processes without a watchdog. */
   get watchdog(): string {
     return this.toKey('watchdog');

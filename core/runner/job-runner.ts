@@ -11,10 +11,11 @@ import type { RunMetricsRecorder } from '../metrics/run-metrics.js';
 import { isNonRetryable } from '../plugin/errors.js';
 import { errorMessage } from '../util/error-message.js';
 import type { PluginContext } from '../plugin/plugin.js';
-import type { PluginRegistry } from '../plugin/plugin-registry.js';
+import type { PluginRegistry, RegisteredPlugin } from '../plugin/plugin-registry.js';
+import type { OverlapEntry, OverlapGuard } from './overlap-guard.js';
 import type { PauseStore } from '../scheduler/pause-store.js';
 import { chainedRunId, jobKey, scheduledRunId } from '../queues/run-ids.js';
-import { DEFAULT_ROUTE, routeOf, type LoadedJob, type LoadedWorkflow } from '../workflow/loaded-workflow.js';
+import { DEFAULT_ROUTE, isScheduled, routeOf, type LoadedJob, type LoadedWorkflow } from '../workflow/loaded-workflow.js';
 import type { WorkflowCatalog } from '../workflow/workflow-catalog.js';
 import { teeToJobLog } from './job-log-tee.js';
 import { malformedRunJob, runJobOptions, type RunJobData } from '../queues/run-job-data.js';
@@ -58,6 +59,8 @@ export interface JobRunnerOptions {
   /** Where each attempt's start and finish are counted, cluster-wide (with the plugin's own counts on success). */
   metrics: RunMetricsRecorder;
   pauses: PauseStore;
+  /** The overlap policy of scheduled jobs (leases in Redis, across processes). */
+  overlap: OverlapGuard;
   log: Logger;
   /** Folds Redis connection errors into one line per outage; without it each is logged. */
   outage?: RedisOutageLog;
@@ -129,7 +132,7 @@ export class JobRunner extends EventEmitter implements RunEventSource {
   }
 
   private async process(job: Job<RunJobData>, workerSignal?: AbortSignal): Promise<unknown> {
-    const { catalog, history, metrics, pauses, plugins, log } = this.opts;
+    const { catalog, overlap, pauses, plugins, log } = this.opts;
     const data = job.data;
     const malformed = malformedRunJob(job.name, data);
     if (malformed) {
@@ -157,6 +160,43 @@ export class JobRunner extends EventEmitter implements RunEventSource {
     const registered = plugins.get(def.plugin);
     if (!registered) throw new UnrecoverableError(`plugin "${def.plugin}" is not installed in this process`);
 
+    // Overlap policy (scheduled jobs): a fire that finds a run of its job still going is skipped; every run of the job holds a lease while it goes.
+    let leave: (() => Promise<void>) | undefined;
+    if (isScheduled(def) && def.overlap !== 'allow') {
+      const lease: OverlapEntry = await overlap.enter(jobKey(data.workflow, data.job), runId, data.trigger === 'schedule' && job.attemptsMade === 0);
+      if (lease.busyWith !== undefined) return this.skipFire(job, runId, def, lease.busyWith);
+      leave = lease.leave;
+    }
+    try {
+      return await this.attempt(job, runId, entry.workflow, def, registered, workerSignal);
+    } finally {
+      await leave?.();
+    }
+  }
+
+  /** Records a scheduled fire skipped by the overlap policy: nothing ran. */
+  private async skipFire(job: Job<RunJobData>, runId: string, def: LoadedJob, busyWith: string): Promise<{ skipped: string }> {
+    const now = Date.now();
+    const { workflow, job: name } = job.data;
+    await this.opts.history.save({
+      id: runId, workflow, job: name, plugin: def.plugin, trigger: 'schedule', status: 'skipped', attempts: 0, host: this.host,
+      queuedAt: job.timestamp, finishedAt: now, error: `skipped: run ${busyWith} of this job was still going (overlap "skip")`,
+    });
+    this.opts.log.info({ run: runId, busyWith }, `${jobKey(workflow, name)}: fire skipped, the previous run is still going`);
+    return { skipped: busyWith };
+  }
+
+  private async attempt(
+    job: Job<RunJobData>,
+    runId: string,
+    workflow: LoadedWorkflow,
+    def: LoadedJob,
+    registered: RegisteredPlugin,
+    workerSignal?: AbortSignal,
+  ): Promise<unknown> {
+    const { history, metrics, log } = this.opts;
+    const data = job.data;
+    const entry = { workflow };
     const attempt = job.attemptsMade + 1;
     const interrupted = await this.interruptedAttempts(job, runId, attempt);
     const run: RunRecord = {

@@ -16,6 +16,8 @@ export interface LoadedJob {
     /** POST /hooks/<workflow>/<job> triggers it (defaults applied). */
     webhook?: WebhookSettings;
   };
+  /** What a scheduled fire does while a run of this job is going: skip it (default) or run alongside. */
+  overlap: 'skip' | 'allow';
   /** The plugin config, validated, with the plugin schema's defaults applied. */
   config: unknown;
   retry: { attempts: number; backoff: 'fixed' | 'exponential'; delayMs: number };

@@ -87,6 +87,7 @@ export function parseWorkflow(text: string, file: string, plugins: PluginSchemas
         manual: def.manual === true,
         webhook: def.webhook ? Value.Default(WebhookSchema, structuredClone(def.webhook)) as WebhookSettings : undefined,
       },
+      overlap: def.overlap ?? 'skip',
       config: def.config ?? {},
       retry: {
         attempts: retry?.attempts ?? 1,

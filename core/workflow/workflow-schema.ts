@@ -59,6 +59,12 @@ export const JobSchema = Type.Object(
     timezone: Type.Optional(Type.String({ format: 'timezone', description: 'IANA time zone of `cron`, e.g. "Europe/Paris". Default UTC.' })),
     manual: Type.Optional(Type.Boolean({ description: 'Only a person triggers this job (API, CLI, dashboard).' })),
     webhook: Type.Optional(WebhookSchema),
+    overlap: Type.Optional(
+      Type.Union([Type.Literal('skip'), Type.Literal('allow')], {
+        description:
+          'A scheduled fire that comes while a run of this job is still going: "skip" (the default) records a skipped fire and runs nothing; "allow" runs it alongside.',
+      }),
+    ),
     runsOn: Type.Optional(RunsOn("Route this job runs on (overrides the workflow's runsOn); served by `tideflow worker --serve <route>`.")),
     config: Type.Optional(
       Type.Record(Type.String(), Type.Unknown(), { description: "The plugin's configuration, checked against the plugin's own schema." }),
