@@ -38,7 +38,7 @@ export const RunRecordSchema = Type.Object(
     workflow: Type.String(),
     job: Type.String(),
     plugin: Type.String(),
-    trigger: StringEnum(['schedule', 'manual', 'chain', 'webhook'] as const),
+    trigger: StringEnum(['schedule', 'manual', 'chain', 'webhook', 'failure'] as const),
     status: RunStatusSchema,
     attempts: Type.Integer(),
     queuedAt: Millis('ms since epoch'),

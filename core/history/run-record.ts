@@ -1,5 +1,5 @@
-/** What started a run: its schedule, a person (API, CLI, dashboard), a predecessor's `then`, or a call of its webhook. */
-export type RunTrigger = 'schedule' | 'manual' | 'chain' | 'webhook';
+/** What started a run: its schedule, a person (API, CLI, dashboard), a predecessor's `then`, a call of its webhook, or a failed run it handles (`onFailure`). */
+export type RunTrigger = 'schedule' | 'manual' | 'chain' | 'webhook' | 'failure';
 
 /** `skipped`: a scheduled fire that came while a run of the same job was still going (overlap policy "skip"): nothing ran. */
 export type RunStatus = 'queued' | 'running' | 'retrying' | 'succeeded' | 'failed' | 'skipped';

@@ -37,6 +37,12 @@ export function manualRunId(workflow: string, job: string): string {
   return `${workflow}.${job}.m-${randomUUID().replace(/-/g, '').slice(0, 16)}`;
 }
 
+/** A failure handler's run for one failed run: the same id however often the failure is reported, so it runs once. */
+export function failureRunId(workflow: string, job: string, failedRunId: string): string {
+  const h = createHash('sha256').update(`${failedRunId}!${job}`).digest('hex').slice(0, 16);
+  return `${workflow}.${job}.f-${h}`;
+}
+
 export function chainedRunId(workflow: string, job: string, predecessorRunId: string): string {
   const h = createHash('sha256').update(`${predecessorRunId}>${job}`).digest('hex').slice(0, 16);
   return `${workflow}.${job}.c-${h}`;

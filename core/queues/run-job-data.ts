@@ -8,7 +8,7 @@ import type { LoadedJob } from '../workflow/loaded-workflow.js';
 export const RunJobDataSchema = Type.Object({
   workflow: Type.String({ minLength: 1 }),
   job: Type.String({ minLength: 1 }),
-  trigger: Type.Union([Type.Literal('schedule'), Type.Literal('manual'), Type.Literal('chain'), Type.Literal('webhook')]),
+  trigger: Type.Union([Type.Literal('schedule'), Type.Literal('manual'), Type.Literal('chain'), Type.Literal('webhook'), Type.Literal('failure')]),
   input: Type.Optional(Type.Unknown()),
   causedBy: Type.Optional(Type.String()),
   /** Producer of `input` when chained. */

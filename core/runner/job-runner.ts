@@ -14,7 +14,7 @@ import type { PluginContext } from '../plugin/plugin.js';
 import type { PluginRegistry, RegisteredPlugin } from '../plugin/plugin-registry.js';
 import type { OverlapEntry, OverlapGuard } from './overlap-guard.js';
 import type { PauseStore } from '../scheduler/pause-store.js';
-import { chainedRunId, jobKey, scheduledRunId } from '../queues/run-ids.js';
+import { chainedRunId, failureRunId, jobKey, scheduledRunId } from '../queues/run-ids.js';
 import { DEFAULT_ROUTE, isScheduled, routeOf, type LoadedJob, type LoadedWorkflow } from '../workflow/loaded-workflow.js';
 import type { WorkflowCatalog } from '../workflow/workflow-catalog.js';
 import { teeToJobLog } from './job-log-tee.js';
@@ -280,6 +280,8 @@ export class JobRunner extends EventEmitter implements RunEventSource {
       const failedEvent: RunEvent = { type: 'failed', run: failed, willRetry: !final, error: message };
       await startCounted;
       await metrics.record(failedEvent);
+      // Before the final record: a run the history shows failed has its handlers enqueued (each once, by id).
+      if (final && data.trigger !== 'failure') await this.enqueueFailureHandlers(entry.workflow, def, failed, data.input);
       await history.save(failed);
       this.emitRun(failedEvent);
       ctx.log.warn(
@@ -315,6 +317,29 @@ export class JobRunner extends EventEmitter implements RunEventSource {
     }
     this.opts.log.warn({ run: runId, attempt, interrupted: stalls }, 'taking over a run whose previous worker died mid-run');
     return known;
+  }
+
+  /**
+   * The `onFailure` jobs of a run that failed for good, each given the failed
+   * run. Their runs never start handlers themselves (trigger "failure"), so a
+   * failing handler cannot loop.
+   */
+  private async enqueueFailureHandlers(wf: LoadedWorkflow, def: LoadedJob, failed: RunRecord, input: unknown): Promise<void> {
+    const failure = { workflow: failed.workflow, job: failed.job, runId: failed.id, trigger: failed.trigger, attempts: failed.attempts, error: failed.error, input };
+    for (const name of def.onFailure ?? []) {
+      const handler = wf.jobs[name];
+      if (!handler) continue;
+      const id = failureRunId(wf.name, name, failed.id);
+      const queued: RunRecord = {
+        id, workflow: wf.name, job: name, plugin: handler.plugin, trigger: 'failure', status: 'queued', attempts: 0, queuedAt: Date.now(), causedBy: failed.id,
+      };
+      await this.opts.history.save(queued, { onlyIfNew: true });
+      await this.opts.queues.queue(routeOf(handler)).add(
+        jobKey(wf.name, name),
+        { workflow: wf.name, job: name, trigger: 'failure', input: failure, causedBy: failed.id },
+        { ...runJobOptions(handler), jobId: id },
+      );
+    }
   }
 
   private async enqueueSuccessors(wf: LoadedWorkflow, def: LoadedJob, runId: string, output: unknown): Promise<void> {

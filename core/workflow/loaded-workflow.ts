@@ -23,6 +23,8 @@ export interface LoadedJob {
   retry: { attempts: number; backoff: 'fixed' | 'exponential'; delayMs: number };
   timeoutMs?: number;
   then: string[];
+  /** Jobs run once when a run of this job has failed for good, the failed run as their input. */
+  onFailure: string[];
   /** The route (queue) it runs on: its own runsOn, else the workflow's, else DEFAULT_ROUTE. */
   route: string;
   /** Jobs whose `then` names this one. */

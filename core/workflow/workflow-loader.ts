@@ -44,6 +44,8 @@ export function parseWorkflow(text: string, file: string, plugins: PluginSchemas
   const at = (job: string, ...rest: string[]) => ['', 'jobs', job, ...rest].map(escapePointer).join('/');
   const names = Object.keys(wf.jobs);
   const predecessors = new Map<string, string[]>(names.map((n) => [n, []]));
+  /** Jobs whose failures each job handles (`onFailure`). */
+  const handles = new Map<string, string[]>(names.map((n) => [n, []]));
 
   for (const [name, def] of Object.entries(wf.jobs)) {
     (def.then ?? []).forEach((next, i) => {
@@ -52,13 +54,20 @@ export function parseWorkflow(text: string, file: string, plugins: PluginSchemas
       else predecessors.get(next)!.push(name);
     });
   }
+  for (const [name, def] of Object.entries(wf.jobs)) {
+    (def.onFailure ?? []).forEach((handler, i) => {
+      if (!wf.jobs[handler]) errors.push(new WorkflowError(shown, at(name, 'onFailure', String(i)), `"${handler}" is not a job of this workflow (jobs: ${names.join(', ')})`));
+      else if (handler === name) errors.push(new WorkflowError(shown, at(name, 'onFailure', String(i)), `job "${name}" cannot handle its own failure`));
+      else handles.get(handler)!.push(name);
+    });
+  }
   for (const cycle of findCycles(wf.jobs)) {
     const [first, second] = cycle;
     const idx = (wf.jobs[first!]!.then ?? []).indexOf(second!);
     errors.push(new WorkflowError(shown, at(first!, 'then', String(idx)), `cycle through then: ${cycle.join(' -> ')}`));
   }
   for (const [name, def] of Object.entries(wf.jobs)) {
-    errors.push(...checkTrigger(def, name, predecessors.get(name)!, shown, at));
+    errors.push(...checkTrigger(def, name, [...predecessors.get(name)!, ...handles.get(name)!], shown, at));
     if (def.plugin === undefined) continue;
     const registered = plugins.get(def.plugin);
     if (!registered) {
@@ -96,6 +105,7 @@ export function parseWorkflow(text: string, file: string, plugins: PluginSchemas
       },
       timeoutMs: def.timeout ? parseDuration(def.timeout) : undefined,
       then: def.then ?? [],
+      onFailure: def.onFailure ?? [],
       route: def.runsOn ?? wf.runsOn ?? DEFAULT_ROUTE,
       predecessors: predecessors.get(name)!,
     };
@@ -116,6 +126,8 @@ function sanitizeJobs(jobs: Record<string, unknown>): Record<string, JobDefiniti
     if (typeof def.plugin !== 'string' || def.plugin === '') delete def.plugin;
     if (!Array.isArray(def.then)) delete def.then;
     else def.then = (def.then as unknown[]).filter((t): t is string => typeof t === 'string');
+    if (!Array.isArray(def.onFailure)) delete def.onFailure;
+    else def.onFailure = (def.onFailure as unknown[]).filter((t): t is string => typeof t === 'string');
     out[name] = def as JobDefinition;
   }
   return out;
@@ -148,7 +160,7 @@ function checkTrigger(
     errors.push(new WorkflowError(file, at(name, 'manual'), 'a manual job cannot also have "every" or "cron"'));
   }
   if (!triggered && def.manual !== true && preds.length === 0) {
-    errors.push(new WorkflowError(file, at(name), 'has no trigger: give it "every" or "cron", name it in another job\'s "then", or set "manual": true'));
+    errors.push(new WorkflowError(file, at(name), 'has no trigger: give it "every" or "cron", name it in another job\'s "then" or "onFailure", or set "manual": true'));
   }
   return errors;
 }

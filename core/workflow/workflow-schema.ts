@@ -77,6 +77,13 @@ export const JobSchema = Type.Object(
         description: "Jobs to run after this one succeeds, each with this job's output as input.",
       }),
     ),
+    onFailure: Type.Optional(
+      Type.Array(Type.String({ pattern: JOB_NAME_PATTERN }), {
+        uniqueItems: true,
+        description:
+          'Jobs to run once when a run of this job has failed for good (no attempt left, or not retryable), each with the failed run as input: { workflow, job, runId, trigger, attempts, error, input }. A run started by a failure never starts failure handlers.',
+      }),
+    ),
   },
   { additionalProperties: false },
 );

@@ -38,6 +38,8 @@ const broken: Array<[string, string, string[]]> = [
   ['unknown plugin', JSON.stringify({ name: 'wf', jobs: { a: { plugin: 'spawnr', every: '1m' } } }), [`${F}: /jobs/a/plugin: unknown plugin "spawnr" (known: noop)`]],
   ['then names a missing job', JSON.stringify({ name: 'wf', jobs: { a: { plugin: 'noop', every: '1m', then: ['lgo'] } } }), [`${F}: /jobs/a/then/0: "lgo" is not a job of this workflow`]],
   ['then names itself', JSON.stringify({ name: 'wf', jobs: { a: { plugin: 'noop', every: '1m', then: ['a'] } } }), [`${F}: /jobs/a/then/0: job "a" cannot follow itself`]],
+  ['onFailure names a missing job', JSON.stringify({ name: 'wf', jobs: { a: { plugin: 'noop', every: '1m', onFailure: ['ntfy'] } } }), [`${F}: /jobs/a/onFailure/0: "ntfy" is not a job of this workflow`]],
+  ['onFailure names itself', JSON.stringify({ name: 'wf', jobs: { a: { plugin: 'noop', every: '1m', onFailure: ['a'] } } }), [`${F}: /jobs/a/onFailure/0: job "a" cannot handle its own failure`]],
   ['cycle through then', JSON.stringify({ name: 'wf', jobs: { s: { plugin: 'noop', every: '1m', then: ['a'] }, a: { plugin: 'noop', then: ['b'] }, b: { plugin: 'noop', then: ['a'] } } }), [`${F}: /jobs/a/then/0: cycle through then: a -> b -> a`]],
   ['duplicate then entries', JSON.stringify({ name: 'wf', jobs: { a: { plugin: 'noop', every: '1m', then: ['b', 'b'] }, b: { plugin: 'noop' } } }), [`${F}: /jobs/a/then: must NOT have duplicate items`]],
   ['config fails plugin schema', JSON.stringify({ name: 'wf', jobs: { a: { plugin: 'noop', every: '1m', config: { count: 0 } } } }), [`${F}: /jobs/a/config/count: must be >= 1`]],
@@ -77,6 +79,12 @@ describe('workflow loader', () => {
   });
 
   it('has at least 20 broken cases', () => expect(broken.length).toBeGreaterThanOrEqual(20));
+
+  it('a job reached only through onFailure needs no trigger of its own, and loads its handlers', () => {
+    const r = parseWorkflow(JSON.stringify({ name: 'wf', jobs: { a: { plugin: 'noop', every: '1m', onFailure: ['h'] }, h: { plugin: 'noop' } } }), F, registry());
+    expect(r.ok ? [] : r.errors.map(String)).toEqual([]);
+    expect(r.ok && [r.workflow.jobs.a!.onFailure, r.workflow.jobs.h!.onFailure, r.workflow.jobs.h!.predecessors]).toEqual([['h'], [], []]);
+  });
 
   it('loads a valid file with defaults applied and durations in ms', () => {
     const text = JSON.stringify({
