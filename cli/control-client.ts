@@ -8,6 +8,7 @@ import { EngineKeys } from '../core/redis/engine-keys.js';
 import { RunQueues } from '../core/queues/run-queues.js';
 import { PauseStore } from '../core/scheduler/pause-store.js';
 import { SchedulerSync } from '../core/scheduler/scheduler-sync.js';
+import { RunCancellation } from '../core/runner/run-cancellation.js';
 import { WorkflowCatalog } from '../core/workflow/workflow-catalog.js';
 
 /**
@@ -37,6 +38,7 @@ export async function connectControl(config: EngineConfig): Promise<{ control: R
     pauses: new PauseStore(redis, keys),
     history: new RunHistory(redis, keys),
     sync: new SchedulerSync(queues, silentLogger()),
+    publishCancel: (runId) => RunCancellation.publish(redis, keys, runId),
   });
   return {
     control,

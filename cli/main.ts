@@ -100,6 +100,12 @@ program
   .action(action(async (target: string, o: { input?: string }) => (await controlCommands()).triggerCommand(await config(), target, o.input)));
 
 program
+  .command('cancel')
+  .description('cancel a run: a queued one is removed, a running one is aborted; its successors never start')
+  .argument('<run id>')
+  .action(action(async (runId: string) => (await controlCommands()).cancelCommand(await config(), runId)));
+
+program
   .command('pause')
   .description('pause a job, a workflow, or (no argument) everything')
   .argument('[workflow[/job]]')

@@ -24,6 +24,12 @@ async function withControl<T>(config: EngineConfig, fn: (c: Awaited<ReturnType<t
   }
 }
 
+/** `tideflow cancel <run id>`: removes a queued run, or aborts a running one. */
+export async function cancelCommand(config: EngineConfig, runId: string): Promise<string> {
+  const r = await withControl(config, (c) => c.cancel(runId));
+  return r.status === 'cancelled' ? `cancelled ${runId} (it was queued: removed)` : `cancelling ${runId}: its runner aborts it (see \`tideflow status\`)`;
+}
+
 export async function triggerCommand(config: EngineConfig, target: string, inputJson?: string): Promise<string> {
   const { workflow, job } = parseTarget(target, true);
   let input: unknown;

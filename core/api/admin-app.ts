@@ -179,7 +179,7 @@ export async function buildAdminApp(opts: AdminAppOptions): Promise<FastifyInsta
     const { control } = opts;
     await app.register(healthRoutes, { control });
     await app.register(workflowRoutes, { control, requireAdmin });
-    await app.register(runRoutes, { control });
+    await app.register(runRoutes, { control, requireAdmin });
     await app.register(webhookRoutes, { control, env: opts.env ?? process.env });
     await app.register(metricsRoute, { metrics });
     await app.register(dashboardRoutes, { panels: (opts.plugins ?? []).flatMap((p) => (p.manifest.dashboardPanels ?? []).map((panel) => ({ plugin: p.manifest.name, ...panel }))) });

@@ -27,7 +27,7 @@ export type JobParams = Static<typeof JobParams>;
 export const StringEnum = <T extends string>(values: readonly T[], options: { description?: string; default?: NoInfer<T> } = {}) =>
   Type.Unsafe<T>({ type: 'string', enum: [...values], ...options });
 
-export const RunStatusSchema = StringEnum(['queued', 'running', 'retrying', 'succeeded', 'failed', 'skipped'] as const);
+export const RunStatusSchema = StringEnum(['queued', 'running', 'retrying', 'succeeded', 'failed', 'skipped', 'cancelled'] as const);
 const StateSchema = StringEnum(['active', 'paused'] as const);
 
 const Millis = (description: string) => Type.Number({ description });

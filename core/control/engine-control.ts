@@ -44,6 +44,15 @@ export interface WorkflowStatus {
 
 export type PauseTarget = { workflow?: undefined; job?: undefined } | { workflow: string; job?: string };
 
+/** Thrown for a request the current state refuses, e.g. cancelling a finished run (HTTP 409, CLI exit 1). */
+export class ConflictError extends Error {
+  readonly statusCode = 409;
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConflictError';
+  }
+}
+
 /** Thrown for an unknown workflow or job (HTTP 404, CLI exit 1). */
 export class NotFoundError extends Error {
   constructor(message: string) {
@@ -71,6 +80,13 @@ export interface EngineControl {
   resume(target: PauseTarget): Promise<void>;
   listRuns(query: RunQuery): Promise<{ runs: RunRecord[]; total: number }>;
   getRun(id: string): Promise<RunRecord | undefined>;
+  /**
+   * Cancels a run: a queued one is removed (status `cancelled` at once); a
+   * running one gets its AbortSignal and ends `cancelled` (status
+   * `cancelling` until then); its successors never start. NotFoundError;
+   * ConflictError when it has already finished.
+   */
+  cancel(runId: string): Promise<{ runId: string; status: 'cancelled' | 'cancelling' }>;
   /** The engine's checks (redis, scheduler) and the plugins' and their services' (docker, store with the built-ins). */
   health(): Promise<Record<string, HealthCheck>>;
 }

@@ -2,6 +2,7 @@ import type { RunHistory } from '../history/run-history.js';
 import type { RunQuery, RunRecord } from '../history/run-record.js';
 import type { PauseStore } from '../scheduler/pause-store.js';
 import { jobKey, manualRunId, schedulerId } from '../queues/run-ids.js';
+import { schedulerJobId } from '../queues/scheduler-job-id.js';
 import type { SchedulerSync } from '../scheduler/scheduler-sync.js';
 import { runJobOptions } from '../queues/run-job-data.js';
 import type { RunQueues } from '../queues/run-queues.js';
@@ -11,6 +12,7 @@ import { displayPath } from '../workflow/workflow-loader.js';
 import type { WebhookSettings } from '../workflow/workflow-schema.js';
 import { checkRunInput } from './run-input-limits.js';
 import {
+  ConflictError,
   NotFoundError,
   type EngineControl,
   type JobStatus,
@@ -28,8 +30,12 @@ export interface RedisEngineControlDeps {
   pauses: PauseStore;
   history: RunHistory;
   sync: SchedulerSync;
+  /** Tells every runner to abort a run (RunCancellation.publish). */
+  publishCancel: (runId: string) => Promise<unknown>;
   healthChecks?: Record<string, () => Promise<HealthCheck>>;
 }
+
+const FINISHED: ReadonlySet<RunRecord['status']> = new Set(['succeeded', 'failed', 'skipped', 'cancelled']);
 
 /**
  * EngineControl over Redis: what the API and the CLI do goes through the
@@ -154,6 +160,31 @@ export class RedisEngineControl implements EngineControl {
 
   getRun(id: string): Promise<RunRecord | undefined> {
     return this.d.history.get(id);
+  }
+
+  async cancel(runId: string): Promise<{ runId: string; status: 'cancelled' | 'cancelling' }> {
+    const run = await this.d.history.get(runId);
+    if (!run) throw new NotFoundError(`no run "${runId}"`);
+    if (FINISHED.has(run.status)) throw new ConflictError(`run "${runId}" has already finished (${run.status})`);
+    const def = (await this.d.catalog.get(run.workflow))?.workflow.jobs[run.job];
+    // A scheduled run's BullMQ job is the scheduler's; every other run's job id is the run id.
+    const fire = run.trigger === 'schedule' ? Number(runId.slice(runId.lastIndexOf('.') + 1)) : undefined;
+    const jobId = fire !== undefined && Number.isSafeInteger(fire) ? schedulerJobId(schedulerId(run.workflow, run.job), fire) : runId;
+    const job = def ? await this.d.queues.queue(routeOf(def)).getJob(jobId) : undefined;
+    const state = job ? await job.getState() : undefined;
+    if (job && (state === 'waiting' || state === 'delayed' || state === 'prioritized' || state === 'waiting-children')) {
+      try {
+        await job.remove();
+        const now = Date.now();
+        await this.d.history.save({ ...run, status: 'cancelled', finishedAt: now, error: 'cancelled before it started' });
+        return { runId, status: 'cancelled' };
+      } catch {
+        // Taken by a worker meanwhile (a locked job cannot be removed): cancel it running.
+      }
+    }
+    // Running (or about to be): the runner that holds it aborts it and records it cancelled.
+    await this.d.publishCancel(runId);
+    return { runId, status: 'cancelling' };
   }
 
   async health(): Promise<Record<string, HealthCheck>> {

@@ -24,6 +24,7 @@ import { RedisClusterMetricStore } from '../metrics/redis-cluster-metric-store.j
 import { RunMetricsRecorder } from '../metrics/run-metrics.js';
 import { JobRunner } from '../runner/job-runner.js';
 import { OverlapGuard } from '../runner/overlap-guard.js';
+import { RunCancellation } from '../runner/run-cancellation.js';
 import { RunQueues } from '../queues/run-queues.js';
 import { PauseStore } from '../scheduler/pause-store.js';
 import { SchedulerSync } from '../scheduler/scheduler-sync.js';
@@ -75,6 +76,7 @@ export class Engine {
   private healthConnection?: Redis;
   private queues?: RunQueues;
   private services: ServiceInstance[] = [];
+  private cancellation?: RunCancellation;
   private watcher?: WorkflowWatcher;
   private watchdogInstance?: SchedulerWatchdog;
   private sync?: SchedulerSync;
@@ -162,6 +164,7 @@ export class Engine {
       pauses: this.pauses,
       history,
       sync: this.sync,
+      publishCancel: (runId) => RunCancellation.publish(this.redis!, keys, runId),
       healthChecks: {
         ...engineHealthChecks({ redis: this.healthConnection, watchdog: () => this.watchdogInstance, keys }),
         ...boundedHealthChecks(Object.assign({}, ...this.services.map((sv) => sv.healthChecks ?? {}), ...registry.all().map((p) => p.instance().healthChecks ?? {}))),
@@ -184,6 +187,8 @@ export class Engine {
 
     // `tideflow start` serves the default route and any it is told to; a worker serves what it is told (default: the default route).
     const routes = this.role === 'all' || !config.serve.length ? [DEFAULT_ROUTE, ...config.serve] : config.serve;
+    this.cancellation = new RunCancellation(this.historyConnection, keys, log);
+    await this.cancellation.start();
     this.runner = new JobRunner({
       connection: this.workerConnection,
       prefix,
@@ -196,6 +201,7 @@ export class Engine {
       metrics: new RunMetricsRecorder(this.clusterMetrics, log),
       pauses: this.pauses,
       overlap: new OverlapGuard(this.historyConnection, keys),
+      cancellation: this.cancellation,
       log,
       outage,
       concurrency: config.concurrency,
@@ -276,6 +282,7 @@ export class Engine {
     await this.watchdogInstance?.stop();
     await this.app?.close();
     await this.runner?.close(this.opts.shutdownTimeoutMs ?? 30_000);
+    await this.cancellation?.stop();
     if (this.registry && this.catalogInstance && this.runner) await this.shutdownPlugins(this.runner.routes);
     await this.queues?.close();
     for (const service of [...this.services].reverse()) await service.close?.().catch((err: unknown) => log.error(`closing a service failed: ${(err as Error).message}`));

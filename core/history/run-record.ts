@@ -1,8 +1,9 @@
 /** What started a run: its schedule, a person (API, CLI, dashboard), a predecessor's `then`, a call of its webhook, or a failed run it handles (`onFailure`). */
 export type RunTrigger = 'schedule' | 'manual' | 'chain' | 'webhook' | 'failure';
 
-/** `skipped`: a scheduled fire that came while a run of the same job was still going (overlap policy "skip"): nothing ran. */
-export type RunStatus = 'queued' | 'running' | 'retrying' | 'succeeded' | 'failed' | 'skipped';
+/** `cancelled`: stopped by a person (POST /api/runs/:id/cancel, `tideflow cancel`); its successors never start.
+ * `skipped`: a scheduled fire that came while a run of the same job was still going (overlap policy "skip"): nothing ran. */
+export type RunStatus = 'queued' | 'running' | 'retrying' | 'succeeded' | 'failed' | 'skipped' | 'cancelled';
 
 /** One run of one job: what the run history stores and the API returns. */
 export interface RunRecord {

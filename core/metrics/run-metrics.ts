@@ -21,7 +21,7 @@ export const RUNS_STARTED = {
 /** Attempts finished, by status. */
 export const RUNS_FINISHED = {
   name: 'tideflow_runs_total',
-  help: 'Finished job run attempts by workflow, job and status (succeeded, failed, retrying).',
+  help: 'Finished job run attempts by workflow, job and status (succeeded, failed, retrying, cancelled).',
   labelNames: ['workflow', JOB_LABEL, 'status'],
 } as const satisfies ClusterCounterSpec;
 
@@ -63,7 +63,7 @@ function runSeconds(run: RunRecord): number | undefined {
 export function engineRunIncrements(e: RunEvent): SampleIncrement[] {
   const labels = { workflow: e.run.workflow, [JOB_LABEL]: e.run.job };
   if (e.type === 'started') return [{ sample: RUNS_STARTED.name, labels, by: 1 }];
-  const status = e.type === 'succeeded' ? 'succeeded' : e.willRetry ? 'retrying' : 'failed';
+  const status = e.type === 'succeeded' ? 'succeeded' : e.run.status === 'cancelled' ? 'cancelled' : e.willRetry ? 'retrying' : 'failed';
   const out: SampleIncrement[] = [{ sample: RUNS_FINISHED.name, labels: { ...labels, status }, by: 1 }];
   const secs = runSeconds(e.run);
   if (secs !== undefined && secs >= 0) out.push(...observationIncrements(RUN_DURATION, { ...labels, status }, secs));

@@ -59,6 +59,11 @@ export class EngineKeys {
     return this.toKey('active-runs', jobKey);
   }
 
+  /** Pub/sub channel: ids of runs to cancel, heard by every runner (the one running it aborts it). */
+  get cancelChannel(): string {
+    return this.toKey('cancel');
+  }
+
   /** String: the scheduler watchdog's last status (JSON), for processes without a watchdog. */
   get watchdog(): string {
     return this.toKey('watchdog');

@@ -13,6 +13,7 @@ import { errorMessage } from '../util/error-message.js';
 import type { PluginContext } from '../plugin/plugin.js';
 import type { PluginRegistry, RegisteredPlugin } from '../plugin/plugin-registry.js';
 import type { OverlapEntry, OverlapGuard } from './overlap-guard.js';
+import { RunCancelledError, type RunCancellation } from './run-cancellation.js';
 import type { PauseStore } from '../scheduler/pause-store.js';
 import { chainedRunId, failureRunId, jobKey, scheduledRunId } from '../queues/run-ids.js';
 import { DEFAULT_ROUTE, isScheduled, routeOf, type LoadedJob, type LoadedWorkflow } from '../workflow/loaded-workflow.js';
@@ -59,6 +60,8 @@ export interface JobRunnerOptions {
   /** Where each attempt's start and finish are counted, cluster-wide (with the plugin's own counts on success). */
   metrics: RunMetricsRecorder;
   pauses: PauseStore;
+  /** Cancel requests heard from every process: the runs of this process they name are aborted. */
+  cancellation: RunCancellation;
   /** The overlap policy of scheduled jobs (leases in Redis, across processes). */
   overlap: OverlapGuard;
   log: Logger;
@@ -229,6 +232,7 @@ export class JobRunner extends EventEmitter implements RunEventSource {
     this.emitRun(started);
 
     const ac = new AbortController();
+    const untrack = this.opts.cancellation.track(runId, ac);
     const onWorkerAbort = () => ac.abort(new Error('cancelled: engine shutting down'));
     workerSignal?.addEventListener('abort', onWorkerAbort, { once: true });
     let timer: NodeJS.Timeout | undefined;
@@ -274,23 +278,25 @@ export class JobRunner extends EventEmitter implements RunEventSource {
       const message = errorMessage(err);
       clearTimeout(runningTimer);
       await savedRunning;
-      const final = isNonRetryable(err) || attempt >= def.retry.attempts;
-      const failed: RunRecord = { ...run, status: final ? 'failed' : 'retrying', finishedAt: Date.now(), error: message };
+      const cancelled = err instanceof RunCancelledError;
+      const final = cancelled || isNonRetryable(err) || attempt >= def.retry.attempts;
+      const failed: RunRecord = { ...run, status: cancelled ? 'cancelled' : final ? 'failed' : 'retrying', finishedAt: Date.now(), error: message };
       failed.durationMs = failed.finishedAt! - run.startedAt!;
       const failedEvent: RunEvent = { type: 'failed', run: failed, willRetry: !final, error: message };
       await startCounted;
       await metrics.record(failedEvent);
       // Before the final record: a run the history shows failed has its handlers enqueued (each once, by id).
-      if (final && data.trigger !== 'failure') await this.enqueueFailureHandlers(entry.workflow, def, failed, data.input);
+      if (final && !cancelled && data.trigger !== 'failure') await this.enqueueFailureHandlers(entry.workflow, def, failed, data.input);
       await history.save(failed);
       this.emitRun(failedEvent);
       ctx.log.warn(
         { attempt, of: def.retry.attempts },
-        `${jobKey(data.workflow, data.job)} failed: ${message} (${final ? (isNonRetryable(err) ? 'not retryable' : 'no attempts left') : 'will retry'})`,
+        `${jobKey(data.workflow, data.job)} ${cancelled ? 'was cancelled' : `failed: ${message}`} (${cancelled ? 'not retried' : final ? (isNonRetryable(err) ? 'not retryable' : 'no attempts left') : 'will retry'})`,
       );
-      if (isNonRetryable(err)) throw new UnrecoverableError(message);
+      if (cancelled || isNonRetryable(err)) throw new UnrecoverableError(message);
       throw err;
     } finally {
+      untrack();
       clearTimeout(timer);
       workerSignal?.removeEventListener('abort', onWorkerAbort);
     }

@@ -405,6 +405,7 @@ describe('OpenAPI', () => {
         '/api/workflows/{wf}/jobs/{job}/trigger',
         '/api/workflows/{wf}/pause',
         '/api/workflows/{wf}/resume',
+        '/api/runs/{id}/cancel',
         '/hooks/{workflow}/{job}',
         '/metrics',
       ].sort(),

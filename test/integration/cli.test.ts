@@ -64,6 +64,11 @@ describe('tideflow CLI', () => {
     expect(runCli(['resume', 'cli/tick'], env).code).toBe(0);
     const resumed = await engine.engineControl.getWorkflow('cli');
     expect(resumed.jobs.find((j) => j.job === 'tick')).toMatchObject({ state: 'active' });
+
+    // cancel: a finished run is refused, naming its status; an unknown one is not found.
+    await waitFor(async () => (await engine.engineControl.getRun(runId))?.status === 'succeeded', 'the triggered run to finish');
+    expect(runCli(['cancel', runId], env)).toMatchObject({ code: 1, stderr: expect.stringContaining(`run "${runId}" has already finished (succeeded)`) });
+    expect(runCli(['cancel', 'cli.once.nope'], env)).toMatchObject({ code: 1, stderr: expect.stringContaining('no run "cli.once.nope"') });
   });
 
   it('says clearly what is wrong', () => {

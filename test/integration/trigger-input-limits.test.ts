@@ -90,6 +90,7 @@ describe('trigger input bounds (real engine, real Redis)', () => {
       queues: { queue: () => refusing } as never,
       catalog: new WorkflowCatalog(redis, new EngineKeys(prefix)),
       pauses: new PauseStore(redis, new EngineKeys(prefix)),
+      publishCancel: async () => 0,
       history: new RunHistory(redis, new EngineKeys(prefix)),
       sync: undefined as never,
     });

@@ -30,7 +30,8 @@ export interface FakeWorkflowDef {
 
 export type FakeCall =
   | { op: 'trigger'; workflow: string; job: string; input: unknown }
-  | { op: 'pause' | 'resume'; target: PauseTarget };
+  | { op: 'pause' | 'resume'; target: PauseTarget }
+  | { op: 'cancel'; runId: string };
 
 /**
  * In-memory EngineControl + RunEventSource for HTTP-layer tests. Pause state
@@ -152,6 +153,14 @@ export class FakeEngineControl implements EngineControl, RunEventSource {
     this.calls.push({ op: 'trigger', workflow, job, input });
     const run = this.addRun({ workflow, job, trigger: 'manual', status: 'queued', attempts: 0 });
     return { runId: run.id };
+  }
+
+  async cancel(runId: string): Promise<{ runId: string; status: 'cancelled' | 'cancelling' }> {
+    const run = this.runs.find((r) => r.id === runId);
+    if (!run) throw new NotFoundError(`no run "${runId}"`);
+    this.calls.push({ op: 'cancel', runId });
+    run.status = 'cancelled';
+    return { runId, status: 'cancelled' };
   }
 
   /** Fake jobs have no webhooks (the webhook route is tested on a real engine). */

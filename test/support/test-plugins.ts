@@ -15,6 +15,8 @@ const RecordConfig = Type.Object(
     nonRetryable: Type.Boolean({ default: false }),
     /** Work this long, ignoring the abort signal (to prove timeouts are enforced). */
     sleepMs: Type.Integer({ minimum: 0, default: 0 }),
+    /** Record the run's AbortSignal firing (reason) in the list `<key>:aborted`. */
+    recordAbort: Type.Boolean({ default: false }),
     output: Type.Optional(Type.Unknown()),
   },
   { additionalProperties: false },
@@ -46,12 +48,17 @@ export class RecordPlugin implements TideflowPlugin {
 
   constructor(@inject(Tokens.Redis) private readonly redis: Redis) {}
 
-  async run(input: unknown, ctx: PluginContext<{ key: string; failTimes: number; nonRetryable: boolean; sleepMs: number; output?: unknown }>) {
+  async run(input: unknown, ctx: PluginContext<{ key: string; failTimes: number; nonRetryable: boolean; sleepMs: number; recordAbort: boolean; output?: unknown }>) {
     const rec: RecordedRun = {
       runId: ctx.runId, workflow: ctx.workflow, job: ctx.job, attempt: ctx.attempt, trigger: ctx.trigger,
       causedBy: ctx.causedBy, input, at: Date.now(), pid: process.pid,
     };
     await this.redis.rpush(ctx.config.key, JSON.stringify(rec));
+    if (ctx.config.recordAbort) {
+      ctx.signal.addEventListener('abort', () => {
+        void this.redis.rpush(`${ctx.config.key}:aborted`, JSON.stringify({ runId: ctx.runId, reason: String((ctx.signal.reason as Error)?.message ?? ctx.signal.reason) }));
+      }, { once: true });
+    }
     if (ctx.config.sleepMs) await new Promise((r) => setTimeout(r, ctx.config.sleepMs));
     if (ctx.attempt <= ctx.config.failTimes) {
       if (ctx.config.nonRetryable) throw new NonRetryableError(`configured to fail for good`);

@@ -366,6 +366,13 @@ async function act(action, workflow, job) {
 
 // ---------------------------------------------------------------- runs
 
+async function cancelRun(runId) {
+  const res = await mutate(`/api/runs/${encodeURIComponent(runId)}/cancel`);
+  if (res === undefined) return;
+  toast(res.status === 'cancelled' ? `Cancelled run ${runId}` : `Cancelling run ${runId}…`, 'ok');
+  await refreshRuns();
+}
+
 async function refreshRuns() {
   const tbody = $('#runs tbody');
   const host = selectedHost;
@@ -385,12 +392,20 @@ async function refreshRuns() {
     ...body.runs.map((r) =>
       h(
         'tr',
-        { title: r.error ?? '' },
+        { title: r.error ?? '', dataset: { run: r.id, status: r.status } },
         timeCell(r.queuedAt),
         h('td', { class: 'nowrap' }, h('span', { class: 'job-name' }, r.job), h('span', { class: 'muted small run-wf' }, r.workflow)),
         h('td', { class: 'mono host' }, r.host ?? '—'),
         h('td', {}, r.trigger),
-        h('td', {}, badge(r.status), r.attempts > 1 ? h('span', { class: 'muted small' }, ` ×${r.attempts}`) : null),
+        h(
+          'td',
+          { class: 'nowrap' },
+          badge(r.status),
+          r.attempts > 1 ? h('span', { class: 'muted small' }, ` ×${r.attempts}`) : null,
+          r.status === 'queued' || r.status === 'running' || r.status === 'retrying'
+            ? h('button', { type: 'button', class: 'btn tiny', dataset: { action: 'cancel', run: r.id }, title: `Cancel run ${r.id}`, onclick: () => void cancelRun(r.id) }, 'Cancel')
+            : null,
+        ),
         h('td', { class: 'num' }, duration(r.durationMs)),
       ),
     ),

@@ -2,10 +2,12 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import { NotFoundError, type EngineControl } from '../../control/engine-control.js';
 import { BadRequestError } from '../error-handler.js';
-import { errorRef, NameParam, RunStatusSchema } from '../schemas.js';
+import type { AdminAuthHook } from '../auth/bearer-auth.js';
+import { bearerSecurity, errorRef, NameParam, RunStatusSchema } from '../schemas.js';
 
 export interface RunRoutesOptions {
   control: EngineControl;
+  requireAdmin: AdminAuthHook;
 }
 
 export const RUNS_DEFAULT_LIMIT = 50;
@@ -46,7 +48,7 @@ const HostsSchema = Type.Object({
 });
 
 /** Run history: GET /api/runs (filters, pagination), GET /api/runs/:id, and the hosts of recent runs (GET /api/hosts). */
-export const runRoutes: FastifyPluginAsync<RunRoutesOptions> = async (app, { control }) => {
+export const runRoutes: FastifyPluginAsync<RunRoutesOptions> = async (app, { control, requireAdmin }) => {
   app.get<{ Querystring: RunsQuery }>(
     '/api/runs',
     {
@@ -117,5 +119,30 @@ export const runRoutes: FastifyPluginAsync<RunRoutesOptions> = async (app, { con
       if (!run) throw new NotFoundError(`no run ${req.params.id}`);
       return run;
     },
+  );
+
+  app.post<{ Params: RunIdParams }>(
+    '/api/runs/:id/cancel',
+    {
+      onRequest: requireAdmin,
+      schema: {
+        operationId: 'cancelRun',
+        tags: ['runs'],
+        summary: 'Cancel a run: a queued one is removed, a running one gets its AbortSignal; its successors never start',
+        security: bearerSecurity,
+        params: RunIdParams,
+        response: {
+          202: Type.Object(
+            { runId: Type.String(), status: Type.Union([Type.Literal('cancelled'), Type.Literal('cancelling')]) },
+            { description: '`cancelled`: it was queued and is removed; `cancelling`: it is running and ends as `cancelled`' },
+          ),
+          400: errorRef,
+          401: errorRef,
+          404: errorRef,
+          409: errorRef,
+        },
+      },
+    },
+    async (req, reply) => reply.status(202).send(await control.cancel(req.params.id)),
   );
 };
