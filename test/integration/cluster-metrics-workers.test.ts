@@ -55,7 +55,7 @@ describe('/metrics with an engine and two worker processes', () => {
       [`${WF}.json`]: {
         name: WF,
         jobs: {
-          slow: { plugin: 'record', every: '1s', config: { key, sleepMs: 2500 }, then: ['after'] },
+          slow: { plugin: 'record', every: '1s', overlap: 'allow', config: { key, sleepMs: 2500 }, then: ['after'] },
           flaky: { plugin: 'record', manual: true, retry: { attempts: 2, backoff: 'fixed', delay: '100ms' }, config: { key, failTimes: 1 } },
           after: { plugin: 'record', config: { key } },
         },
