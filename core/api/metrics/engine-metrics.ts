@@ -72,7 +72,7 @@ const isScheduledTrigger = (j: JobStatus) => j.trigger.every !== undefined || j.
  * Cluster-wide (recorded in the store by every process that runs jobs, read at scrape time):
  * - tideflow_runs_started_total{workflow,tideflow_job}: attempts started
  * - tideflow_runs_total{workflow,tideflow_job,status}: finished attempts; status is
- *   succeeded, failed (final) or retrying (failed, will be retried)
+ *   succeeded, failed (final), retrying (failed, will be retried) or cancelled
  * - tideflow_run_duration_seconds{workflow,tideflow_job,status}: histogram
  *
  * Read at scrape time:
