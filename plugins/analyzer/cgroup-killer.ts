@@ -29,7 +29,10 @@ export interface CgroupKillOptions {
   root: string;
   layout: CgroupLayout;
   parents?: string[];
-  /** How long to wait for the processes to die before giving up (caller falls back to Docker). */
+  /**
+   * How long to wait for the processes to die before giving up (caller falls back to Docker): the wait
+   * for a batch ends when none of its processes died for this long, or at 5 times this after the signals.
+   */
   confirmTimeoutMs: number;
   /** First poll interval while confirming death (default 5 ms; the interval then grows, to 25 ms at most unless this is longer). */
   pollMs?: number;
@@ -171,10 +174,11 @@ function signalTarget(t: CgroupKillTarget, dir: string | null, t0: number): Cgro
  * Only the first still-live PID is read while any is alive, so a poll of a
  * target that is still dying costs one /proc read.
  */
-function confirmDead(p: Pending): boolean {
+function confirmDead(p: Pending, progress: { deaths: number }): boolean {
   while (p.watch.length > 0) {
     if (!isDead(p.watch[0]!)) return false;
     p.watch.shift();
+    progress.deaths++;
   }
   const now = readProcs(p.dir);
   if (now === null) return true;
@@ -195,8 +199,9 @@ function confirmDead(p: Pending): boolean {
  * another's Docker call or poll), then one shared loop confirms the deaths,
  * polling every `pollMs` at first and less often as it waits (up to 25 ms
  * apart; each poll of a dying target is one /proc read). A target still
- * alive `confirmTimeoutMs` after the sweep gets `ok: false` (the caller
- * falls back to the Docker API). Same safety rules as killViaCgroup.
+ * alive when none of the batch's processes died for `confirmTimeoutMs` (or
+ * 5x that after the sweep) gets `ok: false` (the caller falls back to the
+ * Docker API). Same safety rules as killViaCgroup.
  */
 export async function killManyViaCgroup(targets: readonly CgroupKillTarget[], opts: CgroupKillOptions): Promise<Map<string, CgroupKillResult>> {
   const out = new Map<string, CgroupKillResult>();
@@ -220,17 +225,27 @@ export async function killManyViaCgroup(targets: readonly CgroupKillTarget[], op
     else out.set(t.id, r);
   });
 
-  const deadline = t0 + opts.confirmTimeoutMs;
+  // The wait ends for the targets still alive when no signalled process of the batch has died for
+  // confirmTimeoutMs (or, whatever the progress, MAX_WAIT_FACTOR times that after the sweep). On a loaded
+  // host hundreds of deaths trickle in over seconds, each one the kernel's to finish: a target
+  // given up then would only be killed again through the Docker API, queued behind dockerd's handling
+  // of all the others' exits (measured: 35 s at 300). A frozen group, where nothing dies, still
+  // times out after confirmTimeoutMs.
+  const progress = { deaths: 0 };
+  let lastDeaths = 0;
+  let lastProgress = t0;
+  const hardDeadline = t0 + opts.confirmTimeoutMs * MAX_WAIT_FACTOR;
+  const deadline = () => Math.min(hardDeadline, lastProgress + opts.confirmTimeoutMs);
   let pollMs = opts.pollMs ?? 5;
   const maxPollMs = Math.max(MAX_POLL_MS, pollMs);
   while (pending.length > 0) {
     // A process just signalled has not run yet: the first look is one interval after the sweep.
-    await sleep(Math.min(pollMs, Math.max(1, deadline - performance.now())));
+    await sleep(Math.min(pollMs, Math.max(1, deadline() - performance.now())));
     pollMs = Math.min(maxPollMs, pollMs * 1.5);
     const still: Pending[] = [];
     for (const p of pending) {
       try {
-        if (confirmDead(p)) out.set(p.id, { ok: true, alreadyDead: false, pids: p.signalled.size, ms: performance.now() - t0 });
+        if (confirmDead(p, progress)) out.set(p.id, { ok: true, alreadyDead: false, pids: p.signalled.size, ms: performance.now() - t0 });
         else still.push(p);
       } catch (err) {
         out.set(p.id, { ok: false, reason: `cgroup kill failed: ${(err as Error).message}`, signalled: p.signalled.size });
@@ -238,7 +253,11 @@ export async function killManyViaCgroup(targets: readonly CgroupKillTarget[], op
     }
     pending = still;
     if (pending.length === 0) break;
-    if (performance.now() >= deadline) {
+    if (progress.deaths > lastDeaths) {
+      lastDeaths = progress.deaths;
+      lastProgress = performance.now();
+    }
+    if (performance.now() >= deadline()) {
       for (const p of pending) {
         let alive: number | string;
         try {
@@ -246,7 +265,8 @@ export async function killManyViaCgroup(targets: readonly CgroupKillTarget[], op
         } catch {
           alive = 'some';
         }
-        out.set(p.id, { ok: false, reason: `${alive} process(es) still alive after ${opts.confirmTimeoutMs} ms`, signalled: p.signalled.size });
+        const waited = Math.round(performance.now() - t0);
+        out.set(p.id, { ok: false, reason: `${alive} process(es) still alive ${waited} ms after SIGKILL (none of the batch died in the last ${opts.confirmTimeoutMs} ms, or the wait reached ${MAX_WAIT_FACTOR}x that)`, signalled: p.signalled.size });
       }
       break;
     }
@@ -256,6 +276,8 @@ export async function killManyViaCgroup(targets: readonly CgroupKillTarget[], op
 
 /** The longest wait between two polls of the confirm loop. */
 const MAX_POLL_MS = 25;
+/** The confirm wait never lasts longer than this many confirmTimeoutMs after the sweep. */
+const MAX_WAIT_FACTOR = 5;
 
 /**
  * Kills one container through its cgroup and waits (up to confirmTimeoutMs)

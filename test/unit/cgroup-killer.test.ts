@@ -106,4 +106,14 @@ describe('killViaCgroup (fake cgroup tree, real child processes)', () => {
     expect(await done).toMatchObject({ ok: true, pids: 2 });
     expect(await exited(late)).toBe('SIGKILL');
   });
+
+  it('a group that never empties times out (the caller then asks Docker), and a PID it may not signal stays unsignalled', async () => {
+    const first = child();
+    const root = tree(v1, ID, [first.pid]);
+    const done = killViaCgroup(ID, first.pid, { root, layout: v1, confirmTimeoutMs: 300, pollMs: 200 });
+    expect(await exited(first)).toBe('SIGKILL');
+    // This very process (never signalled) shows up in the group: it stays alive, so the group never empties.
+    appendFileSync(path.join(root, 'pids', 'docker', ID, 'cgroup.procs'), `${process.pid}\n`);
+    expect(await done).toMatchObject({ ok: false, reason: expect.stringMatching(/still alive/), signalled: 1 });
+  });
 });
