@@ -8,13 +8,14 @@ import { SharedTokens } from '../shared/tokens.js';
 import type { AnalysisResult, AnalyzedContainer } from '../shared/records/container-records.js';
 import { parseDuration } from '../../core/workflow/duration.js';
 import type { AnalyzerConfig } from './analyzer-config.js';
-import { killContainers, type KillOutcome, type KillReport } from './container-killer.js';
+import { inspectAhead, killContainers, type InspectAhead, type KillOutcome, type KillReport } from './container-killer.js';
 import { explainEngineError } from '../shared/containers/docker-errors.js';
 import { PROC_MEMINFO, readHostMemory } from './host-memory.js';
 import type { ContainerSample, MetricSource } from './metrics/metric-source.js';
 import { selectMetricSource } from './metrics/select-source.js';
 import { countAnalysisRun, registerAnalyzerMetrics } from './analyzer-metrics.js';
-import { listManagedContainers } from '../shared/containers/container-labels.js';
+import { LABELS, listManagedContainers } from '../shared/containers/container-labels.js';
+import { isLocalEngine } from '../shared/containers/docker-engine.js';
 import { KillClaims } from './kill-claims.js';
 import type { EngineKeys } from '../../core/redis/engine-keys.js';
 import { applyPolicy as applyPolicyFn, type PolicyResult } from './policy.js';
@@ -30,7 +31,10 @@ export interface AnalyzerTimings {
   windowMs: number;
   /** Until the surplus' processes were dead (includes Docker API fallbacks). */
   killMs: number;
-  /** Part of killMs: Docker inspect calls (init PID, AutoRemove) before the cgroup kills. */
+  /**
+   * Part of killMs: waiting for the Docker inspect calls (init PID, AutoRemove) before the cgroup kills.
+   * They are started during the sample window, so this is only what the window did not cover.
+   */
   inspectMs: number;
   /** Reading and taking the kill claims in Redis. */
   claimMs: number;
@@ -109,6 +113,16 @@ export class AnalyzerPlugin implements TideflowPlugin<AnalyzerConfig, unknown, A
     const tClaimRead = performance.now() - t1;
     const t1b = performance.now();
 
+    // The kill path needs each target's inspect (init PID, AutoRemove): started now, for every container
+    // that could be killed, so that dockerd answers them while the sample window runs (read-only; the
+    // kill path re-checks what they say). Not when nothing can be killed: dry run, the Docker kill
+    // method (no inspect), a remote engine, or no more candidates than the smaller keep count.
+    const candidates = managed.filter((c) => c.Labels?.[LABELS.protected] !== 'true').map((c) => c.Id);
+    const ahead: InspectAhead | undefined =
+      !cfg.dryRun && cfg.killMethod !== 'docker' && cfg.maxKillsPerRun !== 0 && isLocalEngine(this.docker) && candidates.length > Math.min(cfg.keep.high, cfg.keep.low)
+        ? inspectAhead(this.docker, candidates)
+        : undefined;
+
     const source: MetricSource = await selectMetricSource(cfg.metricSource, { docker: this.docker, cgroupRoot: cfg.cgroupRoot, statsParallelism: cfg.statsParallelism });
     const byId = new Map(managed.map((c) => [c.Id, c]));
     const sampled = managed.length;
@@ -155,7 +169,7 @@ export class AnalyzerPlugin implements TideflowPlugin<AnalyzerConfig, unknown, A
         killReport = await killContainers(
           this.docker,
           policy.kill.map((id) => ({ id, labels: byId.get(id)!.Labels })),
-          { workflow: ctx.workflow, parallelism: cfg.killParallelism, method: cfg.killMethod, cgroupRoot: cfg.cgroupRoot },
+          { workflow: ctx.workflow, parallelism: cfg.killParallelism, method: cfg.killMethod, cgroupRoot: cfg.cgroupRoot, inspected: ahead },
         );
       } catch (err) {
         // Nothing was reported killed: give the claims back (a retry of this run would keep them anyway).

@@ -4,7 +4,7 @@ import { LABELS } from '../shared/containers/container-labels.js';
 import { mapBounded } from '../../core/util/map-bounded.js';
 import { isRemovalInProgress, statusCode } from '../shared/containers/docker-errors.js';
 import { errorMessage } from '../../core/util/error-message.js';
-import { killViaCgroup } from './cgroup-killer.js';
+import { killManyViaCgroup, type CgroupKillTarget } from './cgroup-killer.js';
 import { DEFAULT_CGROUP_ROOT, detectCgroupLayout, hasDockerParent, type CgroupLayout } from './metrics/cgroup-paths.js';
 import { isLocalEngine } from '../shared/containers/docker-engine.js';
 
@@ -37,6 +37,36 @@ export interface KillOptions {
   cgroupParents?: string[];
   /** How long the cgroup path waits for the processes to die before falling back to Docker (default 2 s). */
   confirmTimeoutMs?: number;
+  /**
+   * Inspects started ahead of time (inspectAhead, e.g. during the analyzer's
+   * sample window); targets not in it are inspected now.
+   */
+  inspected?: InspectAhead;
+}
+
+/** One settled `inspect` per container id, started ahead of the kill. */
+export type InspectAhead = Map<string, Promise<PromiseSettledResult<Docker.ContainerInspectInfo>>>;
+
+/**
+ * Starts inspecting `ids` now (at most `parallelism` calls in flight) and
+ * returns one promise per id, each settled as soon as its own call returns;
+ * none rejects. Read-only: a caller that ends up killing none of them loses
+ * nothing but the calls. The kill path re-checks what it reads (id, running,
+ * paused, init PID among the cgroup's PIDs), so a container that died,
+ * restarted or was paused since is still handled safely (see killContainers).
+ */
+export function inspectAhead(docker: Docker, ids: readonly string[], parallelism = INSPECT_PARALLELISM): InspectAhead {
+  const settle = new Map<string, (r: PromiseSettledResult<Docker.ContainerInspectInfo>) => void>();
+  const out: InspectAhead = new Map();
+  for (const id of new Set(ids)) out.set(id, new Promise((resolve) => settle.set(id, resolve)));
+  void mapBounded([...settle.keys()], parallelism, async (id) => {
+    try {
+      settle.get(id)!({ status: 'fulfilled', value: await docker.getContainer(id).inspect() });
+    } catch (reason) {
+      settle.get(id)!({ status: 'rejected', reason });
+    }
+  });
+  return out;
 }
 
 export interface KillReport {
@@ -99,10 +129,11 @@ async function cgroupLayoutFor(docker: Docker, root: string, parents: string[]):
  * parallel. dockerd serializes these at ~35-75 ms per container, so 95 take
  * ~3.5 s whatever the parallelism.
  *
- * method `auto`/`cgroup`: each target is inspected first (its init PID and
- * whether it is AutoRemove; inspecting after the kill would queue behind
- * dockerd's exit handling), then SIGKILLed through its own cgroup.procs and
- * confirmed dead (see cgroup-killer.ts for the safety rules). A target whose
+ * method `auto`/`cgroup`: every target is inspected first (its init PID and
+ * whether it is AutoRemove; inspecting after the kills would queue behind
+ * dockerd's exit handling), or taken from `opts.inspected` (started ahead of
+ * time); then all are SIGKILLed through their own cgroup.procs in one sweep
+ * and confirmed dead together (see cgroup-killer.ts for the safety rules). A target whose
  * cgroup is not found, whose processes do not die within `confirmTimeoutMs`,
  * that is paused, or on any error, falls back to the Docker API. `cgroup`
  * differs from `auto` only in that a host where the fast path cannot work at
@@ -144,32 +175,40 @@ export async function killContainers(docker: Docker, targets: KillTarget[], opts
       viaDocker.push(...allowed.map((t) => ({ id: t.id, fallback: layout })));
     } else {
       const ti = performance.now();
-      const inspected = await mapBounded(allowed, INSPECT_PARALLELISM, (t) => docker.getContainer(t.id).inspect());
+      // Inspected first, all of them (their init PID, and whether AutoRemove): inspecting after the
+      // kills would queue behind dockerd's handling of the exits.
+      const missing = allowed.filter((t) => !opts.inspected?.has(t.id));
+      const now = missing.length > 0 ? inspectAhead(docker, missing.map((t) => t.id)) : undefined;
+      const inspected = await Promise.all(allowed.map((t) => (opts.inspected?.get(t.id) ?? now!.get(t.id))!));
       inspectMs = performance.now() - ti;
-      await Promise.all(
-        allowed.map(async (t, i) => {
-          const r = inspected[i]!;
-          if (r.status === 'rejected') {
-            if (isGone(r.reason)) out.set(t.id, { ok: true, alreadyGone: true, method: 'cgroup' });
-            else viaDocker.push({ id: t.id, fallback: `inspect failed: ${errorMessage(r.reason)}` });
-            return;
-          }
-          const info = r.value;
-          const autoRemove = info.HostConfig?.AutoRemove === true;
-          if (info.Id !== t.id) return viaDocker.push({ id: t.id, fallback: 'inspect returned another container' });
-          if (info.State.Paused) return viaDocker.push({ id: t.id, fallback: 'paused' });
-          if (!info.State.Running || !(info.State.Pid > 1)) {
-            // Already dead: nothing to signal; Docker removes it if AutoRemove, else we do.
-            if (autoRemove) out.set(t.id, { ok: true, alreadyGone: true, method: 'cgroup' });
-            else leftovers.push(t.id);
-            return;
-          }
-          const k = await killViaCgroup(t.id, info.State.Pid, { root, layout, parents, confirmTimeoutMs: opts.confirmTimeoutMs ?? 2000 });
-          if (!k.ok) return viaDocker.push({ id: t.id, fallback: k.reason });
-          if (autoRemove) out.set(t.id, { ok: true, method: 'cgroup', ...(k.alreadyDead ? { alreadyGone: true } : {}) });
+      const toSignal: Array<CgroupKillTarget & { autoRemove: boolean }> = [];
+      allowed.forEach((t, i) => {
+        const r = inspected[i]!;
+        if (r.status === 'rejected') {
+          if (isGone(r.reason)) out.set(t.id, { ok: true, alreadyGone: true, method: 'cgroup' });
+          else viaDocker.push({ id: t.id, fallback: `inspect failed: ${errorMessage(r.reason)}` });
+          return;
+        }
+        const info = r.value;
+        const autoRemove = info.HostConfig?.AutoRemove === true;
+        if (info.Id !== t.id) return viaDocker.push({ id: t.id, fallback: 'inspect returned another container' });
+        if (info.State.Paused) return viaDocker.push({ id: t.id, fallback: 'paused' });
+        if (!info.State.Running || !(info.State.Pid > 1)) {
+          // Already dead: nothing to signal; Docker removes it if AutoRemove, else we do.
+          if (autoRemove) out.set(t.id, { ok: true, alreadyGone: true, method: 'cgroup' });
           else leftovers.push(t.id);
-        }),
-      );
+          return;
+        }
+        toSignal.push({ id: t.id, initPid: info.State.Pid, autoRemove });
+      });
+      // All signalled in one sweep, their deaths confirmed together.
+      const killed = await killManyViaCgroup(toSignal, { root, layout, parents, confirmTimeoutMs: opts.confirmTimeoutMs ?? 2000 });
+      for (const t of toSignal) {
+        const k = killed.get(t.id)!;
+        if (!k.ok) viaDocker.push({ id: t.id, fallback: k.reason });
+        else if (t.autoRemove) out.set(t.id, { ok: true, method: 'cgroup', ...(k.alreadyDead ? { alreadyGone: true } : {}) });
+        else leftovers.push(t.id);
+      }
     }
   }
 

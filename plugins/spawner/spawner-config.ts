@@ -25,7 +25,7 @@ export const ImageEntrySchema = Type.Object(
     name: Type.String({ minLength: 1, description: 'Local image name, e.g. tideflow/cpu-hog or any local image' }),
     class: Type.Union(ContainerClassSchema.anyOf, { description: 'Consumption class the analyzer uses' }),
     cmd: Type.Optional(Type.Array(Type.String(), { minItems: 1, description: "Command overriding the image's CMD" })),
-    cpus: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 64, description: 'CPU limit in cores (NanoCpus)' })),
+    cpus: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 64, description: 'CPU limit in cores (a CFS quota per period: see cpuLimit in spawner-plugin.ts)' })),
     memory: Type.Optional(Memory),
   },
   { additionalProperties: false },

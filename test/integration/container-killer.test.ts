@@ -10,7 +10,7 @@ import { randomUUID, removeLabelled, startSleeper, testDocker, testRunLabel } fr
 import { pollUntil } from '../support/poll.js';
 import { AnalyzerPlugin } from '../../plugins/analyzer/analyzer-plugin.js';
 import { analyzerConfig } from '../../plugins/analyzer/analyzer-config.js';
-import { killContainers, type KillTarget } from '../../plugins/analyzer/container-killer.js';
+import { inspectAhead, killContainers, type KillTarget } from '../../plugins/analyzer/container-killer.js';
 import { DEFAULT_CGROUP_ROOT, detectCgroupLayout, findContainerProcsDir } from '../../plugins/analyzer/metrics/cgroup-paths.js';
 import { SpawnerPlugin } from '../../plugins/spawner/spawner-plugin.js';
 import { spawnerConfig } from '../../plugins/spawner/spawner-config.js';
@@ -192,5 +192,58 @@ describe('container killer (real Docker)', () => {
     expect(isNonRetryable(err)).toBe(true);
     expect((err as Error).message).toMatch(/killMethod "cgroup"/);
     expect(await listAll(mark)).toHaveLength(5);
+  });
+
+  it('30 managed killed in one sweep: a protected, an unlabelled and another workflow\'s container among them are never signalled', async () => {
+    const { wf, mark } = fresh();
+    const managed = await spawn(wf, mark, 30, 'low');
+    const prot = await raw(mark, { 'tideflow.managed': 'true', 'tideflow.workflow': wf, 'tideflow.class': 'low', 'tideflow.protected': 'true' });
+    const unlabelled = await raw(mark, {});
+    const foreign = await raw(mark, { 'tideflow.managed': 'true', 'tideflow.workflow': `${wf}-other`, 'tideflow.class': 'low' });
+    const spared = [prot, unlabelled, foreign];
+    // A sleeper is its shell and, a moment after the start, its `sleep`: wait for both before taking the PIDs.
+    const before = new Map(await Promise.all(spared.map(async (id) => [id, await pollUntil(() => procs(id), (p) => (p?.length ?? 0) >= 2, 15_000)] as const)));
+
+    const { result: r, timings } = await di().resolve(AnalyzerPlugin).analyze(ctx(wf, analyzerConfig({ sampleWindow: '300ms', keep: { high: 0, low: 3 } })));
+    const killed = r.containers.filter((c) => c.decision === 'killed').map((c) => c.id);
+    expect(killed).toHaveLength(27);
+    expect(r.containers.filter((c) => c.killError)).toEqual([]);
+    expect(timings.killedVia).toEqual({ cgroup: 27, docker: 0 });
+    expect(killed.every((id) => managed.includes(id))).toBe(true);
+    expect(r.containers.find((c) => c.id === prot)?.decision).toBe('protected');
+    expect(r.containers.map((c) => c.id)).not.toContain(unlabelled);
+    expect(r.containers.map((c) => c.id)).not.toContain(foreign);
+    // Dead (or exiting) when the analyzer returns.
+    for (const id of killed) {
+      for (const pid of (await procs(id)) ?? []) {
+        const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => 'x) Z 0 0 0 0 0 4');
+        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        expect(f[0] === 'Z' || (Number(f[6]) & 4) !== 0, `pid ${pid} of ${id.slice(0, 12)}: ${f[0]}`).toBe(true);
+      }
+    }
+    // The three are untouched: same processes, still running, once Docker has forgotten the killed ones.
+    const left = await pollUntil(() => listAll(mark), (l) => l.length === 6, 60_000);
+    for (const id of spared) expect(left.find((c) => c.Id === id)?.State).toBe('running');
+    for (const [id, pids] of before) expect(await procs(id)).toEqual(pids);
+  });
+
+  it('an inspect taken ahead that went stale (container restarted or removed since) never leads to a wrong signal', async () => {
+    const { wf, mark } = fresh();
+    const labels = { 'tideflow.managed': 'true', 'tideflow.workflow': wf, 'tideflow.class': 'low' };
+    const restarted = await raw(mark, labels);
+    const removed = await raw(mark, labels);
+    const ahead = inspectAhead(docker, [restarted, removed]);
+    const oldPid = ((await ahead.get(restarted)!) as PromiseFulfilledResult<{ State: { Pid: number } }>).value.State.Pid;
+    await ahead.get(removed);
+    const tg = await targets([restarted, removed]);
+    await docker.getContainer(restarted).restart({ t: 0 });
+    await docker.getContainer(removed).remove({ force: true });
+    expect((await procs(restarted))!).not.toContain(oldPid);
+
+    const report = await killContainers(docker, tg, { workflow: wf, parallelism: 4, inspected: ahead });
+    // The init PID Docker gave before the restart is not in the group: nothing signalled, Docker kills it.
+    expect(report.outcomes.get(restarted)).toMatchObject({ ok: true, method: 'docker', fallback: expect.stringMatching(/init PID .* not in/) });
+    expect(report.outcomes.get(removed)).toMatchObject({ ok: true, alreadyGone: true });
+    expect(await listAll(mark)).toHaveLength(0);
   });
 });

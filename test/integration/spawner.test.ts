@@ -88,7 +88,10 @@ describe('spawner plugin (real Docker)', () => {
         expect(info.Name).toBe(`/${sc.name}`);
         expect(sc.name).toMatch(new RegExp(`^tf-${wf}-${w.class}-[0-9a-f]{8}-\\d+$`));
         expect(info.HostConfig.NetworkMode).toBe('none');
-        expect(info.HostConfig.NanoCpus).toBe(Math.round(w.cpus * 1e9));
+        // The CPU limit as CFS period + quota (cpuLimit): the image's cpus on average, at least 50 ms per period.
+        expect(info.HostConfig.CpuQuota! / info.HostConfig.CpuPeriod!).toBeCloseTo(w.cpus, 6);
+        expect(info.HostConfig.CpuQuota).toBeGreaterThanOrEqual(50_000);
+        expect(info.HostConfig.NanoCpus ?? 0).toBe(0);
         expect(info.HostConfig.Memory).toBe(parseInt(w.memory) * 1024 * 1024);
         expect(info.HostConfig.RestartPolicy?.Name).toBe('no');
         expect(info.HostConfig.AutoRemove).toBe(true);
@@ -104,7 +107,7 @@ describe('spawner plugin (real Docker)', () => {
     for (const sc of r.created) {
       const info = await docker.getContainer(sc.id).inspect();
       expect(info.Config.Cmd).toEqual(['sleep', '300']);
-      expect(info.HostConfig.NanoCpus).toBe(250_000_000);
+      expect(info.HostConfig).toMatchObject({ CpuPeriod: 200_000, CpuQuota: 50_000 });
       expect(info.HostConfig.Memory).toBe(24 * 1024 * 1024);
       expect(info.Config.Labels['tideflow.class']).toBe('high');
     }

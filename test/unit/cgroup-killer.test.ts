@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { killViaCgroup } from '../../plugins/analyzer/cgroup-killer.js';
+import { killManyViaCgroup, killViaCgroup } from '../../plugins/analyzer/cgroup-killer.js';
 import type { CgroupLayout } from '../../plugins/analyzer/metrics/cgroup-paths.js';
 
 const base = mkdtempSync(path.join(tmpdir(), 'tf-cgkill-'));
@@ -73,5 +73,47 @@ describe('killViaCgroup (fake cgroup tree, real child processes)', () => {
     const r = await killViaCgroup('c'.repeat(12), c.pid, { root: tree(v1, 'c'.repeat(12), [c.pid]), layout: v1, confirmTimeoutMs: 100 });
     expect(r).toMatchObject({ ok: false, signalled: 0 });
     expect(alive(c)).toBe(true);
+  });
+
+  it('kills many at once in one sweep; a refused target among them is never signalled', async () => {
+    const root = path.join(base, `t${n++}`);
+    const ids = Array.from({ length: 12 }, (_, i) => i.toString(16).repeat(64));
+    const kids = ids.map(() => child());
+    ids.forEach((id, i) => {
+      const dir = path.join(root, 'pids', 'docker', id);
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(path.join(dir, 'cgroup.procs'), `${kids[i]!.pid}\n`);
+    });
+    // Target 3 claims another init PID than its group lists: refused, its process left alone.
+    const targets = ids.map((id, i) => ({ id, initPid: i === 3 ? kids[i]!.pid + 1_000_000 : kids[i]!.pid }));
+    const r = await killManyViaCgroup(targets, { root, layout: v1, confirmTimeoutMs: 2000 });
+    expect(r.size).toBe(12);
+    for (const [i, id] of ids.entries()) {
+      if (i === 3) expect(r.get(id)).toMatchObject({ ok: false, signalled: 0 });
+      else expect(r.get(id)).toMatchObject({ ok: true, alreadyDead: false, pids: 1 });
+    }
+    await Promise.all(kids.filter((_, i) => i !== 3).map(async (c) => expect(await exited(c)).toBe('SIGKILL')));
+    expect(alive(kids[3]!)).toBe(true);
+  });
+
+  it('a process that joins the group after the sweep (a fork) is signalled too before the group counts as dead', async () => {
+    const first = child();
+    const root = tree(v1, ID, [first.pid]);
+    const late = child();
+    const done = killViaCgroup(ID, first.pid, { root, layout: v1, confirmTimeoutMs: 5000, pollMs: 1000 });
+    expect(await exited(first)).toBe('SIGKILL');
+    appendFileSync(path.join(root, 'pids', 'docker', ID, 'cgroup.procs'), `${late.pid}\n`);
+    expect(await done).toMatchObject({ ok: true, pids: 2 });
+    expect(await exited(late)).toBe('SIGKILL');
+  });
+
+  it('a group that never empties times out (the caller then asks Docker), and a PID it may not signal stays unsignalled', async () => {
+    const first = child();
+    const root = tree(v1, ID, [first.pid]);
+    const done = killViaCgroup(ID, first.pid, { root, layout: v1, confirmTimeoutMs: 300, pollMs: 200 });
+    expect(await exited(first)).toBe('SIGKILL');
+    // This very process (never signalled) shows up in the group: it stays alive, so the group never empties.
+    appendFileSync(path.join(root, 'pids', 'docker', ID, 'cgroup.procs'), `${process.pid}\n`);
+    expect(await done).toMatchObject({ ok: false, reason: expect.stringMatching(/still alive/), signalled: 1 });
   });
 });
