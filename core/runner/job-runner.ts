@@ -154,7 +154,9 @@ export class JobRunner extends EventEmitter implements RunEventSource {
       log.warn({ runId }, `no job ${jobKey(data.workflow, data.job)} is defined any more: fire dropped`);
       return { dropped: 'undefined job' };
     }
-    if (data.trigger === 'schedule' && job.attemptsMade === 0 && (await pauses.pausedBy(data.workflow, data.job))) {
+    // A fire that has not started yet: not retried, not taken over from a worker that died mid-run (BullMQ counts those in stalledCounter, not attemptsMade).
+    const newFire = data.trigger === 'schedule' && job.attemptsMade === 0 && !job.stalledCounter;
+    if (newFire && (await pauses.pausedBy(data.workflow, data.job))) {
       // Raced with a pause: a paused job never fires from its trigger. A fire
       // that already ran an attempt keeps its retries (dropping one left the
       // run "retrying" for ever): a pause stops new fires, not started runs.
@@ -166,7 +168,7 @@ export class JobRunner extends EventEmitter implements RunEventSource {
     // Overlap policy (scheduled jobs): a fire that finds a run of its job still going is skipped; every run of the job holds a lease while it goes.
     let leave: (() => Promise<void>) | undefined;
     if (isScheduled(def) && def.overlap !== 'allow') {
-      const lease: OverlapEntry = await overlap.enter(jobKey(data.workflow, data.job), runId, data.trigger === 'schedule' && job.attemptsMade === 0);
+      const lease: OverlapEntry = await overlap.enter(jobKey(data.workflow, data.job), runId, newFire);
       if (lease.busyWith !== undefined) return this.skipFire(job, runId, def, lease.busyWith);
       leave = lease.leave;
     }
