@@ -201,7 +201,6 @@ export class JobRunner extends EventEmitter implements RunEventSource {
   ): Promise<unknown> {
     const { history, metrics, log } = this.opts;
     const data = job.data;
-    const entry = { workflow };
     const attempt = job.attemptsMade + 1;
     const interrupted = await this.interruptedAttempts(job, runId, attempt);
     const run: RunRecord = {
@@ -264,7 +263,7 @@ export class JobRunner extends EventEmitter implements RunEventSource {
     try {
       // The plugin may ignore the signal; the race still ends the attempt on time.
       const output = await Promise.race([registered.instance().run(data.input, ctx), aborted]);
-      await this.enqueueSuccessors(entry.workflow, def, runId, output);
+      await this.enqueueSuccessors(workflow, def, runId, output);
       clearTimeout(runningTimer);
       await savedRunning;
       const done: RunRecord = { ...run, status: 'succeeded', finishedAt: Date.now() };
@@ -288,7 +287,7 @@ export class JobRunner extends EventEmitter implements RunEventSource {
       await startCounted;
       await metrics.record(failedEvent);
       // Before the final record: a run the history shows failed has its handlers enqueued (each once, by id).
-      if (final && !cancelled && data.trigger !== 'failure') await this.enqueueFailureHandlers(entry.workflow, def, failed, data.input);
+      if (final && !cancelled && data.trigger !== 'failure') await this.enqueueFailureHandlers(workflow, def, failed, data.input);
       await history.save(failed);
       this.emitRun(failedEvent);
       ctx.log.warn(

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../../core/engine/engine.js';
@@ -55,6 +56,15 @@ describe('webhook trigger (POST /hooks/<workflow>/<job>, real engine)', () => {
     expect(runs[0]!.trigger).toBe('webhook');
     const rec = await fetch(`${engine.url}/api/runs/${runId}`);
     expect(((await rec.json()) as { trigger: string }).trigger).toBe('webhook');
+  });
+
+  it('accepts a signature made by openssl, as a shell script or a CI job signs it', async () => {
+    const body = JSON.stringify({ from: 'openssl' });
+    const dgst = spawnSync('openssl', ['dgst', '-sha256', '-hmac', SECRET], { input: body, encoding: 'utf8' });
+    expect(dgst.status, dgst.stderr).toBe(0);
+    const hex = /([0-9a-f]{64})\s*$/.exec(dgst.stdout.trim())![1]!;
+    const res = await post('signed', body, { 'x-hub-signature-256': `sha256=${hex}` });
+    expect(res.status, await res.clone().text()).toBe(202);
   });
 
   it('refuses a bad or missing signature (401) and runs nothing', async () => {
