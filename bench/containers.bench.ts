@@ -102,7 +102,7 @@ function phasesPerContainer(rounds: Map<number, KillRound>): string {
   }
   const why =
     biggest === 'signal+confirm'
-      ? ': the signals go out in one sweep of a few ms; the rest is the processes dying, which takes CPU time in the kernel (exit, their namespaces torn down) that the host shares with everything else'
+      ? ': the signals go out in one sweep (0.1-0.3 s at 300 on a loaded host); the rest is the processes dying, which takes CPU time in the kernel (exit, their namespaces torn down) that the host shares with everything else'
       : '';
   return parts.join('; ') + (biggest ? `; the largest phase at the largest size: ${biggest}${why}` : '');
 }

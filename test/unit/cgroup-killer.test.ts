@@ -116,4 +116,17 @@ describe('killViaCgroup (fake cgroup tree, real child processes)', () => {
     appendFileSync(path.join(root, 'pids', 'docker', ID, 'cgroup.procs'), `${process.pid}\n`);
     expect(await done).toMatchObject({ ok: false, reason: expect.stringMatching(/still alive/), signalled: 1 });
   });
+
+  it('a sub-group that appears after the sweep is listed again, and its processes signalled', async () => {
+    const first = child();
+    const root = tree(v1, ID, [first.pid]);
+    const late = child();
+    const done = killViaCgroup(ID, first.pid, { root, layout: v1, confirmTimeoutMs: 5000, pollMs: 1000 });
+    expect(await exited(first)).toBe('SIGKILL');
+    const sub = path.join(root, 'pids', 'docker', ID, 'nested');
+    mkdirSync(sub);
+    writeFileSync(path.join(sub, 'cgroup.procs'), `${late.pid}\n`);
+    expect(await done).toMatchObject({ ok: true, pids: 2 });
+    expect(await exited(late)).toBe('SIGKILL');
+  });
 });
