@@ -11,7 +11,6 @@ import { createContainer } from '../core/di/container.js';
 import { loadEngineConfig } from '../core/config/engine-config.js';
 import { silentLogger } from '../core/logging/logger.js';
 import type { PluginContext } from '../core/plugin/plugin.js';
-import { createDockerClient } from '../plugins/shared/containers/docker-engine.js';
 import { AnalyzerPlugin, type AnalyzerTimings } from '../plugins/analyzer/analyzer-plugin.js';
 import { analyzerConfig } from '../plugins/analyzer/analyzer-config.js';
 import { SpawnerPlugin } from '../plugins/spawner/spawner-plugin.js';
@@ -19,7 +18,7 @@ import { spawnerConfig, type SpawnerConfig } from '../plugins/spawner/spawner-co
 import { buildWorkloadImages } from '../plugins/spawner/images/workload-images.js';
 import { removeManagedContainers } from '../plugins/spawner/managed-containers.js';
 import { LABELS } from '../plugins/shared/containers/container-labels.js';
-import { benchRedis } from './bench-services.js';
+import { benchDocker, benchRedis } from './bench-services.js';
 import { loadMark, loadPerCore, printLoad, record, writeResults } from './report.js';
 import { dockerDaemonsCpu, settleDocker, shimsCpu } from './host-cpu.js';
 import { SharedTokens } from '../plugins/shared/tokens.js';
@@ -124,8 +123,7 @@ interface KillRound {
  */
 export async function runContainersBench(): Promise<void> {
   printLoad('containers benchmark (real Docker engine)');
-  const docker = createDockerClient(process.env.DOCKER_HOST);
-  await docker.ping();
+  const docker = await benchDocker();
   await buildWorkloadImages(docker);
   const id = randomUUID().slice(0, 8);
   const prefix = `tf-bench-${id}`;
