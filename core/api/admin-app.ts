@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Queue } from 'bullmq';
@@ -87,7 +87,7 @@ export async function buildAdminApp(opts: AdminAppOptions): Promise<FastifyInsta
   const app = Fastify({
     ...(opts.logger ? { loggerInstance: opts.logger } : { logger: false }),
     // Only refused (4xx) and failed (5xx) requests are logged, by the error handler; no line per ordinary request.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 1024 * 1024,
     // Long path segments reach the schema (400 with the path) instead of a bare 414.
     routerOptions: { maxParamLength: 1000 },
