@@ -1,32 +1,25 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { BUILTIN_PLUGINS } from '../../cli/builtin-plugins.js';
 import type { Engine } from '../../core/engine/engine.js';
-import { deletePrefix, testRedis } from '../support/redis.js';
 import { readRecorded } from '../support/test-plugins.js';
-import { startTestEngine, waitFor } from '../support/test-engine.js';
+import { testEngines, waitFor } from '../support/test-engine.js';
 
-const redis = testRedis();
+const engines = testEngines();
+const redis = engines.redis;
 const key = `rec:${Date.now()}:api`;
 let engine: Engine;
-let prefix: string;
 const TOKEN = 'test-token-0123456789abcdef0123456789';
 
 beforeAll(async () => {
-  const started = await startTestEngine({
+  const started = await engines.start({
     workflows: { 'api.json': { name: 'api', jobs: { t: { plugin: 'record', every: '1s', config: { key } } } } },
     config: { adminToken: TOKEN },
     // The built-ins too: their services contribute the docker and store health checks.
     options: { api: true, pluginModules: BUILTIN_PLUGINS },
   });
   engine = started.engine;
-  prefix = started.prefix;
 });
 
-afterAll(async () => {
-  await engine.stop();
-  await deletePrefix(redis, prefix);
-  await redis.quit();
-});
 
 const auth = { authorization: `Bearer ${TOKEN}` };
 

@@ -1,23 +1,14 @@
-import { afterAll, describe, expect, it } from 'vitest';
-import type { Engine } from '../../core/engine/engine.js';
-import { deletePrefix, testRedis } from '../support/redis.js';
+import { describe, expect, it } from 'vitest';
 import { readRecorded } from '../support/test-plugins.js';
-import { startTestEngine, waitFor } from '../support/test-engine.js';
+import { testEngines, waitFor } from '../support/test-engine.js';
 
-const redis = testRedis();
-const engines: Array<{ engine: Engine; prefix: string }> = [];
-afterAll(async () => {
-  for (const { engine, prefix } of engines) {
-    await engine.stop();
-    await deletePrefix(redis, prefix);
-  }
-  await redis.quit();
-});
+const engines = testEngines();
+const redis = engines.redis;
 
 describe('pausing a job whose scheduled run is between attempts', () => {
   it('lets the started run finish its retries (it used to stay "retrying" for ever); no new fire comes', async () => {
     const key = `rec:${Date.now()}:pause-retry`;
-    const started = await startTestEngine({
+    const started = await engines.start({
       workflows: {
         'pr.json': {
           name: 'pause-retry',
@@ -26,7 +17,6 @@ describe('pausing a job whose scheduled run is between attempts', () => {
         },
       },
     });
-    engines.push(started);
     const { engine } = started;
     const first = await waitFor(async () => (await readRecorded(redis, key)).find((r) => r.attempt === 1), 'the first attempt');
     await engine.engineControl.pause({ workflow: 'pause-retry', job: 'flaky' });

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../../core/engine/engine.js';
 import { RedisEngineControl } from '../../core/control/redis-engine-control.js';
 import { RunHistory } from '../../core/history/run-history.js';
@@ -6,11 +6,11 @@ import { EngineKeys } from '../../core/redis/engine-keys.js';
 import { PauseStore } from '../../core/scheduler/pause-store.js';
 import { WorkflowCatalog } from '../../core/workflow/workflow-catalog.js';
 import { MAX_INPUT_BYTES, MAX_INPUT_DEPTH, RunInputError } from '../../core/control/run-input-limits.js';
-import { deletePrefix, testRedis } from '../support/redis.js';
 import { readRecorded } from '../support/test-plugins.js';
-import { startTestEngine, waitFor } from '../support/test-engine.js';
+import { testEngines, waitFor } from '../support/test-engine.js';
 
-const redis = testRedis();
+const engines = testEngines();
+const redis = engines.redis;
 const WF = `inlim${Date.now().toString(36)}`;
 const key = `rec:${Date.now()}:input-limits`;
 const TOKEN = 'input-limits-token-0123456789abcdef';
@@ -22,7 +22,7 @@ let prefix: string;
 const nestedText = (depth: number) => `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`;
 
 beforeAll(async () => {
-  const started = await startTestEngine({
+  const started = await engines.start({
     workflows: { 'w.json': { name: WF, jobs: { t: { plugin: 'record', manual: true, config: { key } } } } },
     config: { adminToken: TOKEN },
     options: { api: true },
@@ -31,11 +31,6 @@ beforeAll(async () => {
   prefix = started.prefix;
 });
 
-afterAll(async () => {
-  await engine.stop();
-  await deletePrefix(redis, prefix);
-  await redis.quit();
-});
 
 const runCount = async () => (await engine.app!.inject({ method: 'GET', url: '/api/runs?limit=1' })).json().total as number;
 const trigger = (payload: string) =>

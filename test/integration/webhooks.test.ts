@@ -1,21 +1,20 @@
 import { spawnSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../../core/engine/engine.js';
-import { deletePrefix, testRedis } from '../support/redis.js';
 import { readRecorded } from '../support/test-plugins.js';
-import { startTestEngine, waitFor } from '../support/test-engine.js';
+import { testEngines, waitFor } from '../support/test-engine.js';
 
-const redis = testRedis();
+const engines = testEngines();
+const redis = engines.redis;
 const key = `rec:${Date.now()}:hooks`;
 const SECRET = 'webhook-secret-0123456789abcdef';
 const TOKEN = 'webhooks-test-token-0123456789abcdef';
 let engine: Engine;
-let prefix: string;
 
 const WF = 'hooks';
 beforeAll(async () => {
-  const started = await startTestEngine({
+  const started = await engines.start({
     workflows: {
       'hooks.json': {
         name: WF,
@@ -32,14 +31,8 @@ beforeAll(async () => {
     options: { api: true },
   });
   engine = started.engine;
-  prefix = started.prefix;
 });
 
-afterAll(async () => {
-  await engine.stop();
-  await deletePrefix(redis, prefix);
-  await redis.quit();
-});
 
 const sign = (body: string, secret = SECRET) => `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
 const post = (job: string, body: string, headers: Record<string, string>) =>

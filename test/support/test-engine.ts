@@ -1,11 +1,13 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { afterAll } from 'vitest';
+import type { Redis } from 'ioredis';
 import os from 'node:os';
 import path from 'node:path';
 import { loadEngineConfig, type EngineConfig } from '../../core/config/engine-config.js';
 import { Engine, type EngineOptions } from '../../core/engine/engine.js';
 import { silentLogger, createLogger } from '../../core/logging/logger.js';
 import { NoopPlugin, RecordPlugin } from './test-plugins.js';
-import { testRedisUrl, uniquePrefix } from './redis.js';
+import { deletePrefix, testRedis, testRedisUrl, uniquePrefix } from './redis.js';
 
 export interface TestEngineSetup {
   /** Workflow files to write: file name -> JSON (object or raw text). */
@@ -52,6 +54,31 @@ export async function startTestEngine(setup: TestEngineSetup): Promise<{ engine:
   });
   await engine.start();
   return { engine, dir, prefix };
+}
+
+/**
+ * The engines of one test file, stopped and their keys deleted after the file
+ * (with the file's Redis client): `const engines = testEngines();` at the top,
+ * then `await engines.start(setup)` in a hook or a test.
+ */
+export function testEngines(): { redis: Redis; start(setup: TestEngineSetup): Promise<{ engine: Engine; dir: string; prefix: string }> } {
+  const redis = testRedis();
+  const started: Array<{ engine: Engine; prefix: string }> = [];
+  afterAll(async () => {
+    for (const { engine, prefix } of started) {
+      await engine.stop();
+      await deletePrefix(redis, prefix);
+    }
+    await redis.quit();
+  });
+  return {
+    redis,
+    async start(setup) {
+      const one = await startTestEngine(setup);
+      started.push(one);
+      return one;
+    },
+  };
 }
 
 /** Polls `check` until it returns a truthy value or the deadline passes. */
