@@ -59,6 +59,16 @@ export const RunRecordSchema = Type.Object(
       ),
     ),
     host: Type.Optional(Type.String({ description: 'Host whose worker ran the latest attempt' })),
+    waiting: Type.Optional(
+      Type.Object(
+        {
+          for: StringEnum(['concurrency', 'previous-run'] as const),
+          since: Millis('ms since epoch: when it first waited'),
+          reason: Type.String(),
+        },
+        { description: 'Set while a queued run waits: for a concurrency slot (its job\'s or its workflow\'s "concurrency") or for the previous run of its job (overlap "queue" / "cancel-previous").' },
+      ),
+    ),
   },
   { $id: 'RunRecord', additionalProperties: true },
 );
@@ -85,6 +95,12 @@ export const JobStatusSchema = Type.Object(
     route: Type.String({ description: 'The route (queue) the job runs on; served by `tideflow worker --serve <route>`' }),
     routeWorkers: Type.Integer({ description: 'Live worker processes serving the route, on all hosts' }),
     waiting: Type.Optional(Type.String({ description: 'Why its runs wait: no live worker serves its route' })),
+    overlap: Type.Optional(
+      StringEnum(['skip', 'allow', 'queue', 'cancel-previous'] as const, {
+        description: 'Scheduled jobs: what a fire does while a run of the job goes (skip it, run alongside, run after it, cancel it and run)',
+      }),
+    ),
+    concurrency: Type.Optional(Type.Integer({ minimum: 1, description: 'At most this many runs of the job at once, on every host' })),
   },
   { $id: 'JobStatus', additionalProperties: true },
 );
@@ -94,6 +110,7 @@ export const WorkflowStatusSchema = Type.Object(
     name: Type.String(),
     file: Type.String(),
     state: StateSchema,
+    concurrency: Type.Optional(Type.Integer({ minimum: 1, description: 'At most this many runs of all its jobs at once, on every host' })),
     jobs: Type.Array(Type.Ref('JobStatus')),
     error: Type.Optional(Type.String({ description: 'Last load error of the file (the previous definition is kept).' })),
   },

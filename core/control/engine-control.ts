@@ -1,6 +1,7 @@
 import type { HealthCheck } from '../health/health-check.js';
 import type { RunQuery, RunRecord } from '../history/run-record.js';
 import type { WebhookSettings } from '../workflow/workflow-schema.js';
+import type { OverlapPolicy } from '../workflow/loaded-workflow.js';
 
 export interface JobTriggerInfo {
   every?: string;
@@ -30,6 +31,10 @@ export interface JobStatus {
   routeWorkers: number;
   /** Set when its runs wait: no live worker serves its route. */
   waiting?: string;
+  /** What a scheduled fire does while a run of the job goes (scheduled jobs only). */
+  overlap?: OverlapPolicy;
+  /** At most this many runs of the job at once, when limited. */
+  concurrency?: number;
 }
 
 export interface WorkflowStatus {
@@ -37,6 +42,8 @@ export interface WorkflowStatus {
   file: string;
   state: 'active' | 'paused';
   jobs: JobStatus[];
+  /** At most this many runs of all its jobs at once, when limited. */
+  concurrency?: number;
   /** The last load error of its file, when a broken edit keeps the previous definition. */
   error?: string;
 }

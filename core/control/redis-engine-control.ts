@@ -6,7 +6,7 @@ import { schedulerJobId } from '../queues/scheduler-job-id.js';
 import type { SchedulerSync } from '../scheduler/scheduler-sync.js';
 import { runJobOptions } from '../queues/run-job-data.js';
 import type { RunQueues } from '../queues/run-queues.js';
-import { routeOf } from '../workflow/loaded-workflow.js';
+import { isScheduled, routeOf } from '../workflow/loaded-workflow.js';
 import type { CatalogEntry, WorkflowCatalog } from '../workflow/workflow-catalog.js';
 import { displayPath } from '../workflow/workflow-loader.js';
 import type { WebhookSettings } from '../workflow/workflow-schema.js';
@@ -78,10 +78,12 @@ export class RedisEngineControl implements EngineControl {
           route: route.route,
           routeWorkers: route.workers,
           waiting: route.workers === 0 ? `no live worker serves route "${route.route}" (start \`tideflow worker --serve ${route.route}\`)` : undefined,
+          overlap: isScheduled(j) ? (j.overlap ?? 'skip') : undefined,
+          concurrency: j.concurrency,
         };
       });
       const wfPaused = pauses.pausedBy(workflow.name);
-      return { name: workflow.name, file: displayPath(workflow.file), state: wfPaused ? 'paused' : 'active', jobs, error };
+      return { name: workflow.name, file: displayPath(workflow.file), state: wfPaused ? 'paused' : 'active', concurrency: workflow.concurrency, jobs, error };
     });
   }
 

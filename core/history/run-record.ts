@@ -1,8 +1,9 @@
 /** What started a run: its schedule, a person (API, CLI, dashboard), a predecessor's `then`, a call of its webhook, or a failed run it handles (`onFailure`). */
 export type RunTrigger = 'schedule' | 'manual' | 'chain' | 'webhook' | 'failure';
 
-/** `cancelled`: stopped by a person (POST /api/runs/:id/cancel, `tideflow cancel`); its successors never start.
- * `skipped`: a scheduled fire that came while a run of the same job was still going (overlap policy "skip"): nothing ran. */
+/** `queued`: not started yet; when it waits for a concurrency slot or for the previous run of its job, `waiting` says so.
+ * `cancelled`: stopped by a person (POST /api/runs/:id/cancel, `tideflow cancel`) or replaced by a newer fire (overlap "cancel-previous"); its successors never start.
+ * `skipped`: a scheduled fire the overlap policy did not run ("skip": a run was still going; "queue": a fire already waited; "cancel-previous": a newer fire replaced it): nothing ran. */
 export type RunStatus = 'queued' | 'running' | 'retrying' | 'succeeded' | 'failed' | 'skipped' | 'cancelled';
 
 /** One run of one job: what the run history stores and the API returns. */
@@ -29,6 +30,16 @@ export interface RunRecord {
    * check put the run back in the queue, and a later attempt took it over.
    */
   interrupted?: InterruptedAttempt[];
+  /** Set while a queued run waits before it starts (the record of the run once started has none). */
+  waiting?: RunWaiting;
+}
+
+/** Why a queued run has not started: a concurrency limit (its job's or its workflow's) or the run before it (overlap "queue" / "cancel-previous"). */
+export interface RunWaiting {
+  for: 'concurrency' | 'previous-run';
+  /** ms since epoch: when it first waited. */
+  since: number;
+  reason: string;
 }
 
 export interface InterruptedAttempt {

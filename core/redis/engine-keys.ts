@@ -54,9 +54,26 @@ export class EngineKeys {
     return this.toKey('routes');
   }
 
-  /** Sorted set: the runs of one job going on now (run id -> lease expiry in ms), for its overlap policy. */
+  /**
+   * Sorted set: the runs of one job going on now (run id -> lease expiry in ms),
+   * for its overlap policy and its concurrency limit; also a lease handed to
+   * the fire waiting behind the running one (overlap "queue").
+   */
   activeRuns(jobKey: string): string {
     return this.toKey('active-runs', jobKey);
+  }
+
+  /** Sorted set: the runs of all the jobs of one workflow going on now (run id -> lease expiry in ms), for its concurrency limit. */
+  workflowActiveRuns(workflow: string): string {
+    return this.toKey('workflow-active-runs', workflow);
+  }
+
+  /**
+   * String: the one scheduled fire of a job waiting for the running one
+   * (overlap "queue" / "cancel-previous"), as `<run id>|<waiting since ms>|<fire time ms>`.
+   */
+  waitingFire(jobKey: string): string {
+    return this.toKey('waiting-fire', jobKey);
   }
 
   /** Pub/sub channel: ids of runs to cancel, heard by every runner (the one running it aborts it). */

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { RunEvent, RunEventSource } from '../control/engine-events.js';
 import type { RunHistory } from '../history/run-history.js';
@@ -12,7 +12,7 @@ import { isNonRetryable } from '../plugin/errors.js';
 import { errorMessage } from '../util/error-message.js';
 import type { PluginContext } from '../plugin/plugin.js';
 import type { PluginRegistry, RegisteredPlugin } from '../plugin/plugin-registry.js';
-import type { OverlapEntry, OverlapGuard } from './overlap-guard.js';
+import { CANCEL_WAIT_MS, type Admission, type AdmissionRequest, type OverlapGuard } from './overlap-guard.js';
 import { RunCancelledError, type RunCancellation } from './run-cancellation.js';
 import type { PauseStore } from '../scheduler/pause-store.js';
 import { chainedRunId, failureRunId, jobKey, scheduledRunId } from '../queues/run-ids.js';
@@ -33,6 +33,9 @@ export const LOCK_DURATION_MS = 6_000;
 export const STALLED_INTERVAL_MS = 3_000;
 /** Worker deaths a run survives before it is failed ("stalled more than allowable limit"). */
 const MAX_STALLED_COUNT = 2;
+
+/** How often a run that waits (concurrency limit, overlap "queue"/"cancel-previous") looks again, plus up to half of it at random. */
+export const WAIT_POLL_MS = 400;
 
 /** Runs shorter than this get no separate "running" record. */
 const RUNNING_RECORD_DELAY_MS = 200;
@@ -62,7 +65,7 @@ export interface JobRunnerOptions {
   pauses: PauseStore;
   /** Cancel requests heard from every process: the runs of this process they name are aborted. */
   cancellation: RunCancellation;
-  /** The overlap policy of scheduled jobs (leases in Redis, across processes). */
+  /** Overlap policies of scheduled jobs and concurrency limits (leases in Redis, across processes). */
   overlap: OverlapGuard;
   log: Logger;
   /** Folds Redis connection errors into one line per outage; without it each is logged. */
@@ -96,7 +99,7 @@ export class JobRunner extends EventEmitter implements RunEventSource {
     const { connection, prefix, concurrency, log } = this.opts;
     const outage = this.opts.outage;
     for (const route of this.routes) {
-      const worker = new Worker<RunJobData>(routeQueueName(route), (job, token, signal) => this.process(job, signal), {
+      const worker = new Worker<RunJobData>(routeQueueName(route), (job, token, signal) => this.process(job, signal, token), {
         connection,
         prefix,
         concurrency,
@@ -134,7 +137,7 @@ export class JobRunner extends EventEmitter implements RunEventSource {
     this.emit('run', e);
   }
 
-  private async process(job: Job<RunJobData>, workerSignal?: AbortSignal): Promise<unknown> {
+  private async process(job: Job<RunJobData>, workerSignal?: AbortSignal, token?: string): Promise<unknown> {
     const { catalog, overlap, pauses, plugins, log } = this.opts;
     const data = job.data;
     const malformed = malformedRunJob(job.name, data);
@@ -160,17 +163,25 @@ export class JobRunner extends EventEmitter implements RunEventSource {
       // Raced with a pause: a paused job never fires from its trigger. A fire
       // that already ran an attempt keeps its retries (dropping one left the
       // run "retrying" for ever): a pause stops new fires, not started runs.
+      if (this.hasWaited(job)) await this.dropWaitingFire(job, runId, def);
       return { dropped: 'paused' };
     }
     const registered = plugins.get(def.plugin);
     if (!registered) throw new UnrecoverableError(`plugin "${def.plugin}" is not installed in this process`);
 
-    // Overlap policy (scheduled jobs): a fire that finds a run of its job still going is skipped; every run of the job holds a lease while it goes.
+    // Overlap policy and concurrency limits; a job with neither (and no workflow limit) never asks Redis here.
     let leave: (() => Promise<void>) | undefined;
-    if (isScheduled(def) && def.overlap !== 'allow') {
-      const lease: OverlapEntry = await overlap.enter(jobKey(data.workflow, data.job), runId, newFire);
-      if (lease.busyWith !== undefined) return this.skipFire(job, runId, def, lease.busyWith);
-      leave = lease.leave;
+    const admission = admissionRequest(entry.workflow, def, runId, newFire);
+    if (admission) {
+      const a: Admission = await overlap.enter(admission);
+      if (a.kind === 'skip') return this.skipFire(job, runId, def, a.busyWith, a.reason);
+      if (a.kind === 'wait') return this.waitForTurn(job, token, runId, def, a);
+      leave = a.leave;
+      if (a.forcedPast) {
+        const line = `run ${a.forcedPast} still held its lease ${CANCEL_WAIT_S} s after it was cancelled: ${runId} runs alongside it (overlap "cancel-previous")`;
+        log.warn({ run: runId, previous: a.forcedPast }, line);
+        await job.log(line).catch(() => undefined);
+      }
     }
     try {
       return await this.attempt(job, runId, entry.workflow, def, registered, workerSignal);
@@ -179,15 +190,53 @@ export class JobRunner extends EventEmitter implements RunEventSource {
     }
   }
 
+  /**
+   * Not now (a concurrency limit, or the run before it): back to BullMQ's
+   * delayed set to look again shortly. The worker slot is freed and no attempt
+   * is spent (moveToDelayed skips the attempt count). The first wait is logged and
+   * recorded (status queued, `waiting`).
+   */
+  private async waitForTurn(job: Job<RunJobData>, token: string | undefined, runId: string, def: LoadedJob, wait: Extract<Admission, { kind: 'wait' }>): Promise<never> {
+    if (!this.hasWaited(job)) {
+      const { workflow, job: name } = job.data;
+      this.opts.log.info({ run: runId, waiting: wait.for }, `${jobKey(workflow, name)}: run ${runId} ${wait.reason}`);
+      const previous = job.data.trigger === 'schedule' ? undefined : await this.opts.history.get(runId).catch(() => undefined);
+      await this.opts.history.save({
+        ...(previous ?? { id: runId, workflow, job: name, plugin: def.plugin, trigger: job.data.trigger, causedBy: job.data.causedBy, queuedAt: job.timestamp }),
+        status: 'queued', attempts: job.attemptsMade, waiting: { for: wait.for, since: Date.now(), reason: wait.reason },
+      });
+    }
+    await job.moveToDelayed(Date.now() + WAIT_POLL_MS + Math.floor(Math.random() * (WAIT_POLL_MS / 2)), token);
+    throw new DelayedError(`${runId} ${wait.reason}`);
+  }
+
+  /**
+   * Whether this job came back from a wait (BullMQ counts every move to
+   * active in attemptsStarted: attempts made, the current one, stalls, and waits).
+   */
+  private hasWaited(job: Job<RunJobData>): boolean {
+    return (job.attemptsStarted ?? 0) > job.attemptsMade + 1 + (job.stalledCounter ?? 0);
+  }
+
+  /** A fire that waited and now will not run (its job was paused meanwhile): its queued record says so, its waiting place is freed. */
+  private async dropWaitingFire(job: Job<RunJobData>, runId: string, def: LoadedJob): Promise<void> {
+    const { workflow, job: name } = job.data;
+    await this.opts.overlap.abandon(jobKey(workflow, name), runId);
+    await this.opts.history.save({
+      id: runId, workflow, job: name, plugin: def.plugin, trigger: 'schedule', status: 'skipped', attempts: 0, host: this.host,
+      queuedAt: job.timestamp, finishedAt: Date.now(), error: 'skipped: its job was paused while the fire waited',
+    });
+  }
+
   /** Records a scheduled fire skipped by the overlap policy: nothing ran. */
-  private async skipFire(job: Job<RunJobData>, runId: string, def: LoadedJob, busyWith: string): Promise<{ skipped: string }> {
+  private async skipFire(job: Job<RunJobData>, runId: string, def: LoadedJob, busyWith: string, reason: string): Promise<{ skipped: string }> {
     const now = Date.now();
     const { workflow, job: name } = job.data;
     await this.opts.history.save({
       id: runId, workflow, job: name, plugin: def.plugin, trigger: 'schedule', status: 'skipped', attempts: 0, host: this.host,
-      queuedAt: job.timestamp, finishedAt: now, error: `skipped: run ${busyWith} of this job was still going (overlap "skip")`,
+      queuedAt: job.timestamp, finishedAt: now, error: reason,
     });
-    this.opts.log.info({ run: runId, busyWith }, `${jobKey(workflow, name)}: fire skipped, the previous run is still going`);
+    this.opts.log.info({ run: runId, busyWith }, `${jobKey(workflow, name)}: fire ${reason}`);
     return { skipped: busyWith };
   }
 
@@ -366,4 +415,30 @@ export class JobRunner extends EventEmitter implements RunEventSource {
       );
     }
   }
+}
+
+const CANCEL_WAIT_S = CANCEL_WAIT_MS / 1000;
+
+/**
+ * What a run must ask before it starts, or undefined for a job that
+ * configures no overlap policy that applies and no concurrency limit (the
+ * fast path: no Redis round trip). Only a scheduled fire that has not started
+ * yet is subject to the overlap policy; every run of a job with an overlap
+ * policy still holds the job's lease, so the next fire sees it.
+ */
+export function admissionRequest(wf: LoadedWorkflow, def: LoadedJob, runId: string, newFire: boolean): AdmissionRequest | undefined {
+  const overlapPolicy = isScheduled(def) && def.overlap !== 'allow' ? (def.overlap ?? 'skip') : undefined;
+  if (!overlapPolicy && def.concurrency === undefined && wf.concurrency === undefined) return undefined;
+  const fireTime = Number(runId.slice(runId.lastIndexOf('.') + 1));
+  return {
+    workflow: wf.name,
+    jobKey: jobKey(wf.name, def.name),
+    runId,
+    mode: overlapPolicy && newFire ? overlapPolicy : 'take',
+    trackJob: overlapPolicy !== undefined || def.concurrency !== undefined,
+    handOver: overlapPolicy === 'queue',
+    jobLimit: def.concurrency,
+    workflowLimit: wf.concurrency,
+    order: Number.isSafeInteger(fireTime) ? fireTime : 0,
+  };
 }

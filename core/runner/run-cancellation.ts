@@ -4,8 +4,9 @@ import type { EngineKeys } from '../redis/engine-keys.js';
 
 /** Thrown into a run's AbortSignal when a person cancels it. */
 export class RunCancelledError extends Error {
-  constructor() {
-    super('cancelled');
+  /** `reason`: why, when it is not a person's request (e.g. the fire that replaced it). */
+  constructor(reason?: string) {
+    super(reason ? `cancelled: ${reason}` : 'cancelled');
     this.name = 'RunCancelledError';
   }
 }
@@ -21,7 +22,7 @@ const REMEMBER_MS = 5 * 60_000;
  */
 export class RunCancellation {
   private readonly running = new Map<string, AbortController>();
-  private readonly requested = new Map<string, number>();
+  private readonly requested = new Map<string, { at: number; reason?: string }>();
   private subscriber?: Redis;
 
   constructor(
@@ -33,7 +34,16 @@ export class RunCancellation {
   async start(): Promise<void> {
     const sub = (this.subscriber = this.connection.duplicate());
     sub.on('error', () => undefined);
-    sub.on('message', (_channel: string, runId: string) => this.request(runId));
+    sub.on('message', (_channel: string, message: string) => {
+      // A bare run id (a person's cancel), or JSON { runId, reason } (e.g. overlap "cancel-previous").
+      if (!message.startsWith('{')) return this.request(message);
+      try {
+        const { runId, reason } = JSON.parse(message) as { runId?: unknown; reason?: unknown };
+        if (typeof runId === 'string') this.request(runId, typeof reason === 'string' ? reason : undefined);
+      } catch {
+        // Not ours: ignored.
+      }
+    });
     await sub.subscribe(this.keys.cancelChannel);
   }
 
@@ -41,29 +51,31 @@ export class RunCancellation {
     this.subscriber?.disconnect();
   }
 
-  /** Publishes a cancel request for a run to every runner. */
-  static publish(redis: Redis, keys: EngineKeys, runId: string): Promise<number> {
-    return redis.publish(keys.cancelChannel, runId);
+  /** Publishes a cancel request for a run to every runner; `reason` ends up in the run's error. */
+  static publish(redis: Redis, keys: EngineKeys, runId: string, reason?: string): Promise<number> {
+    return redis.publish(keys.cancelChannel, reason ? JSON.stringify({ runId, reason }) : runId);
   }
 
   /** Registers a starting attempt; aborts it at once if its cancel came first. Returns the unregister function. */
   track(runId: string, ac: AbortController): () => void {
     this.running.set(runId, ac);
-    if (this.requested.delete(runId)) ac.abort(new RunCancelledError());
+    const early = this.requested.get(runId);
+    if (early && this.requested.delete(runId)) ac.abort(new RunCancelledError(early.reason));
     return () => {
       if (this.running.get(runId) === ac) this.running.delete(runId);
     };
   }
 
-  private request(runId: string): void {
+  private request(runId: string, reason?: string): void {
     const ac = this.running.get(runId);
     if (ac) {
-      this.log.info({ run: runId }, 'cancel requested: aborting the run');
-      ac.abort(new RunCancelledError());
+      if (ac.signal.aborted) return;
+      this.log.info({ run: runId, reason }, 'cancel requested: aborting the run');
+      ac.abort(new RunCancelledError(reason));
       return;
     }
     const now = Date.now();
-    for (const [id, at] of this.requested) if (now - at > REMEMBER_MS) this.requested.delete(id);
-    this.requested.set(runId, now);
+    for (const [id, r] of this.requested) if (now - r.at > REMEMBER_MS) this.requested.delete(id);
+    this.requested.set(runId, { at: now, reason });
   }
 }

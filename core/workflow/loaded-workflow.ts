@@ -1,4 +1,6 @@
-import type { WebhookSettings } from './workflow-schema.js';
+import type { JobDefinition, WebhookSettings } from './workflow-schema.js';
+
+export type OverlapPolicy = NonNullable<JobDefinition['overlap']>;
 
 /** The route of jobs that name none: served by `tideflow start` and by plain `tideflow worker`. */
 export const DEFAULT_ROUTE = 'default';
@@ -16,8 +18,10 @@ export interface LoadedJob {
     /** POST /hooks/<workflow>/<job> triggers it (defaults applied). */
     webhook?: WebhookSettings;
   };
-  /** What a scheduled fire does while a run of this job is going: skip it (default) or run alongside. */
-  overlap: 'skip' | 'allow';
+  /** What a scheduled fire does while a run of this job is going: skip it (default), run alongside, run after it (one waits at most), or cancel it and run. */
+  overlap: OverlapPolicy;
+  /** At most this many runs of this job at once (any trigger, every process); absent: no limit. */
+  concurrency?: number;
   /** The plugin config, validated, with the plugin schema's defaults applied. */
   config: unknown;
   retry: { attempts: number; backoff: 'fixed' | 'exponential'; delayMs: number };
@@ -38,6 +42,8 @@ export interface LoadedWorkflow {
   description?: string;
   /** The workflow-level route, as written (each job's `route` is what counts). */
   runsOn?: string;
+  /** At most this many runs of all its jobs at once (every process); absent: no limit. */
+  concurrency?: number;
   jobs: Record<string, LoadedJob>;
 }
 

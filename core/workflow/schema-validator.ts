@@ -66,6 +66,11 @@ export function describeErrors(errors: ErrorObject[] | null | undefined, value: 
             : `${quote(actual)} is not a valid ${String(e.params.format)}`;
         break;
       case 'type':
+        // A number that is not whole says which number it was: "must be integer, got number" reads as a contradiction.
+        if (e.params.type === 'integer' && typeof actual === 'number') {
+          message = `must be a whole number, got ${actual}`;
+          break;
+        }
         message = `must be ${String(e.params.type)}, got ${actual === null ? 'null' : Array.isArray(actual) ? 'array' : typeof actual}`;
         break;
       case 'enum':

@@ -97,6 +97,7 @@ export function parseWorkflow(text: string, file: string, plugins: PluginSchemas
         webhook: def.webhook ? Value.Default(WebhookSchema, structuredClone(def.webhook)) as WebhookSettings : undefined,
       },
       overlap: def.overlap ?? 'skip',
+      ...(def.concurrency !== undefined ? { concurrency: def.concurrency } : {}),
       config: def.config ?? {},
       retry: {
         attempts: retry?.attempts ?? 1,
@@ -110,7 +111,10 @@ export function parseWorkflow(text: string, file: string, plugins: PluginSchemas
       predecessors: predecessors.get(name)!,
     };
   }
-  return { ok: true, workflow: { name: wf.name, file, description: wf.description, runsOn: wf.runsOn, jobs } };
+  return {
+    ok: true,
+    workflow: { name: wf.name, file, description: wf.description, runsOn: wf.runsOn, ...(wf.concurrency !== undefined ? { concurrency: wf.concurrency } : {}), jobs },
+  };
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -156,6 +160,9 @@ function checkTrigger(
     errors.push(new WorkflowError(file, at(name, 'timeout'), 'must be at least 1ms'));
   }
   const triggered = def.every !== undefined || def.cron !== undefined;
+  if (def.overlap !== undefined && !triggered) {
+    errors.push(new WorkflowError(file, at(name, 'overlap'), '"overlap" applies only to a job with "every" or "cron" (use "concurrency" to limit its runs)'));
+  }
   if (def.manual === true && triggered) {
     errors.push(new WorkflowError(file, at(name, 'manual'), 'a manual job cannot also have "every" or "cron"'));
   }

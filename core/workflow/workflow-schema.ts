@@ -14,6 +14,11 @@ export const ROUTE_PATTERN = '^[a-z0-9][a-z0-9-]{0,62}$';
 
 const RunsOn = (description: string) => Type.String({ pattern: ROUTE_PATTERN, description });
 
+/** Highest concurrency limit a file may give: as many runs as TIDEFLOW_CONCURRENCY allows one process. */
+export const MAX_CONCURRENCY_LIMIT = 1000;
+
+const Concurrency = (description: string) => Type.Integer({ minimum: 1, maximum: MAX_CONCURRENCY_LIMIT, description });
+
 const Duration = (description: string) =>
   Type.String({ pattern: DURATION_PATTERN, description });
 
@@ -60,11 +65,12 @@ export const JobSchema = Type.Object(
     manual: Type.Optional(Type.Boolean({ description: 'Only a person triggers this job (API, CLI, dashboard).' })),
     webhook: Type.Optional(WebhookSchema),
     overlap: Type.Optional(
-      Type.Union([Type.Literal('skip'), Type.Literal('allow')], {
+      Type.Union([Type.Literal('skip'), Type.Literal('allow'), Type.Literal('queue'), Type.Literal('cancel-previous')], {
         description:
-          'A scheduled fire that comes while a run of this job is still going: "skip" (the default) records a skipped fire and runs nothing; "allow" runs it alongside.',
+          'A scheduled fire that comes while a run of this job is still going: "skip" (the default) records a skipped fire and runs nothing; "allow" runs it alongside; "queue" runs it after the running one (at most one fire waits, later ones are recorded skipped); "cancel-previous" cancels the running one and runs once it has ended.',
       }),
     ),
+    concurrency: Type.Optional(Concurrency('At most this many runs of this job at once, whatever started them, across every worker process; a run over the limit waits (queued) until one ends.')),
     runsOn: Type.Optional(RunsOn("Route this job runs on (overrides the workflow's runsOn); served by `tideflow worker --serve <route>`.")),
     config: Type.Optional(
       Type.Record(Type.String(), Type.Unknown(), { description: "The plugin's configuration, checked against the plugin's own schema." }),
@@ -96,6 +102,7 @@ export const WorkflowFileSchema = Type.Object(
     runsOn: Type.Optional(
       RunsOn('Route every job of this workflow runs on, e.g. the host whose Docker engine it drives; default "default" (the engine\'s own workers).'),
     ),
+    concurrency: Type.Optional(Concurrency('At most this many runs of all the jobs of this workflow at once, across every worker process; a run over the limit waits (queued) until one ends.')),
     jobs: Type.Record(Type.String({ pattern: JOB_NAME_PATTERN }), JobSchema, {
       minProperties: 1,
       additionalProperties: false,
