@@ -116,13 +116,13 @@ return {'run', forced}
  * zset holds it, job zset ttl ms. Only leases still held are renewed.
  */
 const RENEW = `
-local until = tonumber(ARGV[2]) + tonumber(ARGV[3])
+local expiry = tonumber(ARGV[2]) + tonumber(ARGV[3])
 if redis.call('ZSCORE', KEYS[1], ARGV[1]) then
-  redis.call('ZADD', KEYS[1], until, ARGV[1])
+  redis.call('ZADD', KEYS[1], expiry, ARGV[1])
   redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[5]))
 end
 if ARGV[4] == '1' and redis.call('ZSCORE', KEYS[2], ARGV[1]) then
-  redis.call('ZADD', KEYS[2], until, ARGV[1])
+  redis.call('ZADD', KEYS[2], expiry, ARGV[1])
   redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[3]) * 2)
 end
 return 1
