@@ -105,7 +105,7 @@ describe('concurrency limits (real Redis)', () => {
         },
       },
     };
-    const first = await startTestEngine({ workflows, prefix, config: { concurrency: 4, hostName: 'r1' } });
+    const first = await startTestEngine({ workflows, prefix, config: { concurrency: 4, hostName: 'r1' }, options: { api: true } });
     const second = await startTestEngine({ workflows: {}, dir: first.dir, prefix, config: { concurrency: 4, hostName: 'r2' } });
     try {
       const ids = [];
@@ -126,7 +126,7 @@ describe('concurrency limits (real Redis)', () => {
       expect(new Set(runs.map((r) => r.host))).toEqual(new Set(['r1', 'r2']));
       expect((await readRecorded(redis, key)).length).toBe(8);
       // The definitions as the API serves them.
-      const wf = await first.engine.engineControl.getWorkflow(WF);
+      const wf = (await (await fetch(`${first.engine.url}/api/workflows/${WF}`)).json()) as { concurrency?: number; jobs: Array<{ job: string; concurrency?: number }> };
       expect(wf.concurrency).toBe(2);
       expect(wf.jobs.find((j) => j.job === 'a')!.concurrency).toBeUndefined();
     } finally {

@@ -64,7 +64,9 @@ describe('overlap policy of scheduled jobs (real Redis, real scheduler)', () => 
   });
 
   it('queue: a fire that comes while the previous run goes runs right after it, in fire order; at most one waits, later ones are recorded skipped', async () => {
-    const { engine, key } = await slowEveryJob('overlap-queue', 'queue');
+    const { engine, key } = await slowEveryJob('overlap-queue', 'queue', { config: {} }, () => ({ limited: { plugin: 'record', manual: true, concurrency: 3, config: { key: 'unused' } } }));
+    const served = await engine.engineControl.getWorkflow('overlap-queue');
+    expect(served.jobs.map((j) => [j.job, j.overlap, j.concurrency])).toEqual([['slow', 'queue', undefined], ['limited', undefined, 3]]);
     // While a run goes, the next fire is visible as queued and waiting for it.
     const waiting = await waitFor(
       async () => (await runsOf(engine, 'overlap-queue')).find((r) => r.status === 'queued' && r.waiting?.for === 'previous-run'),
