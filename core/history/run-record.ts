@@ -30,7 +30,7 @@ export interface RunRecord {
    * check put the run back in the queue, and a later attempt took it over.
    */
   interrupted?: InterruptedAttempt[];
-  /** Set while a queued run waits before it starts (the record of the run once started has none). */
+  /** Set while a queued run (or a retrying one, between attempts) waits before it starts (the record of the run once started has none). */
   waiting?: RunWaiting;
 }
 

@@ -200,10 +200,12 @@ export class JobRunner extends EventEmitter implements RunEventSource {
     if (!this.hasWaited(job)) {
       const { workflow, job: name } = job.data;
       this.opts.log.info({ run: runId, waiting: wait.for }, `${jobKey(workflow, name)}: run ${runId} ${wait.reason}`);
-      const previous = job.data.trigger === 'schedule' ? undefined : await this.opts.history.get(runId).catch(() => undefined);
+      // A first fire has no record yet; any other run keeps what its record says (queue time, a retry's last error).
+      const firstFire = job.data.trigger === 'schedule' && job.attemptsMade === 0;
+      const previous = firstFire ? undefined : await this.opts.history.get(runId).catch(() => undefined);
       await this.opts.history.save({
         ...(previous ?? { id: runId, workflow, job: name, plugin: def.plugin, trigger: job.data.trigger, causedBy: job.data.causedBy, queuedAt: job.timestamp }),
-        status: 'queued', attempts: job.attemptsMade, waiting: { for: wait.for, since: Date.now(), reason: wait.reason },
+        status: previous?.status === 'retrying' ? 'retrying' : 'queued', attempts: job.attemptsMade, waiting: { for: wait.for, since: Date.now(), reason: wait.reason },
       });
     }
     await job.moveToDelayed(Date.now() + WAIT_POLL_MS + Math.floor(Math.random() * (WAIT_POLL_MS / 2)), token);
