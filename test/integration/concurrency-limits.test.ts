@@ -38,7 +38,7 @@ describe('concurrency limits (real Redis)', () => {
   it('a job limit of 2 holds across two `tideflow worker` processes: 8 slow runs, never more than 2 at once, all succeed with one attempt', async () => {
     const prefix = uniquePrefix('conc');
     prefixes.push(prefix);
-    const key = `rec:${prefix}`;
+    const key = `${prefix}:rec`; // under the prefix: deleted with it
     const WF = 'limited';
     // On its own route: only the two worker processes run it (the engine serves the default route).
     const dir = writeWorkflows({
@@ -93,7 +93,7 @@ describe('concurrency limits (real Redis)', () => {
   it('a workflow limit of 2 holds over all its jobs, across two runners: 4 + 4 runs of two jobs, never more than 2 at once', async () => {
     const prefix = uniquePrefix('wfconc');
     prefixes.push(prefix);
-    const key = `rec:${prefix}`;
+    const key = `${prefix}:rec`; // under the prefix: deleted with it
     const WF = 'wf-limited';
     const workflows = {
       [`${WF}.json`]: {
