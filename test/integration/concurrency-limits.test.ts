@@ -83,7 +83,10 @@ describe('concurrency limits (real Redis)', () => {
       // The plugin's own start times agree: never a third start while two runs were going.
       const starts = recorded.map((r) => r.at).sort((a, b) => a - b);
       for (let i = 2; i < starts.length; i++) expect(starts[i]! - starts[i - 2]!).toBeGreaterThanOrEqual(1_200);
-      expect(workers.map((w) => w.output()).join('\n')).toMatch(/waits for a slot: 2 runs of job limited\/slow are going/);
+      // One log line per run that waited (when it started waiting), not one per look.
+      const lines = workers.map((w) => w.output()).join('\n').split('\n').filter((l) => /waits for a slot: 2 runs of job limited\/slow are going/.test(l));
+      expect(lines.length).toBeGreaterThanOrEqual(1);
+      expect(lines.length).toBeLessThanOrEqual(6);
     } finally {
       for (const w of workers) expect(await stopChild(w.child)).toBe(0);
       await engine.stop();
