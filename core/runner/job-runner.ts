@@ -155,6 +155,11 @@ export class JobRunner extends EventEmitter implements RunEventSource {
     if (!entry || !def) {
       // A fire of a job that was removed since: nothing to run. Reconcile removes its scheduler.
       log.warn({ runId }, `no job ${jobKey(data.workflow, data.job)} is defined any more: fire dropped`);
+      if (this.hasWaited(job)) {
+        // It was recorded waiting: its record says it will not run.
+        const waited = await this.opts.history.get(runId).catch(() => undefined);
+        if (waited) await this.opts.history.save({ ...waited, status: 'skipped', waiting: undefined, finishedAt: Date.now(), error: 'skipped: its job was removed while the fire waited' });
+      }
       return { dropped: 'undefined job' };
     }
     // A fire that has not started yet: not retried, not taken over from a worker that died mid-run (BullMQ counts those in stalledCounter, not attemptsMade).
