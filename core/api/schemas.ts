@@ -85,6 +85,8 @@ export const JobStatusSchema = Type.Object(
     route: Type.String({ description: 'The route (queue) the job runs on; served by `tideflow worker --serve <route>`' }),
     routeWorkers: Type.Integer({ description: 'Live worker processes serving the route, on all hosts' }),
     waiting: Type.Optional(Type.String({ description: 'Why its runs wait: no live worker serves its route' })),
+    then: Type.Array(Type.String(), { description: 'Jobs of this workflow run after it succeeds (`then`), each given its output' }),
+    onFailure: Type.Array(Type.String(), { description: 'Jobs of this workflow run once when a run of it has failed for good (`onFailure`)' }),
   },
   { $id: 'JobStatus', additionalProperties: true },
 );

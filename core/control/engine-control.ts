@@ -30,6 +30,10 @@ export interface JobStatus {
   routeWorkers: number;
   /** Set when its runs wait: no live worker serves its route. */
   waiting?: string;
+  /** Jobs run after it succeeds (its `then`): the workflow graph's solid edges. */
+  then: string[];
+  /** Jobs run once when a run of it has failed for good (its `onFailure`): the graph's dashed edges. */
+  onFailure: string[];
 }
 
 export interface WorkflowStatus {
