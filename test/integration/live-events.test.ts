@@ -235,4 +235,16 @@ describe('event stream limits (one API process on a real Redis)', () => {
     expect(published).toBeLessThan(400);
     req.destroy();
   });
+
+  it('ends open streams when the API closes (an open stream never holds a shutdown)', async () => {
+    const s = await SseClient.open(`${base}/api/events`);
+    await s.waitFor((e) => e.event === 'ready', 'ready');
+    const t0 = Date.now();
+    // Without the route's preClose hook this never resolves (the stream never ends by itself).
+    await Promise.race([app.close(), new Promise((_r, reject) => setTimeout(() => reject(new Error('app.close() held by an open stream')), 10_000))]);
+    console.log(`app.close() with a stream open: ${Date.now() - t0} ms`);
+    expect(await pollUntil(async () => s.closedByServer, (v) => v, 5000)).toBe(true);
+    await s.close();
+    expect(await pollUntil(async () => hub.size, (n) => n === 0, 5000)).toBe(0);
+  });
 });

@@ -71,7 +71,8 @@ export const eventRoutes: FastifyPluginAsync<EventRoutesOptions> = async (app, o
   // Before the server closes: an open stream would keep app.close() waiting for ever.
   app.addHook('preClose', async () => {
     clearInterval(heartbeat);
-    for (const res of clients) res.end();
+    // Ended, then the socket closed too: a kept-alive idle socket would hold the server's close as well.
+    for (const res of clients) res.end(() => res.socket?.destroy());
     clients.clear();
   });
 
