@@ -87,6 +87,13 @@ describe('live dashboard in headless Chromium', () => {
     expect(await page.locator('#live-indicator').textContent()).toBe('live');
     await page.locator('#runs tbody td.empty').waitFor();
 
+    // When each (run, status) row first shows, seen from inside the page.
+    await page.evaluate(() => {
+      const seen: Record<string, number> = ((window as unknown as { seen: Record<string, number> }).seen = {});
+      new MutationObserver(() => {
+        for (const tr of Array.from(document.querySelectorAll<HTMLElement>('#runs tbody tr[data-run]'))) seen[`${tr.dataset.run}:${tr.dataset.status}`] ??= Date.now();
+      }).observe(document.querySelector('#runs tbody')!, { childList: true, subtree: true, attributes: true });
+    });
     const t0 = Date.now();
     const runId = await trigger('push', 'slow');
     const row = page.locator(`#runs tbody tr[data-run="${runId}"]`);
@@ -95,7 +102,14 @@ describe('live dashboard in headless Chromium', () => {
     const running = Date.now() - t0;
     await page.locator(`#runs tbody tr[data-run="${runId}"][data-status="succeeded"]`).waitFor({ timeout: 10_000 });
     const succeeded = Date.now() - t0;
-    console.log(`pushed to the page: running after ${running} ms, succeeded after ${succeeded} ms (the run sleeps 1500 ms)`);
+    // From the moment the worker saved each state to the moment the page showed it.
+    const record = (await (await fetch(`${engine.url}/api/runs/${runId}`)).json()) as { startedAt: number; finishedAt: number };
+    const seen = await page.evaluate(() => (window as unknown as { seen: Record<string, number> }).seen);
+    const lagRunning = seen[`${runId}:running`]! - record.startedAt;
+    const lagSucceeded = seen[`${runId}:succeeded`]! - record.finishedAt;
+    console.log(`pushed to the page: saved -> shown ${lagRunning} ms (running), ${lagSucceeded} ms (succeeded); test saw them ${running} / ${succeeded} ms after the trigger`);
+    expect(lagRunning).toBeLessThan(1000);
+    expect(lagSucceeded).toBeLessThan(1000);
     expect(await row.locator('td').nth(1).textContent()).toBe('slowpush');
     expect(await row.locator('.badge').textContent()).toBe('succeeded');
     // The job's last status and its graph node follow within the second.
