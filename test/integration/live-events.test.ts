@@ -9,13 +9,13 @@ import type { Engine } from '../../core/engine/engine.js';
 import type { RunRecord } from '../../core/history/run-record.js';
 import { RunHistory } from '../../core/history/run-history.js';
 import { EngineKeys } from '../../core/redis/engine-keys.js';
-import { RECORD_PLUGIN, startCli, stopChild } from '../support/cli-process.js';
+import { RECORD_PLUGIN, runCli, startCli, stopChild } from '../support/cli-process.js';
 import { FakeEngineControl } from '../support/fake-engine-control.js';
 import { pollUntil } from '../support/poll.js';
 import { deletePrefix, testRedis, testRedisUrl, uniquePrefix } from '../support/redis.js';
 import { SseClient } from '../support/sse-client.js';
 import { readRecorded } from '../support/test-plugins.js';
-import { startTestEngine } from '../support/test-engine.js';
+import { startTestEngine, writeWorkflows } from '../support/test-engine.js';
 
 /**
  * GET /api/events against real processes: an engine serving the API, a run
@@ -48,6 +48,7 @@ describe('GET /api/events on a real engine', () => {
   const key = `rec:live:${Date.now()}`;
   let engine: Engine;
   let prefix: string;
+  let dir: string;
 
   beforeAll(async () => {
     const started = await startTestEngine({
@@ -65,6 +66,7 @@ describe('GET /api/events on a real engine', () => {
     });
     engine = started.engine;
     prefix = started.prefix;
+    dir = started.dir;
     prefixes.push(prefix);
   });
 
@@ -72,7 +74,7 @@ describe('GET /api/events on a real engine', () => {
     await engine?.stop();
   });
 
-  it('pushes the states of a run executed by another process (a tideflow worker) as they are saved', async () => {
+  it('pushes the states of a run executed by another process (a tideflow worker) as they are saved, and pauses, CLI resumes and reloads', async () => {
     const worker = await startCli(
       ['worker', '--serve', 'far'],
       { REDIS_URL: testRedisUrl(), TIDEFLOW_QUEUE_PREFIX: prefix, TIDEFLOW_PLUGINS: RECORD_PLUGIN, TIDEFLOW_HOST_NAME: 'far-host' },
@@ -113,6 +115,16 @@ describe('GET /api/events on a real engine', () => {
       expect(paused.status).toBe(200);
       const change = await sse.waitFor((e) => e.event === 'workflows' && JSON.parse(e.data).change === 'pause', 'pause change');
       expect(JSON.parse(change.data)).toMatchObject({ type: 'workflows', change: 'pause', workflow: WF, job: 'remote' });
+
+      // `tideflow resume` (the CLI, its own process, straight to Redis) is heard too.
+      const cli = runCli(['resume', `${WF}/remote`], { REDIS_URL: testRedisUrl(), TIDEFLOW_QUEUE_PREFIX: prefix });
+      expect(cli.code, cli.stderr).toBe(0);
+      const resumed = await sse.waitFor((e) => e.event === 'workflows' && JSON.parse(e.data).change === 'resume', 'resume change');
+      expect(JSON.parse(resumed.data)).toMatchObject({ change: 'resume', workflow: WF, job: 'remote' });
+
+      // An edited workflow file, reloaded by the engine's watcher, is announced.
+      writeWorkflows({ 'live.json': { name: WF, description: 'edited', jobs: { remote: { plugin: 'record', manual: true, runsOn: 'far', config: { key, sleepMs: 300 } } } } }, dir);
+      await sse.waitFor((e) => e.event === 'workflows' && JSON.parse(e.data).change === 'reload', 'reload change');
     } finally {
       await sse.close();
       expect(await stopChild(worker.child)).toBe(0);
