@@ -180,6 +180,8 @@ describe('live dashboard in headless Chromium', () => {
     const wfs = (await (await fetch(`${engine.url}/api/workflows`)).json()) as Array<{ name: string; jobs: Array<{ job: string; then: string[]; onFailure: string[] }> }>;
     const work = wfs.find((w) => w.name === 'graph')!.jobs.find((j) => j.job === 'work')!;
     expect(work).toMatchObject({ then: ['done'], onFailure: ['alert'] });
+    // The jobs table says what starts a failure handler.
+    expect(await page.locator('tr[data-job="graph/alert"] td').nth(1).textContent()).toBe('on failure of work');
 
     await mkdir(path.dirname(SCREENSHOT), { recursive: true });
     await page.screenshot({ path: SCREENSHOT, fullPage: true });

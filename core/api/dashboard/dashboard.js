@@ -280,7 +280,7 @@ async function refreshHosts() {
 
 let workflowsSignature = '';
 
-function jobRow(job) {
+function jobRow(job, failureOf) {
   const id = `${job.workflow}/${job.job}`;
   const last = job.lastRun;
   const paused = job.state === 'paused';
@@ -291,7 +291,8 @@ function jobRow(job) {
     'tr',
     { dataset: { job: id, state: waiting ? 'waiting' : job.state } },
     h('td', {}, h('div', { class: 'job-name' }, job.job), h('div', { class: 'muted small' }, job.plugin + route)),
-    h('td', {}, triggerText(job.trigger)),
+    // live: a job only a failure starts says whose.
+    h('td', {}, triggerText(job.trigger) === '—' && failureOf?.length ? `on failure of ${failureOf.join(', ')}` : triggerText(job.trigger)),
     h('td', { class: 'state-cell', title: waiting || '' }, badge(stateLabel, waiting ? 'waiting' : job.state)),
     timeCell(job.nextRunAt ?? undefined),
     timeCell(last ? last.finishedAt ?? last.startedAt ?? last.queuedAt : undefined),
@@ -336,7 +337,7 @@ function workflowCard(wf) {
         'table',
         { class: 'jobs' },
         h('thead', {}, h('tr', {}, ['Job', 'Trigger', 'State', 'Next run', 'Last run', 'Last status', ''].map((t) => h('th', {}, t)))),
-        h('tbody', {}, wf.jobs.map(jobRow)),
+        h('tbody', {}, wf.jobs.map((j) => jobRow(j, wf.jobs.filter((o) => o.onFailure?.includes(j.job)).map((o) => o.job)))),
       ),
     ),
     // live: the jobs as a graph (then / onFailure edges).
