@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import type { EngineConfig } from '../core/config/engine-config.js';
 import { RedisEngineControl } from '../core/control/redis-engine-control.js';
+import { publishWorkflowChange } from '../core/control/cluster-event.js';
 import { readEngineInfo } from '../core/engine/engine-info.js';
 import { RunHistory } from '../core/history/run-history.js';
 import { silentLogger } from '../core/logging/logger.js';
@@ -39,6 +40,8 @@ export async function connectControl(config: EngineConfig): Promise<{ control: R
     history: new RunHistory(redis, keys),
     sync: new SchedulerSync(queues, silentLogger()),
     publishCancel: (runId) => RunCancellation.publish(redis, keys, runId),
+    // `tideflow pause|resume` is heard live by every dashboard, like the API's.
+    publishChange: (change) => publishWorkflowChange(redis, keys, change),
   });
   return {
     control,

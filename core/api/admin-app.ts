@@ -17,6 +17,7 @@ import { EngineMetrics } from './metrics/engine-metrics.js';
 import { metricsRoute } from './metrics/metrics-route.js';
 import { BULL_BOARD_PATH, bullBoardRoutes } from './queues/bull-board-routes.js';
 import { documentRouteSecurity, finishOpenApiDocument } from './openapi/openapi-conventions.js';
+import { eventRoutes, type EventRoutesOptions } from './routes/event-routes.js';
 import { healthRoutes } from './routes/health-routes.js';
 import { runRoutes } from './routes/run-routes.js';
 import { webhookRoutes } from './routes/webhook-routes.js';
@@ -50,6 +51,8 @@ export interface AdminAppOptions {
   env?: NodeJS.ProcessEnv;
   /** Registry for /metrics (e.g. the DI one); a private new one by default. */
   metricsRegistry?: Registry;
+  /** The cluster's live events: GET /api/events and the dashboard's live updates (without it: neither, the dashboard polls). */
+  events?: EventRoutesOptions;
 }
 
 /** What the admin app needs of a plugin. */
@@ -182,7 +185,8 @@ export async function buildAdminApp(opts: AdminAppOptions): Promise<FastifyInsta
     await app.register(runRoutes, { control, requireAdmin });
     await app.register(webhookRoutes, { control, env: opts.env ?? process.env });
     await app.register(metricsRoute, { metrics });
-    await app.register(dashboardRoutes, { panels: (opts.plugins ?? []).flatMap((p) => (p.manifest.dashboardPanels ?? []).map((panel) => ({ plugin: p.manifest.name, ...panel }))) });
+    if (opts.events) await app.register(eventRoutes, opts.events);
+    await app.register(dashboardRoutes, { eventsUrl: opts.events ? '/api/events' : undefined, panels: (opts.plugins ?? []).flatMap((p) => (p.manifest.dashboardPanels ?? []).map((panel) => ({ plugin: p.manifest.name, ...panel }))) });
     if (opts.queues?.length) await app.register(bullBoardRoutes, { queues: opts.queues, adminToken: opts.adminToken, requireAdmin });
 
     for (const { manifest, plugin } of opts.plugins ?? []) {

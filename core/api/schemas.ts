@@ -101,6 +101,8 @@ export const JobStatusSchema = Type.Object(
       }),
     ),
     concurrency: Type.Optional(Type.Integer({ minimum: 1, description: 'At most this many runs of the job at once, on every host' })),
+    then: Type.Array(Type.String(), { description: 'Jobs of this workflow run after it succeeds (`then`), each given its output' }),
+    onFailure: Type.Array(Type.String(), { description: 'Jobs of this workflow run once when a run of it has failed for good (`onFailure`)' }),
   },
   { $id: 'JobStatus', additionalProperties: true },
 );

@@ -35,6 +35,10 @@ export interface JobStatus {
   overlap?: OverlapPolicy;
   /** At most this many runs of the job at once, when limited. */
   concurrency?: number;
+  /** Jobs run after it succeeds (its `then`): the workflow graph's solid edges. */
+  then: string[];
+  /** Jobs run once when a run of it has failed for good (its `onFailure`): the graph's dashed edges. */
+  onFailure: string[];
 }
 
 export interface WorkflowStatus {

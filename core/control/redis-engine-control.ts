@@ -11,6 +11,7 @@ import type { CatalogEntry, WorkflowCatalog } from '../workflow/workflow-catalog
 import { displayPath } from '../workflow/workflow-loader.js';
 import type { WebhookSettings } from '../workflow/workflow-schema.js';
 import { checkRunInput } from './run-input-limits.js';
+import type { WorkflowChange } from './cluster-event.js';
 import {
   ConflictError,
   NotFoundError,
@@ -32,6 +33,8 @@ export interface RedisEngineControlDeps {
   sync: SchedulerSync;
   /** Tells every runner to abort a run (RunCancellation.publish). */
   publishCancel: (runId: string) => Promise<unknown>;
+  /** Tells the live API of every process that a pause/resume happened (publishWorkflowChange); nothing when omitted. */
+  publishChange?: (change: Omit<WorkflowChange, 'type' | 'at'>) => Promise<unknown>;
   healthChecks?: Record<string, () => Promise<HealthCheck>>;
 }
 
@@ -80,6 +83,9 @@ export class RedisEngineControl implements EngineControl {
           waiting: route.workers === 0 ? `no live worker serves route "${route.route}" (start \`tideflow worker --serve ${route.route}\`)` : undefined,
           overlap: isScheduled(j) ? (j.overlap ?? 'skip') : undefined,
           concurrency: j.concurrency,
+          // Definitions published by an engine older than onFailure have none.
+          then: j.then,
+          onFailure: j.onFailure ?? [],
         };
       });
       const wfPaused = pauses.pausedBy(workflow.name);
@@ -143,12 +149,19 @@ export class RedisEngineControl implements EngineControl {
     if (target.workflow !== undefined) await this.entry(target.workflow, target.job);
     await this.d.pauses.pause(target.workflow, target.job);
     await this.reconcile();
+    await this.announce('pause', target);
   }
 
   async resume(target: PauseTarget): Promise<void> {
     if (target.workflow !== undefined) await this.entry(target.workflow, target.job);
     await this.d.pauses.resume(target.workflow, target.job);
     await this.reconcile();
+    await this.announce('resume', target);
+  }
+
+  /** After the schedulers follow the change, so a client re-reading the workflows sees both. Best effort: the change is made. */
+  private async announce(change: 'pause' | 'resume', target: PauseTarget): Promise<void> {
+    await this.d.publishChange?.({ change, ...(target.workflow !== undefined ? { workflow: target.workflow } : {}), ...(target.job !== undefined ? { job: target.job } : {}) }).catch(() => undefined);
   }
 
   /** Pausing removes the job's scheduler (missed fires are never backfilled); resuming re-creates it. */

@@ -12,6 +12,8 @@ import { resolveAdminToken } from '../api/auth/admin-token.js';
 import type { EngineConfig } from '../config/engine-config.js';
 import type { EngineControl } from '../control/engine-control.js';
 import { RedisEngineControl } from '../control/redis-engine-control.js';
+import { ClusterEventHub } from '../control/cluster-event-hub.js';
+import { publishWorkflowChange } from '../control/cluster-event.js';
 import { createContainer } from '../di/container.js';
 import { Tokens } from '../di/tokens.js';
 import { RunHistory } from '../history/run-history.js';
@@ -84,6 +86,8 @@ export class Engine {
   private pauses?: PauseStore;
   private history?: RunHistory;
   private clusterMetrics?: RedisClusterMetricStore;
+  private events?: ClusterEventHub;
+  private outage?: RedisOutageLog;
   private stopping?: Promise<void>;
   container?: DependencyContainer;
   registry?: PluginRegistry;
@@ -122,7 +126,7 @@ export class Engine {
     // Every refusal comes before anything touches the data dir, Redis or a plugin's services.
     assertStartConfig(config, { api: serveApi }, registry.all().flatMap(({ manifest }) => manifest.startProblems?.({ env: config.env, api: serveApi, host: config.host }) ?? []));
     mkdirSync(config.dataDir, { recursive: true });
-    const outage = new RedisOutageLog(log);
+    const outage = (this.outage = new RedisOutageLog(log));
     const progress = (m: string) => log.info(m);
 
     this.redisUrl = config.redisUrl;
@@ -165,6 +169,7 @@ export class Engine {
       history,
       sync: this.sync,
       publishCancel: (runId) => RunCancellation.publish(this.redis!, keys, runId),
+      publishChange: (change) => publishWorkflowChange(this.redis!, keys, change),
       healthChecks: {
         ...engineHealthChecks({ redis: this.healthConnection, watchdog: () => this.watchdogInstance, keys }),
         ...boundedHealthChecks(Object.assign({}, ...this.services.map((sv) => sv.healthChecks ?? {}), ...registry.all().map((p) => p.instance().healthChecks ?? {}))),
@@ -224,7 +229,10 @@ export class Engine {
     this.adminToken = token;
     const queue = this.queues!.queue();
     const history = this.history!;
+    // One subscriber connection for every live client of this API (made when the first one comes).
+    this.events = new ClusterEventHub(this.redis!, new EngineKeys(config.queuePrefix), (sub) => this.outage?.watchClient('events', sub));
     this.app = await buildAdminApp({
+      events: { feed: this.events },
       control: this.control!,
       clusterMetrics: this.clusterMetrics,
       plugins: this.registry!.all().map((p) => ({ manifest: p.manifest, plugin: p.instance() })),
@@ -261,6 +269,7 @@ export class Engine {
     }
     await this.catalog.publish(entries);
     await this.sync!.reconcile(entries, await this.pauses!.snapshot());
+    await publishWorkflowChange(this.redis!, new EngineKeys(config.queuePrefix), { change: 'reload' }).catch(() => undefined);
     log.info(`workflows: ${entries.map((e) => `${e.workflow.name} (${Object.keys(e.workflow.jobs).length} jobs)`).join(', ') || 'none'}`);
   }
 
@@ -281,6 +290,7 @@ export class Engine {
     await this.watcher?.stop();
     await this.watchdogInstance?.stop();
     await this.app?.close();
+    await this.events?.close();
     await this.runner?.close(this.opts.shutdownTimeoutMs ?? 30_000);
     await this.cancellation?.stop();
     if (this.registry && this.catalogInstance && this.runner) await this.shutdownPlugins(this.runner.routes);

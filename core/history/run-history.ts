@@ -8,7 +8,8 @@ import type { RunQuery, RunRecord } from './run-record.js';
  * crash leaves a record that is not indexed). Returns 0, writing nothing,
  * when ARGV[7] is 'NX' and the record exists; else 1.
  * KEYS: record, index, last-run, last-success.
- * ARGV: json, ttl seconds, queuedAt, id, workflow/job, finish time of a success or '', 'NX' or ''.
+ * ARGV: json, ttl seconds, queuedAt, id, workflow/job, finish time of a success or '', 'NX' or '', events channel.
+ * The saved record is published on the events channel (GET /api/events).
  */
 const SAVE_RUN_SCRIPT = `
 if ARGV[7] == 'NX' then
@@ -19,6 +20,8 @@ end
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
 redis.call('HSET', KEYS[3], ARGV[5], ARGV[4])
 if ARGV[6] ~= '' then redis.call('HSET', KEYS[4], ARGV[5], ARGV[6]) end
+-- live: every saved record to GET /api/events of every API process (no extra round trip; ARGV[8] is EngineKeys.eventsChannel)
+redis.call('PUBLISH', ARGV[8], '{"type":"run","run":' .. ARGV[1] .. '}')
 return 1`;
 
 type SaveRunRedis = Redis & { tideflowSaveRun(...args: Array<string | number>): Promise<number> };
@@ -70,7 +73,7 @@ export class RunHistory {
     // One scripted command instead of three: atomic, and per-run bookkeeping is
     // most of what a no-op job costs beyond BullMQ itself (see bench/engine.bench.ts).
     const saved = await (this.redis as SaveRunRedis).tideflowSaveRun(this.runKey(run.id), this.indexKey, this.lastKey, this.lastSuccessKey, JSON.stringify(run), ttlSec, run.queuedAt, run.id, jobKey(run.workflow, run.job),
-      run.status === 'succeeded' ? (run.finishedAt ?? Date.now()) : '', opts.onlyIfNew ? 'NX' : '');
+      run.status === 'succeeded' ? (run.finishedAt ?? Date.now()) : '', opts.onlyIfNew ? 'NX' : '', this.keys.eventsChannel /* live */);
     if (saved !== 1) return false;
     if (++this.writesSinceTrim >= 200) {
       this.writesSinceTrim = 0;

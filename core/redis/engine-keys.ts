@@ -81,6 +81,15 @@ export class EngineKeys {
     return this.toKey('cancel');
   }
 
+  /**
+   * Pub/sub channel: what changed in the cluster, as JSON, for the live API
+   * (GET /api/events): every saved run record (published by the history's
+   * save script, whichever process saved it) and workflow/pause changes.
+   */
+  get eventsChannel(): string {
+    return this.toKey('events');
+  }
+
   /** String: the scheduler watchdog's last status (JSON), for processes without a watchdog. */
   get watchdog(): string {
     return this.toKey('watchdog');

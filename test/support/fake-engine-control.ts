@@ -20,6 +20,8 @@ export interface FakeJobDef {
   route?: string;
   /** Live workers serving its route (default 1); 0 makes the job `waiting`, as the engine reports it. */
   routeWorkers?: number;
+  then?: string[];
+  onFailure?: string[];
 }
 
 export interface FakeWorkflowDef {
@@ -129,6 +131,8 @@ export class FakeEngineControl implements EngineControl, RunEventSource {
       route: d.route ?? 'default',
       routeWorkers: d.routeWorkers ?? 1,
       ...(d.routeWorkers === 0 ? { waiting: `no live worker serves route "${d.route ?? 'default'}" (start \`tideflow worker --serve ${d.route ?? 'default'}\`)` } : {}),
+      then: d.then ?? [],
+      onFailure: d.onFailure ?? [],
     };
   }
 
@@ -227,8 +231,8 @@ export function lifecycleWorkflow(): FakeWorkflowDef {
   return {
     name: 'container-lifecycle',
     jobs: {
-      spawn: { plugin: 'spawner', trigger: { every: '1m' }, intervalMs: 60_000 },
-      analyze: { plugin: 'analyzer', trigger: { every: '10s' }, intervalMs: 10_000 },
+      spawn: { plugin: 'spawner', trigger: { every: '1m' }, intervalMs: 60_000, then: ['log'] },
+      analyze: { plugin: 'analyzer', trigger: { every: '10s' }, intervalMs: 10_000, then: ['log'] },
       log: { plugin: 'logger', trigger: { chainedFrom: ['spawn', 'analyze'] } },
       chart: { plugin: 'charts', trigger: { every: '1m' }, intervalMs: 60_000 },
     },

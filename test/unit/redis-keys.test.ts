@@ -84,5 +84,6 @@ describe('Redis keys', () => {
     expect(k.plugin('analyzer').key('kill-claim', 'abc')).toBe('tideflow:plugin:analyzer:kill-claim:abc');
     expect(k.metricSamples('tideflow_runs_total')).toBe('tideflow:metrics:tideflow_runs_total');
     expect(k.metricsRecorded('w.j.1')).toBe('tideflow:metrics-recorded:w.j.1');
+    expect([k.cancelChannel, k.eventsChannel]).toEqual(['tideflow:cancel', 'tideflow:events']);
   });
 });

@@ -4,7 +4,7 @@ import type { JobStatus, WorkflowStatus } from '../../core/control/engine-contro
 
 const job = (over: Partial<JobStatus>): JobStatus => ({
   workflow: 'fleet-b', job: 'spawn', plugin: 'spawner', trigger: { every: '1m' }, state: 'active', nextRunAt: null, lastRun: null,
-  route: 'default', routeWorkers: 1, ...over,
+  route: 'default', routeWorkers: 1, then: [], onFailure: [], ...over,
 });
 
 describe('tideflow status', () => {

@@ -22,7 +22,12 @@ const CSP = [
 export interface DashboardOptions {
   /** The plugins' panels (PluginManifest.dashboardPanels), in page order. */
   panels?: Array<DashboardPanel & { plugin: string }>;
+  /** Where the page hears live events (GET /api/events); without it the page polls. */
+  eventsUrl?: string;
 }
+
+/** The page's own ES modules beside dashboard.js, served at /dashboard/<name>. */
+const PAGE_MODULES = ['live-updates.js', 'workflow-graph.js'];
 
 const PANEL_ID = /^[a-z0-9][a-z0-9-]*$/;
 
@@ -33,7 +38,8 @@ const PANEL_ID = /^[a-z0-9][a-z0-9-]*$/;
  */
 export const dashboardRoutes: FastifyPluginAsync<DashboardOptions> = async (app, opts) => {
   const files = {
-    html: read('index.html'),
+    // The page learns from its <body> whether live events are served (no request that could fail).
+    html: opts.eventsUrl ? read('index.html').replace('<body>', `<body data-events="${opts.eventsUrl}">`) : read('index.html'),
     js: read('dashboard.js'),
     css: read('dashboard.css'),
   };
@@ -49,6 +55,10 @@ export const dashboardRoutes: FastifyPluginAsync<DashboardOptions> = async (app,
   app.get('/dashboard/dashboard.js', hide, async (_req, reply) =>
     reply.type('text/javascript; charset=utf-8').header('cache-control', 'no-cache').send(files.js),
   );
+  for (const name of PAGE_MODULES) {
+    const js = read(name);
+    app.get(`/dashboard/${name}`, hide, async (_req, reply) => reply.type('text/javascript; charset=utf-8').header('cache-control', 'no-cache').send(js));
+  }
   app.get('/dashboard/dashboard.css', hide, async (_req, reply) =>
     reply.type('text/css; charset=utf-8').header('cache-control', 'no-cache').send(files.css),
   );

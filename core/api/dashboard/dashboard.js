@@ -1,8 +1,19 @@
 // tideflow dashboard: plain ES module, no build step, same-origin requests only.
 
+// live: live updates (server-sent events) and the workflow graph, each its own module.
+import { startLive } from './live-updates.js';
+import { graphSection } from './workflow-graph.js';
+
 const TOKEN_KEY = 'tideflow.adminToken';
 const HOST_KEY = 'tideflow.host';
 const POLL_MS = { workflows: 3000, runs: 3000, health: 5000, hosts: 10000 };
+// live: `?poll=<ms>` sets how often workflows and runs are polled without the live stream (e.g. `?poll=600000`: push only).
+const POLL_PARAM = Number(new URLSearchParams(location.search).get('poll'));
+if (Number.isFinite(POLL_PARAM) && POLL_PARAM >= 1000) POLL_MS.workflows = POLL_MS.runs = POLL_PARAM;
+/** live: while the stream is up, workflows and runs are still read this often, in case an event was lost. */
+const LIVE_SAFETY_POLL_MS = Math.max(60_000, POLL_MS.runs);
+/** Rows of the recent runs table. */
+const RUNS_SHOWN = 10;
 
 const $ = (sel, root = document) => root.querySelector(sel);
 
@@ -269,7 +280,7 @@ async function refreshHosts() {
 
 let workflowsSignature = '';
 
-function jobRow(job) {
+function jobRow(job, failureOf) {
   const id = `${job.workflow}/${job.job}`;
   const last = job.lastRun;
   const paused = job.state === 'paused';
@@ -280,7 +291,8 @@ function jobRow(job) {
     'tr',
     { dataset: { job: id, state: waiting ? 'waiting' : job.state } },
     h('td', {}, h('div', { class: 'job-name' }, job.job), h('div', { class: 'muted small' }, job.plugin + route)),
-    h('td', {}, triggerText(job.trigger)),
+    // live: a job only a failure starts says whose.
+    h('td', {}, triggerText(job.trigger) === '—' && failureOf?.length ? `on failure of ${failureOf.join(', ')}` : triggerText(job.trigger)),
     h('td', { class: 'state-cell', title: waiting || '' }, badge(stateLabel, waiting ? 'waiting' : job.state)),
     timeCell(job.nextRunAt ?? undefined),
     timeCell(last ? last.finishedAt ?? last.startedAt ?? last.queuedAt : undefined),
@@ -325,9 +337,11 @@ function workflowCard(wf) {
         'table',
         { class: 'jobs' },
         h('thead', {}, h('tr', {}, ['Job', 'Trigger', 'State', 'Next run', 'Last run', 'Last status', ''].map((t) => h('th', {}, t)))),
-        h('tbody', {}, wf.jobs.map(jobRow)),
+        h('tbody', {}, wf.jobs.map((j) => jobRow(j, wf.jobs.filter((o) => o.onFailure?.includes(j.job)).map((o) => o.job)))),
       ),
     ),
+    // live: the jobs as a graph (then / onFailure edges).
+    graphSection(wf),
   );
 }
 
@@ -373,10 +387,15 @@ async function cancelRun(runId) {
   await refreshRuns();
 }
 
+/** live: the rows shown now, and records pushed by the stream (id -> { run, at }) that a slower poll must not undo. */
+let shownRuns = [];
+const pushedRuns = new Map();
+
 async function refreshRuns() {
   const tbody = $('#runs tbody');
   const host = selectedHost;
-  const { ok, body } = await getJson(`/api/runs?limit=10${hostParam(host)}`);
+  const asked = Date.now();
+  const { ok, body } = await getJson(`/api/runs?limit=${RUNS_SHOWN}${hostParam(host)}`);
   // The host was changed while this was under way: the newer request renders.
   if (host !== selectedHost) return;
   if (!ok || !Array.isArray(body?.runs)) {
@@ -384,12 +403,23 @@ async function refreshRuns() {
     return;
   }
   $('#runs-note').textContent = `${body.total} in history${host ? ` on ${host}` : ''}`;
-  if (!body.runs.length) {
+  // live: a record pushed after this request was made is newer than what it answered.
+  for (const [id, p] of pushedRuns) if (p.at < asked - 30_000) pushedRuns.delete(id);
+  renderRuns(body.runs.map((r) => (pushedRuns.get(r.id)?.at > asked ? pushedRuns.get(r.id).run : r)), host);
+}
+
+function renderRuns(runs, host = selectedHost) {
+  const tbody = $('#runs tbody');
+  shownRuns = runs;
+  if (!runs.length) {
     tbody.replaceChildren(h('tr', {}, h('td', { colspan: 6, class: 'empty' }, host ? `No runs on ${host} yet.` : 'No runs yet.')));
     return;
   }
-  tbody.replaceChildren(
-    ...body.runs.map((r) =>
+  tbody.replaceChildren(...runs.map(runRow));
+}
+
+function runRow(r) {
+  return (
       h(
         'tr',
         { title: r.error ?? '', dataset: { run: r.id, status: r.status } },
@@ -407,10 +437,58 @@ async function refreshRuns() {
             : null,
         ),
         h('td', { class: 'num' }, duration(r.durationMs)),
-      ),
-    ),
+      )
   );
 }
+
+// ---------------------------------------------------------------- live updates
+
+/** live: run records pushed by the stream: patch the rows now, re-read the totals and job states soon. */
+function applyRuns(records) {
+  const host = selectedHost;
+  let runs = shownRuns.slice();
+  let changed = false;
+  for (const r of records) {
+    pushedRuns.set(r.id, { run: r, at: Date.now() });
+    const i = runs.findIndex((x) => x.id === r.id);
+    const fits = !host || r.host === host;
+    if (i >= 0) {
+      if (fits) runs[i] = r;
+      else runs.splice(i, 1);
+      changed = true;
+    } else if (fits && (runs.length < RUNS_SHOWN || r.queuedAt >= runs[runs.length - 1].queuedAt)) {
+      runs.push(r);
+      changed = true;
+    }
+  }
+  if (changed) {
+    runs = runs.sort((a, b) => b.queuedAt - a.queuedAt).slice(0, RUNS_SHOWN);
+    renderRuns(runs, host);
+  }
+  runsSoon();
+  workflowsSoon();
+}
+
+/** Calls `fn` once at most every `ms`, the last call never lost. */
+function throttled(fn, ms) {
+  let last = 0;
+  let timer;
+  return () => {
+    if (timer) return;
+    timer = setTimeout(async () => {
+      timer = undefined;
+      last = Date.now();
+      try {
+        await fn();
+      } catch (err) {
+        console.warn('dashboard refresh failed', err);
+      }
+    }, Math.max(0, last + ms - Date.now()));
+  };
+}
+// The history total and each job's last run/next fire follow a burst of run events within a second or two.
+const runsSoon = throttled(() => refreshRuns(), 2000);
+const workflowsSoon = throttled(() => refreshWorkflows(), 1000);
 
 // ---------------------------------------------------------------- plugin panels
 
@@ -473,6 +551,29 @@ function poll(fn, ms) {
   return setInterval(run, ms);
 }
 
+/** live: like poll, with an interval that can change (live: slow; polling: POLL_MS). */
+function adjustablePoll(fn, ms) {
+  let timer;
+  let current = ms;
+  const run = async () => {
+    try {
+      await fn();
+    } catch (err) {
+      console.warn('dashboard refresh failed', err);
+    }
+  };
+  void run();
+  timer = setInterval(run, current);
+  return {
+    every(next) {
+      if (next === current) return;
+      current = next;
+      clearInterval(timer);
+      timer = setInterval(run, current);
+    },
+  };
+}
+
 function boot() {
   showTokenState();
   $('#token-button').addEventListener('click', () => void askToken());
@@ -482,8 +583,20 @@ function boot() {
   $('.host-filter').classList.toggle('filtered', !!selectedHost);
   poll(refreshHosts, POLL_MS.hosts);
   poll(refreshHealth, POLL_MS.health);
-  poll(refreshWorkflows, POLL_MS.workflows);
-  poll(refreshRuns, POLL_MS.runs);
+  // live: workflows and runs are pushed while the stream is up (a slow safety poll then), polled otherwise.
+  const workflowsPoll = adjustablePoll(refreshWorkflows, POLL_MS.workflows);
+  const runsPoll = adjustablePoll(refreshRuns, POLL_MS.runs);
+  startLive({
+    url: document.body.dataset.events,
+    indicator: $('#live-indicator'),
+    onRun: applyRuns,
+    onWorkflows: () => void refreshWorkflows(),
+    onResync: () => void Promise.all([refreshWorkflows(), refreshRuns()]),
+    onMode: (mode) => {
+      workflowsPoll.every(mode === 'live' ? LIVE_SAFETY_POLL_MS : POLL_MS.workflows);
+      runsPoll.every(mode === 'live' ? LIVE_SAFETY_POLL_MS : POLL_MS.runs);
+    },
+  });
   void loadPanels();
   // Relative times ("12s ago") tick between polls.
   setInterval(tickTimes, 1000);
