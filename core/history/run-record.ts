@@ -1,45 +1,61 @@
+import { Type, type Static } from '@sinclair/typebox';
+
+/** A string enum as one `enum` keyword (a bad value reads "must be equal to one of the allowed values"). */
+const StringEnum = <T extends string>(values: readonly T[], options: { description?: string } = {}) =>
+  Type.Unsafe<T>({ type: 'string', enum: [...values], ...options });
+
+const Millis = (description: string) => Type.Number({ description });
+
 /** What started a run: its schedule, a person (API, CLI, dashboard), a predecessor's `then`, a call of its webhook, or a failed run it handles (`onFailure`). */
-export type RunTrigger = 'schedule' | 'manual' | 'chain' | 'webhook' | 'failure';
+export const RunTriggerSchema = StringEnum(['schedule', 'manual', 'chain', 'webhook', 'failure'] as const);
+export type RunTrigger = Static<typeof RunTriggerSchema>;
 
 /** `cancelled`: stopped by a person (POST /api/runs/:id/cancel, `tideflow cancel`); its successors never start.
  * `skipped`: a scheduled fire that came while a run of the same job was still going (overlap policy "skip"): nothing ran. */
-export type RunStatus = 'queued' | 'running' | 'retrying' | 'succeeded' | 'failed' | 'skipped' | 'cancelled';
+export const RunStatusSchema = StringEnum(['queued', 'running', 'retrying', 'succeeded', 'failed', 'skipped', 'cancelled'] as const);
+export type RunStatus = Static<typeof RunStatusSchema>;
 
-/** One run of one job: what the run history stores and the API returns. */
-export interface RunRecord {
-  id: string;
-  workflow: string;
-  job: string;
-  plugin: string;
-  trigger: RunTrigger;
-  status: RunStatus;
-  attempts: number;
-  /** ms since epoch */
-  queuedAt: number;
-  startedAt?: number;
-  finishedAt?: number;
-  durationMs?: number;
-  error?: string;
-  /** Run id of the predecessor when reached through `then`. */
-  causedBy?: string;
-  /** The host (TIDEFLOW_HOST_NAME or the OS host name) whose worker ran the latest attempt. */
-  host?: string;
-  /**
-   * Attempts whose worker died mid-run (killed, frozen): BullMQ's stalled-job
-   * check put the run back in the queue, and a later attempt took it over.
-   */
-  interrupted?: InterruptedAttempt[];
-}
-
-export interface InterruptedAttempt {
+export const InterruptedAttemptSchema = Type.Object({
   /** The attempt number the lost worker was running. */
-  attempt: number;
+  attempt: Type.Integer(),
   /** When the lost attempt started, if it lived long enough to be recorded. */
-  startedAt?: number;
-  /** When a later attempt found it lost (ms since epoch). */
-  detectedAt: number;
-  reason: string;
-}
+  startedAt: Type.Optional(Millis('ms since epoch')),
+  /** When a later attempt found it lost. */
+  detectedAt: Millis('ms since epoch'),
+  reason: Type.String(),
+});
+export type InterruptedAttempt = Static<typeof InterruptedAttemptSchema>;
+
+/**
+ * One run of one job: what the run history stores (one JSON string per run)
+ * and the API returns. Extra properties are passed through, so a field a
+ * newer engine adds is not dropped by an older API process.
+ */
+export const RunRecordSchema = Type.Object(
+  {
+    id: Type.String(),
+    workflow: Type.String(),
+    job: Type.String(),
+    plugin: Type.String(),
+    trigger: RunTriggerSchema,
+    status: RunStatusSchema,
+    attempts: Type.Integer(),
+    queuedAt: Millis('ms since epoch'),
+    startedAt: Type.Optional(Millis('ms since epoch')),
+    finishedAt: Type.Optional(Millis('ms since epoch')),
+    durationMs: Type.Optional(Type.Number()),
+    error: Type.Optional(Type.String()),
+    causedBy: Type.Optional(Type.String({ description: 'Run id of the predecessor when reached through `then`.' })),
+    interrupted: Type.Optional(
+      Type.Array(InterruptedAttemptSchema, {
+        description: 'Attempts whose worker died mid-run; BullMQ re-queued the run and a later attempt took over.',
+      }),
+    ),
+    host: Type.Optional(Type.String({ description: 'Host whose worker ran the latest attempt' })),
+  },
+  { $id: 'RunRecord', additionalProperties: true },
+);
+export type RunRecord = Static<typeof RunRecordSchema>;
 
 export interface RunQuery {
   workflow?: string;
