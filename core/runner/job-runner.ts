@@ -274,6 +274,8 @@ export class JobRunner extends EventEmitter implements RunEventSource {
     try {
       // The plugin may ignore the signal; the race still ends the attempt on time.
       const output = await Promise.race([registered.instance().run(data.input, ctx), aborted]);
+      // The attempt's lines are written while the run is wrapped up; complete before the final record says it ended.
+      const logsWritten = runLog?.flush();
       await this.enqueueSuccessors(workflow, def, runId, output);
       clearTimeout(runningTimer);
       await savedRunning;
@@ -283,6 +285,7 @@ export class JobRunner extends EventEmitter implements RunEventSource {
       // Counted before the final record is saved: a run the history shows finished is in the counters.
       await startCounted;
       await metrics.record(succeeded, { manifest: registered.manifest, plugin: registered.instance() });
+      await logsWritten;
       await history.save(done, { io: { ...io, output } });
       this.emitRun(succeeded);
       return output ?? null;
@@ -295,20 +298,23 @@ export class JobRunner extends EventEmitter implements RunEventSource {
       const failed: RunRecord = { ...run, status: cancelled ? 'cancelled' : final ? 'failed' : 'retrying', finishedAt: Date.now(), error: message };
       failed.durationMs = failed.finishedAt! - run.startedAt!;
       const failedEvent: RunEvent = { type: 'failed', run: failed, willRetry: !final, error: message };
-      await startCounted;
-      await metrics.record(failedEvent);
-      // Before the final record: a run the history shows failed has its handlers enqueued (each once, by id).
-      if (final && !cancelled && data.trigger !== 'failure') await this.enqueueFailureHandlers(workflow, def, failed, data.input);
-      await history.save(failed, { io });
-      this.emitRun(failedEvent);
       ctx.log.warn(
         { attempt, of: def.retry.attempts },
         `${jobKey(data.workflow, data.job)} ${cancelled ? 'was cancelled' : `failed: ${message}`} (${cancelled ? 'not retried' : final ? (isNonRetryable(err) ? 'not retryable' : 'no attempts left') : 'will retry'})`,
       );
+      // This line included: the run's log is complete before the final record says the attempt ended.
+      const logsWritten = runLog?.close();
+      await startCounted;
+      await metrics.record(failedEvent);
+      // Before the final record: a run the history shows failed has its handlers enqueued (each once, by id).
+      if (final && !cancelled && data.trigger !== 'failure') await this.enqueueFailureHandlers(workflow, def, failed, data.input);
+      await logsWritten;
+      await history.save(failed, { io });
+      this.emitRun(failedEvent);
       if (cancelled || isNonRetryable(err)) throw new UnrecoverableError(message);
       throw err;
     } finally {
-      // The attempt's last log lines, before BullMQ retries it: a run's lines stay in attempt order.
+      // Whatever the path, the attempt's lines are written before BullMQ may retry it: a run's lines stay in attempt order.
       await runLog?.close();
       untrack();
       clearTimeout(timer);

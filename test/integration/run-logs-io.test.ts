@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunEvent } from '../../core/control/engine-events.js';
 import type { Engine } from '../../core/engine/engine.js';
 import { RunHistory } from '../../core/history/run-history.js';
 import type { RunRecord } from '../../core/history/run-record.js';
@@ -6,9 +7,9 @@ import { RUN_IO_MAX_BYTES, type RunAttempt, type RunIo } from '../../core/histor
 import { RUN_LOG_MAX_LINE_BYTES, RUN_LOG_MAX_LINES, type RunLogs } from '../../core/history/run-logs.js';
 import { EngineKeys } from '../../core/redis/engine-keys.js';
 import { ChattyPlugin } from '../support/chatty-plugin.js';
-import { deletePrefix, testRedis, uniquePrefix } from '../support/redis.js';
+import { deletePrefix, uniquePrefix } from '../support/redis.js';
 import { NoopPlugin } from '../support/test-plugins.js';
-import { startTestEngine, waitFor } from '../support/test-engine.js';
+import { testEngines, waitFor } from '../support/test-engine.js';
 
 /**
  * Per-run logs (GET /api/runs/:id/logs), input and output (GET
@@ -16,14 +17,15 @@ import { startTestEngine, waitFor } from '../support/test-engine.js';
  * of a real engine on the test Redis.
  */
 
-const redis = testRedis();
+const engines = testEngines();
+const redis = engines.redis;
 let engine: Engine;
 let prefix: string;
 let keys: EngineKeys;
 const extraPrefixes: string[] = [];
 
 beforeAll(async () => {
-  ({ engine, prefix } = await startTestEngine({
+  ({ engine, prefix } = await engines.start({
     workflows: {
       'l.json': {
         name: 'logs',
@@ -32,6 +34,7 @@ beforeAll(async () => {
           retried: { plugin: 'chatty', manual: true, config: { lines: 3, failTimes: 2 }, retry: { attempts: 3, backoff: 'fixed', delay: '1s' } },
           long: { plugin: 'chatty', manual: true, config: { longLineBytes: 5000 } },
           quiet: { plugin: 'noop', manual: true },
+          fails: { plugin: 'chatty', manual: true, config: { lines: 1, failTimes: 1 } },
           big: { plugin: 'chatty', manual: true, config: { outputBytes: 100_000 } },
         },
       },
@@ -42,10 +45,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await engine.stop();
-  await deletePrefix(redis, prefix);
   for (const p of extraPrefixes) await deletePrefix(redis, p);
-  await redis.quit();
 });
 
 const get = async <T>(path: string): Promise<{ status: number; body: T }> => {
@@ -106,6 +106,23 @@ describe('per-run logs (real engine)', () => {
     ]);
     for (const a of attempts.body.attempts) expect(a.finishedAt! - a.startedAt!).toBe(a.durationMs);
     expect(attempts.body.attempts[1]!.startedAt).toBeGreaterThan(attempts.body.attempts[0]!.finishedAt!);
+  });
+
+  it('a failed run: its log, with the runner\'s last line, is complete as soon as its record says it failed', async () => {
+    // Read the moment the final record is saved (the runner emits its event right after the save).
+    let atSave: Promise<RunLogs | undefined> | undefined;
+    const onRun = (e: RunEvent) => {
+      if (e.type === 'failed' && e.run.job === 'fails') atSave ??= engine.engineControl.getRunLogs(e.run.id);
+    };
+    engine.runner!.on('run', onRun);
+    const run = await runToEnd('fails');
+    engine.runner!.off('run', onRun);
+    expect(run.status).toBe('failed');
+    const body = (await atSave)!;
+    expect(body.lines.map((l) => [l.level, l.msg])).toEqual([
+      ['info', 'line 1 of attempt 1'],
+      ['warn', 'logs/fails failed: configured failure 1/1 (no attempts left)'],
+    ]);
   });
 
   it(`cuts a line over ${RUN_LOG_MAX_LINE_BYTES} bytes, saying its original size`, async () => {

@@ -154,8 +154,9 @@ export default function installRunView(api, { onChange } = {}) {
     const id = current;
     if (id === undefined) return;
     const enc = encodeURIComponent(id);
-    const [run, logs, io, att] = await Promise.all([
-      getJson(`/api/runs/${enc}`),
+    // The record first: once it says the run ended, the log, io and attempts read after it are complete (the engine writes them before).
+    const run = await getJson(`/api/runs/${enc}`);
+    const [logs, io, att] = await Promise.all([
       getJson(`/api/runs/${enc}/logs`),
       getJson(`/api/runs/${enc}/io`),
       getJson(`/api/runs/${enc}/attempts`),
