@@ -105,7 +105,7 @@ describe('run view in headless Chromium (real engine)', () => {
 
   it('Cancel on a running run (a slow plugin that honours its signal) ends it cancelled, with its lines', async () => {
     await page.evaluate((t) => localStorage.setItem('tideflow.adminToken', t), TOKEN);
-    const { runId } = await engine.engineControl.trigger('views', 'slow');
+    const { runId } = await engine.engineControl.trigger('views', 'slow', { n: 7 });
     await waitFor(async () => (await status(runId)())?.status === 'running', 'the slow run to be running');
 
     await page.locator(`#runs tbody tr[data-run="${runId}"]`).click({ timeout: 15_000 });
@@ -113,6 +113,8 @@ describe('run view in headless Chromium (real engine)', () => {
     // Its lines so far, while it runs (written within 250 ms).
     await expect.poll(() => view().locator('.log-line .log-msg').allTextContents()).toEqual(['line 1 of attempt 1', 'line 2 of attempt 1', 'waiting 120000 ms']);
     await expect.poll(() => view().locator('.run-attempts li').getAttribute('data-status')).toBe('running');
+    // Its input is there while it runs (stored with the "running" record), its output not yet.
+    await expect.poll(() => view().locator('[data-io="input"] pre').textContent()).toBe(JSON.stringify({ n: 7 }, null, 2));
     expect(await view().locator('[data-io="output"] .empty').textContent()).toBe('None yet: recorded when it succeeds.');
 
     await mkdir(path.dirname(SCREENSHOT), { recursive: true });
