@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
+import { RunRecordSchema, RunStatusSchema } from '../history/run-record.js';
 
 /**
  * TypeBox schemas shared by the admin routes. They validate requests and
@@ -27,51 +28,8 @@ export type JobParams = Static<typeof JobParams>;
 export const StringEnum = <T extends string>(values: readonly T[], options: { description?: string; default?: NoInfer<T> } = {}) =>
   Type.Unsafe<T>({ type: 'string', enum: [...values], ...options });
 
-export const RunStatusSchema = StringEnum(['queued', 'running', 'retrying', 'succeeded', 'failed', 'skipped', 'cancelled'] as const);
+export { RunRecordSchema, RunStatusSchema };
 const StateSchema = StringEnum(['active', 'paused'] as const);
-
-const Millis = (description: string) => Type.Number({ description });
-
-export const RunRecordSchema = Type.Object(
-  {
-    id: Type.String(),
-    workflow: Type.String(),
-    job: Type.String(),
-    plugin: Type.String(),
-    trigger: StringEnum(['schedule', 'manual', 'chain', 'webhook', 'failure'] as const),
-    status: RunStatusSchema,
-    attempts: Type.Integer(),
-    queuedAt: Millis('ms since epoch'),
-    startedAt: Type.Optional(Millis('ms since epoch')),
-    finishedAt: Type.Optional(Millis('ms since epoch')),
-    durationMs: Type.Optional(Type.Number()),
-    error: Type.Optional(Type.String()),
-    causedBy: Type.Optional(Type.String({ description: 'Run id of the predecessor when reached through `then`.' })),
-    interrupted: Type.Optional(
-      Type.Array(
-        Type.Object({
-          attempt: Type.Integer(),
-          startedAt: Type.Optional(Millis('ms since epoch')),
-          detectedAt: Millis('ms since epoch'),
-          reason: Type.String(),
-        }),
-        { description: 'Attempts whose worker died mid-run; BullMQ re-queued the run and a later attempt took over.' },
-      ),
-    ),
-    host: Type.Optional(Type.String({ description: 'Host whose worker ran the latest attempt' })),
-    waiting: Type.Optional(
-      Type.Object(
-        {
-          for: StringEnum(['concurrency', 'previous-run'] as const),
-          since: Millis('ms since epoch: when it first waited'),
-          reason: Type.String(),
-        },
-        { description: 'Set while a queued run waits: for a concurrency slot (its job\'s or its workflow\'s "concurrency") or for the previous run of its job (overlap "queue" / "cancel-previous").' },
-      ),
-    ),
-  },
-  { $id: 'RunRecord', additionalProperties: true },
-);
 
 export const JobStatusSchema = Type.Object(
   {

@@ -1,5 +1,7 @@
 import type { HealthCheck } from '../health/health-check.js';
 import type { RunQuery, RunRecord } from '../history/run-record.js';
+import type { RunAttempt, RunIo } from '../history/run-details.js';
+import type { RunLogs } from '../history/run-logs.js';
 import type { WebhookSettings } from '../workflow/workflow-schema.js';
 import type { OverlapPolicy } from '../workflow/loaded-workflow.js';
 
@@ -91,6 +93,10 @@ export interface EngineControl {
   resume(target: PauseTarget): Promise<void>;
   listRuns(query: RunQuery): Promise<{ runs: RunRecord[]; total: number }>;
   getRun(id: string): Promise<RunRecord | undefined>;
+  /** What a run logged through `ctx.log` (the newest lines, every attempt); undefined for an unknown run. */
+  getRunLogs(id: string): Promise<RunLogs | undefined>;
+  /** A run's capped input and output, and its attempts; undefined for an unknown run. */
+  getRunDetails(id: string): Promise<{ io: RunIo; attempts: RunAttempt[] } | undefined>;
   /**
    * Cancels a run: a queued one is removed (status `cancelled` at once); a
    * running one gets its AbortSignal and ends `cancelled` (status

@@ -1,5 +1,7 @@
 import type { RunHistory } from '../history/run-history.js';
 import type { RunQuery, RunRecord } from '../history/run-record.js';
+import type { RunAttempt, RunIo } from '../history/run-details.js';
+import type { RunLogs } from '../history/run-logs.js';
 import type { PauseStore } from '../scheduler/pause-store.js';
 import { jobKey, manualRunId, schedulerId } from '../queues/run-ids.js';
 import { schedulerJobId } from '../queues/scheduler-job-id.js';
@@ -175,6 +177,15 @@ export class RedisEngineControl implements EngineControl {
 
   getRun(id: string): Promise<RunRecord | undefined> {
     return this.d.history.get(id);
+  }
+
+  async getRunLogs(id: string): Promise<RunLogs | undefined> {
+    const [run, logs] = await Promise.all([this.d.history.get(id), this.d.history.logs.read(id)]);
+    return run ? { runId: id, ...logs } : undefined;
+  }
+
+  getRunDetails(id: string): Promise<{ io: RunIo; attempts: RunAttempt[] } | undefined> {
+    return this.d.history.details(id);
   }
 
   async cancel(runId: string): Promise<{ runId: string; status: 'cancelled' | 'cancelling' }> {

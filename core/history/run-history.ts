@@ -2,14 +2,17 @@ import type { Redis } from 'ioredis';
 import type { EngineKeys } from '../redis/engine-keys.js';
 import { jobKey } from '../queues/run-ids.js';
 import type { RunQuery, RunRecord } from './run-record.js';
+import { attemptSummary, parseIoValue, runAttempts, storedIoValue, type RunAttempt, type RunIo } from './run-details.js';
+import { RunLogStore } from './run-logs.js';
 
 /**
  * Writes a run record and indexes it, all or nothing (one command, so no
  * crash leaves a record that is not indexed). Returns 0, writing nothing,
  * when ARGV[7] is 'NX' and the record exists; else 1.
- * KEYS: record, index, last-run, last-success.
- * ARGV: json, ttl seconds, queuedAt, id, workflow/job, finish time of a success or '', 'NX' or '', events channel.
- * The saved record is published on the events channel (GET /api/events).
+ * KEYS: record, index, last-run, last-success, details.
+ * ARGV: json, ttl seconds, queuedAt, id, workflow/job, finish time of a success or '', 'NX' or '',
+ * then the run details (see RUN_DETAILS below): attempt field or '', its summary, input or '', output or '',
+ * then the events channel: the saved record is published there (GET /api/events).
  */
 const SAVE_RUN_SCRIPT = `
 if ARGV[7] == 'NX' then
@@ -20,8 +23,14 @@ end
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
 redis.call('HSET', KEYS[3], ARGV[5], ARGV[4])
 if ARGV[6] ~= '' then redis.call('HSET', KEYS[4], ARGV[5], ARGV[6]) end
--- live: every saved record to GET /api/events of every API process (no extra round trip; ARGV[8] is EngineKeys.eventsChannel)
-redis.call('PUBLISH', ARGV[8], '{"type":"run","run":' .. ARGV[1] .. '}')
+-- RUN_DETAILS: the attempt's summary and the capped input/output, beside the record and expiring with it (no extra round trip).
+if ARGV[8] ~= '' then redis.call('HSET', KEYS[5], ARGV[8], ARGV[9]) end
+if ARGV[10] ~= '' then redis.call('HSET', KEYS[5], 'input', ARGV[10]) end
+if ARGV[11] ~= '' then redis.call('HSET', KEYS[5], 'output', ARGV[11]) end
+if ARGV[8] ~= '' or ARGV[10] ~= '' or ARGV[11] ~= '' then redis.call('EXPIRE', KEYS[5], ARGV[2]) end
+-- end RUN_DETAILS
+-- live: every saved record to GET /api/events of every API process (no extra round trip; ARGV[12] is EngineKeys.eventsChannel)
+redis.call('PUBLISH', ARGV[12], '{"type":"run","run":' .. ARGV[1] .. '}')
 return 1`;
 
 type SaveRunRedis = Redis & { tideflowSaveRun(...args: Array<string | number>): Promise<number> };
@@ -31,6 +40,14 @@ export interface RunHistoryOptions {
   maxRuns?: number;
   /** Runs older than this are dropped. Default 7 days. */
   maxAgeMs?: number;
+  /** Log lines kept per run (the newest). Default RUN_LOG_MAX_LINES. */
+  maxLogLines?: number;
+}
+
+/** What a save may store beside the record: the run's input and what its plugin returned (each capped, see RUN_IO_MAX_BYTES). */
+export interface RunIoToSave {
+  input?: unknown;
+  output?: unknown;
 }
 
 /**
@@ -41,6 +58,8 @@ export class RunHistory {
   private readonly maxRuns: number;
   private readonly maxAgeMs: number;
   private writesSinceTrim = 0;
+  /** What runs logged through `ctx.log`, expiring with their records. */
+  readonly logs: RunLogStore;
 
   constructor(
     private readonly redis: Redis,
@@ -49,8 +68,9 @@ export class RunHistory {
   ) {
     this.maxRuns = opts.maxRuns ?? 10_000;
     this.maxAgeMs = opts.maxAgeMs ?? 7 * 86_400_000;
+    this.logs = new RunLogStore(redis, keys, Math.ceil(this.maxAgeMs / 1000), opts.maxLogLines);
     // EVALSHA after the first call (ioredis caches the script).
-    if (!('tideflowSaveRun' in redis)) redis.defineCommand('tideflowSaveRun', { numberOfKeys: 4, lua: SAVE_RUN_SCRIPT });
+    if (!('tideflowSaveRun' in redis)) redis.defineCommand('tideflowSaveRun', { numberOfKeys: 5, lua: SAVE_RUN_SCRIPT });
   }
 
   private runKey(id: string): string {
@@ -67,13 +87,19 @@ export class RunHistory {
     return this.keys.lastSuccess;
   }
 
-  /** Writes a record. With `onlyIfNew`, an existing record (a duplicate enqueue) is left alone. */
-  async save(run: RunRecord, opts: { onlyIfNew?: boolean } = {}): Promise<boolean> {
+  /**
+   * Writes a record. With `onlyIfNew`, an existing record (a duplicate
+   * enqueue) is left alone. A started attempt's summary, and `io` when
+   * given, are stored beside it in the same command.
+   */
+  async save(run: RunRecord, opts: { onlyIfNew?: boolean; io?: RunIoToSave } = {}): Promise<boolean> {
     const ttlSec = Math.ceil(this.maxAgeMs / 1000);
+    const attempt = opts.onlyIfNew ? undefined : attemptSummary(run);
     // One scripted command instead of three: atomic, and per-run bookkeeping is
     // most of what a no-op job costs beyond BullMQ itself (see bench/engine.bench.ts).
-    const saved = await (this.redis as SaveRunRedis).tideflowSaveRun(this.runKey(run.id), this.indexKey, this.lastKey, this.lastSuccessKey, JSON.stringify(run), ttlSec, run.queuedAt, run.id, jobKey(run.workflow, run.job),
-      run.status === 'succeeded' ? (run.finishedAt ?? Date.now()) : '', opts.onlyIfNew ? 'NX' : '', this.keys.eventsChannel /* live */);
+    const saved = await (this.redis as SaveRunRedis).tideflowSaveRun(this.runKey(run.id), this.indexKey, this.lastKey, this.lastSuccessKey, this.keys.runDetails(run.id), JSON.stringify(run), ttlSec, run.queuedAt, run.id, jobKey(run.workflow, run.job),
+      run.status === 'succeeded' ? (run.finishedAt ?? Date.now()) : '', opts.onlyIfNew ? 'NX' : '',
+      attempt?.field ?? '', attempt?.json ?? '', storedIoValue(opts.io?.input) ?? '', storedIoValue(opts.io?.output) ?? '', this.keys.eventsChannel);
     if (saved !== 1) return false;
     if (++this.writesSinceTrim >= 200) {
       this.writesSinceTrim = 0;
@@ -85,6 +111,15 @@ export class RunHistory {
   async get(id: string): Promise<RunRecord | undefined> {
     const json = await this.redis.get(this.runKey(id));
     return json ? (JSON.parse(json) as RunRecord) : undefined;
+  }
+
+  /** A run's capped input and output (GET /api/runs/:id/io), and every attempt (GET /api/runs/:id/attempts); undefined for an unknown run. */
+  async details(id: string): Promise<{ run: RunRecord; io: RunIo; attempts: RunAttempt[] } | undefined> {
+    const [run, details] = await Promise.all([this.get(id), this.redis.hgetall(this.keys.runDetails(id))]);
+    if (!run) return undefined;
+    const input = parseIoValue(details.input);
+    const output = parseIoValue(details.output);
+    return { run, io: { runId: id, ...(input ? { input } : {}), ...(output ? { output } : {}) }, attempts: runAttempts(run, details) };
   }
 
   async lastRuns(): Promise<Map<string, RunRecord>> {
@@ -143,7 +178,8 @@ export class RunHistory {
     const drop = [...new Set([...old, ...excess])];
     if (!drop.length) return;
     const multi = this.redis.multi().zrem(this.indexKey, ...drop);
-    multi.del(...drop.map((id) => this.runKey(id)));
+    // A run's details and log go with its record.
+    multi.del(...drop.flatMap((id) => [this.runKey(id), this.keys.runDetails(id), ...this.logs.keysOf(id)]));
     await multi.exec();
   }
 }

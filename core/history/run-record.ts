@@ -1,56 +1,74 @@
+import { Type, type Static } from '@sinclair/typebox';
+
+/** A string enum as one `enum` keyword (a bad value reads "must be equal to one of the allowed values"). */
+const StringEnum = <T extends string>(values: readonly T[], options: { description?: string } = {}) =>
+  Type.Unsafe<T>({ type: 'string', enum: [...values], ...options });
+
+const Millis = (description: string) => Type.Number({ description });
+
 /** What started a run: its schedule, a person (API, CLI, dashboard), a predecessor's `then`, a call of its webhook, or a failed run it handles (`onFailure`). */
-export type RunTrigger = 'schedule' | 'manual' | 'chain' | 'webhook' | 'failure';
+export const RunTriggerSchema = StringEnum(['schedule', 'manual', 'chain', 'webhook', 'failure'] as const);
+export type RunTrigger = Static<typeof RunTriggerSchema>;
 
 /** `queued`: not started yet; when it waits for a concurrency slot or for the previous run of its job, `waiting` says so.
  * `cancelled`: stopped by a person (POST /api/runs/:id/cancel, `tideflow cancel`) or replaced by a newer fire (overlap "cancel-previous"); its successors never start.
  * `skipped`: a scheduled fire the overlap policy did not run ("skip": a run was still going; "queue": a fire already waited; "cancel-previous": a newer fire replaced it): nothing ran. */
-export type RunStatus = 'queued' | 'running' | 'retrying' | 'succeeded' | 'failed' | 'skipped' | 'cancelled';
+export const RunStatusSchema = StringEnum(['queued', 'running', 'retrying', 'succeeded', 'failed', 'skipped', 'cancelled'] as const);
+export type RunStatus = Static<typeof RunStatusSchema>;
 
-/** One run of one job: what the run history stores and the API returns. */
-export interface RunRecord {
-  id: string;
-  workflow: string;
-  job: string;
-  plugin: string;
-  trigger: RunTrigger;
-  status: RunStatus;
-  attempts: number;
-  /** ms since epoch */
-  queuedAt: number;
-  startedAt?: number;
-  finishedAt?: number;
-  durationMs?: number;
-  error?: string;
-  /** Run id of the predecessor when reached through `then`. */
-  causedBy?: string;
-  /** The host (TIDEFLOW_HOST_NAME or the OS host name) whose worker ran the latest attempt. */
-  host?: string;
-  /**
-   * Attempts whose worker died mid-run (killed, frozen): BullMQ's stalled-job
-   * check put the run back in the queue, and a later attempt took it over.
-   */
-  interrupted?: InterruptedAttempt[];
-  /** Set while a queued run (or a retrying one, between attempts) waits before it starts (the record of the run once started has none). */
-  waiting?: RunWaiting;
-}
+export const InterruptedAttemptSchema = Type.Object({
+  /** The attempt number the lost worker was running. */
+  attempt: Type.Integer(),
+  /** When the lost attempt started, if it lived long enough to be recorded. */
+  startedAt: Type.Optional(Millis('ms since epoch')),
+  /** When a later attempt found it lost. */
+  detectedAt: Millis('ms since epoch'),
+  reason: Type.String(),
+});
+export type InterruptedAttempt = Static<typeof InterruptedAttemptSchema>;
 
 /** Why a queued run has not started: a concurrency limit (its job's or its workflow's) or the run before it (overlap "queue" / "cancel-previous"). */
-export interface RunWaiting {
-  for: 'concurrency' | 'previous-run';
-  /** ms since epoch: when it first waited. */
-  since: number;
-  reason: string;
-}
+export const RunWaitingSchema = Type.Object(
+  {
+    for: StringEnum(['concurrency', 'previous-run'] as const),
+    since: Millis('ms since epoch: when it first waited'),
+    reason: Type.String(),
+  },
+  { description: 'Set while a queued run (or a retrying one, between attempts) waits: for a concurrency slot (its job\'s or its workflow\'s "concurrency") or for the previous run of its job (overlap "queue" / "cancel-previous"). The record of a started run has none.' },
+);
+export type RunWaiting = Static<typeof RunWaitingSchema>;
 
-export interface InterruptedAttempt {
-  /** The attempt number the lost worker was running. */
-  attempt: number;
-  /** When the lost attempt started, if it lived long enough to be recorded. */
-  startedAt?: number;
-  /** When a later attempt found it lost (ms since epoch). */
-  detectedAt: number;
-  reason: string;
-}
+/**
+ * One run of one job: what the run history stores (one JSON string per run)
+ * and the API returns. Extra properties are passed through, so a field a
+ * newer engine adds is not dropped by an older API process.
+ */
+export const RunRecordSchema = Type.Object(
+  {
+    id: Type.String(),
+    workflow: Type.String(),
+    job: Type.String(),
+    plugin: Type.String(),
+    trigger: RunTriggerSchema,
+    status: RunStatusSchema,
+    attempts: Type.Integer(),
+    queuedAt: Millis('ms since epoch'),
+    startedAt: Type.Optional(Millis('ms since epoch')),
+    finishedAt: Type.Optional(Millis('ms since epoch')),
+    durationMs: Type.Optional(Type.Number()),
+    error: Type.Optional(Type.String()),
+    causedBy: Type.Optional(Type.String({ description: 'Run id of the predecessor when reached through `then`.' })),
+    interrupted: Type.Optional(
+      Type.Array(InterruptedAttemptSchema, {
+        description: 'Attempts whose worker died mid-run; BullMQ re-queued the run and a later attempt took over.',
+      }),
+    ),
+    host: Type.Optional(Type.String({ description: 'Host whose worker ran the latest attempt' })),
+    waiting: Type.Optional(RunWaitingSchema),
+  },
+  { $id: 'RunRecord', additionalProperties: true },
+);
+export type RunRecord = Static<typeof RunRecordSchema>;
 
 export interface RunQuery {
   workflow?: string;

@@ -34,6 +34,21 @@ export class EngineKeys {
     return this.toKey('run', id);
   }
 
+  /** List: one run's log lines (JSON each, the newest kept), expiring with its record. */
+  runLog(id: string): string {
+    return this.toKey('run-log', id);
+  }
+
+  /** String: how many lines one run has logged in all (so the API can say how many were dropped), expiring with its record. */
+  runLogCount(id: string): string {
+    return this.toKey('run-log-count', id);
+  }
+
+  /** Hash: one run's capped `input` and `output` and a summary per ended attempt (`attempt:<n>`), expiring with its record. */
+  runDetails(id: string): string {
+    return this.toKey('run-details', id);
+  }
+
   /** Sorted set: run ids by queue time (the history's index). */
   get runs(): string {
     return this.toKey('runs');

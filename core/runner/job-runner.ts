@@ -19,6 +19,7 @@ import { chainedRunId, failureRunId, jobKey, scheduledRunId } from '../queues/ru
 import { DEFAULT_ROUTE, isScheduled, routeOf, type LoadedJob, type LoadedWorkflow } from '../workflow/loaded-workflow.js';
 import type { WorkflowCatalog } from '../workflow/workflow-catalog.js';
 import { teeToJobLog } from './job-log-tee.js';
+import { RunLogBuffer } from './run-log-buffer.js';
 import { malformedRunJob, runJobOptions, type RunJobData } from '../queues/run-job-data.js';
 import { routeQueueName, type RunQueues } from '../queues/run-queues.js';
 
@@ -280,8 +281,11 @@ export class JobRunner extends EventEmitter implements RunEventSource {
     // moment: a short run gets one write (its final state), not two; Redis
     // round trips are what a no-op job costs.
     let savedRunning: Promise<unknown> = Promise.resolve();
+    // The run's input is stored once per attempt, with whichever record is written first (same command).
+    const io: { input?: unknown; output?: unknown } = { input: data.input };
     const runningTimer = setTimeout(() => {
-      savedRunning = history.save(run).catch(() => undefined);
+      savedRunning = history.save(run, { io: { input: io.input } }).catch(() => undefined);
+      io.input = undefined;
     }, RUNNING_RECORD_DELAY_MS);
     const started: RunEvent = { type: 'started', run };
     // Not awaited here (a no-op job pays no extra round trip first); awaited before the finish is counted.
@@ -299,6 +303,7 @@ export class JobRunner extends EventEmitter implements RunEventSource {
     });
     aborted.catch(() => undefined);
 
+    let runLog: RunLogBuffer | undefined;
     const ctx: PluginContext = {
       config: def.config,
       runId,
@@ -309,9 +314,15 @@ export class JobRunner extends EventEmitter implements RunEventSource {
       causedBy: data.causedBy,
       inputFrom: data.inputFrom,
       signal: ac.signal,
-      // Made on first use: most runs of most plugins log nothing. Lines also go to the BullMQ job (Bull Board shows them).
+      // Made on first use: most runs of most plugins log nothing. Lines also go to the BullMQ job (Bull Board shows them)
+      // and to the run's own log (GET /api/runs/:id/logs), buffered and written in batches.
       get log() {
-        const child = teeToJobLog(log.child({ run: runId }), (line) => job.log(line));
+        runLog = new RunLogBuffer({
+          attempt,
+          write: (lines, logged) => history.logs.append(runId, lines, logged),
+          onError: (err) => log.warn({ run: runId, err: errorMessage(err) }, 'run log lines lost: writing them to Redis failed'),
+        });
+        const child = teeToJobLog(log.child({ run: runId }), (line) => job.log(line), runLog.sink);
         Object.defineProperty(this, 'log', { value: child });
         return child;
       },
@@ -319,6 +330,8 @@ export class JobRunner extends EventEmitter implements RunEventSource {
     try {
       // The plugin may ignore the signal; the race still ends the attempt on time.
       const output = await Promise.race([registered.instance().run(data.input, ctx), aborted]);
+      // The attempt's lines are written while the run is wrapped up; complete before the final record says it ended.
+      const logsWritten = runLog?.flush();
       await this.enqueueSuccessors(workflow, def, runId, output);
       clearTimeout(runningTimer);
       await savedRunning;
@@ -328,7 +341,8 @@ export class JobRunner extends EventEmitter implements RunEventSource {
       // Counted before the final record is saved: a run the history shows finished is in the counters.
       await startCounted;
       await metrics.record(succeeded, { manifest: registered.manifest, plugin: registered.instance() });
-      await history.save(done);
+      await logsWritten;
+      await history.save(done, { io: { ...io, output } });
       this.emitRun(succeeded);
       return output ?? null;
     } catch (err) {
@@ -340,19 +354,24 @@ export class JobRunner extends EventEmitter implements RunEventSource {
       const failed: RunRecord = { ...run, status: cancelled ? 'cancelled' : final ? 'failed' : 'retrying', finishedAt: Date.now(), error: message };
       failed.durationMs = failed.finishedAt! - run.startedAt!;
       const failedEvent: RunEvent = { type: 'failed', run: failed, willRetry: !final, error: message };
-      await startCounted;
-      await metrics.record(failedEvent);
-      // Before the final record: a run the history shows failed has its handlers enqueued (each once, by id).
-      if (final && !cancelled && data.trigger !== 'failure') await this.enqueueFailureHandlers(workflow, def, failed, data.input);
-      await history.save(failed);
-      this.emitRun(failedEvent);
       ctx.log.warn(
         { attempt, of: def.retry.attempts },
         `${jobKey(data.workflow, data.job)} ${cancelled ? 'was cancelled' : `failed: ${message}`} (${cancelled ? 'not retried' : final ? (isNonRetryable(err) ? 'not retryable' : 'no attempts left') : 'will retry'})`,
       );
+      // This line included: the run's log is complete before the final record says the attempt ended.
+      const logsWritten = runLog?.close();
+      await startCounted;
+      await metrics.record(failedEvent);
+      // Before the final record: a run the history shows failed has its handlers enqueued (each once, by id).
+      if (final && !cancelled && data.trigger !== 'failure') await this.enqueueFailureHandlers(workflow, def, failed, data.input);
+      await logsWritten;
+      await history.save(failed, { io });
+      this.emitRun(failedEvent);
       if (cancelled || isNonRetryable(err)) throw new UnrecoverableError(message);
       throw err;
     } finally {
+      // Whatever the path, the attempt's lines are written before BullMQ may retry it: a run's lines stay in attempt order.
+      await runLog?.close();
       untrack();
       clearTimeout(timer);
       workerSignal?.removeEventListener('abort', onWorkerAbort);

@@ -10,6 +10,8 @@ import {
 import type { RunEvent, RunEventSource } from '../../core/control/engine-events.js';
 import type { HealthCheck } from '../../core/health/health-check.js';
 import type { RunQuery, RunRecord } from '../../core/history/run-record.js';
+import type { RunAttempt, RunIo } from '../../core/history/run-details.js';
+import type { RunLogLine, RunLogs } from '../../core/history/run-logs.js';
 
 export interface FakeJobDef {
   plugin: string;
@@ -219,6 +221,23 @@ export class FakeEngineControl implements EngineControl, RunEventSource {
 
   async getRun(id: string): Promise<RunRecord | undefined> {
     return this.runs.find((r) => r.id === id);
+  }
+
+  /** A run's log lines and io, as a test sets them (runLogs / runIo); empty for a known run without. */
+  readonly runLogs = new Map<string, RunLogLine[]>();
+  readonly runIo = new Map<string, Omit<RunIo, 'runId'>>();
+
+  async getRunLogs(id: string): Promise<RunLogs | undefined> {
+    if (!(await this.getRun(id))) return undefined;
+    const lines = this.runLogs.get(id) ?? [];
+    return { runId: id, lines, total: lines.length, dropped: 0 };
+  }
+
+  async getRunDetails(id: string): Promise<{ io: RunIo; attempts: RunAttempt[] } | undefined> {
+    const run = await this.getRun(id);
+    if (!run) return undefined;
+    const attempts: RunAttempt[] = run.startedAt === undefined ? [] : [{ attempt: run.attempts, status: run.status, startedAt: run.startedAt, finishedAt: run.finishedAt, error: run.error }];
+    return { io: { runId: id, ...this.runIo.get(id) }, attempts };
   }
 
   async health(): Promise<Record<string, HealthCheck>> {

@@ -34,3 +34,13 @@ describe('teeToJobLog', () => {
     expect(() => log.error('still fine')).not.toThrow();
   });
 });
+
+describe('teeLogger child loggers', () => {
+  it("tee a child's lines too, with its bindings as fields", () => {
+    const written: string[] = [];
+    const log = teeToJobLog(pino({ level: 'silent' }), async (line) => written.push(line));
+    log.child({ container: 'c1' }).info({ n: 1 }, 'killed');
+    log.child({ a: 1 }).child({ b: 2 }).warn('nested');
+    expect(written).toEqual(['info killed {"container":"c1","n":1}', 'warn nested {"a":1,"b":2}']);
+  });
+});

@@ -1,11 +1,12 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { FastifyPluginAsync } from 'fastify';
 import type { DashboardPanel } from '../../plugin/plugin.js';
 import { PROJECT_ROOT } from '../../util/project-root.js';
 
 // The page's files are served from the sources (they are not compiled).
-const read = (name: string) => readFileSync(path.join(PROJECT_ROOT, 'core/api/dashboard', name), 'utf8');
+const DASHBOARD_DIR = path.join(PROJECT_ROOT, 'core/api/dashboard');
+const read = (name: string) => readFileSync(path.join(DASHBOARD_DIR, name), 'utf8');
 
 /** Everything from this origin only: the page works with no external network. */
 const CSP = [
@@ -25,9 +26,6 @@ export interface DashboardOptions {
   /** Where the page hears live events (GET /api/events); without it the page polls. */
   eventsUrl?: string;
 }
-
-/** The page's own ES modules beside dashboard.js, served at /dashboard/<name>. */
-const PAGE_MODULES = ['live-updates.js', 'workflow-graph.js'];
 
 const PANEL_ID = /^[a-z0-9][a-z0-9-]*$/;
 
@@ -52,16 +50,12 @@ export const dashboardRoutes: FastifyPluginAsync<DashboardOptions> = async (app,
       .header('cache-control', 'no-cache')
       .send(files.html),
   );
-  app.get('/dashboard/dashboard.js', hide, async (_req, reply) =>
-    reply.type('text/javascript; charset=utf-8').header('cache-control', 'no-cache').send(files.js),
-  );
-  for (const name of PAGE_MODULES) {
-    const js = read(name);
-    app.get(`/dashboard/${name}`, hide, async (_req, reply) => reply.type('text/javascript; charset=utf-8').header('cache-control', 'no-cache').send(js));
+  // The page's modules and stylesheets: every .js and .css of this folder (dashboard.js imports the others).
+  for (const name of readdirSync(DASHBOARD_DIR).filter((f) => /^[a-z0-9-]+\.(js|css)$/.test(f))) {
+    const body = name === 'dashboard.js' ? files.js : name === 'dashboard.css' ? files.css : read(name);
+    const type = name.endsWith('.js') ? 'text/javascript; charset=utf-8' : 'text/css; charset=utf-8';
+    app.get(`/dashboard/${name}`, hide, async (_req, reply) => reply.type(type).header('cache-control', 'no-cache').send(body));
   }
-  app.get('/dashboard/dashboard.css', hide, async (_req, reply) =>
-    reply.type('text/css; charset=utf-8').header('cache-control', 'no-cache').send(files.css),
-  );
 
   const panels = (opts.panels ?? []).map((p) => {
     if (!PANEL_ID.test(p.plugin) || !PANEL_ID.test(p.id)) throw new Error(`dashboard panel "${p.plugin}/${p.id}": plugin and panel ids must match ${PANEL_ID}`);

@@ -1,4 +1,5 @@
 // tideflow dashboard: plain ES module, no build step, same-origin requests only.
+import installRunView, { runHash } from './run-view.js';
 
 // live: live updates (server-sent events) and the workflow graph, each its own module.
 import { startLive } from './live-updates.js';
@@ -422,9 +423,10 @@ function runRow(r) {
   return (
       h(
         'tr',
-        { title: r.error ?? '', dataset: { run: r.id, status: r.status } },
+        // A click on the row (not on its buttons) opens the run view.
+        { title: r.error ?? '', dataset: { run: r.id, status: r.status }, onclick: (e) => !e.target.closest('button, a') && (location.hash = runHash(r.id)) },
         timeCell(r.queuedAt),
-        h('td', { class: 'nowrap' }, h('span', { class: 'job-name' }, r.job), h('span', { class: 'muted small run-wf' }, r.workflow)),
+        h('td', { class: 'nowrap' }, h('a', { class: 'job-name run-link', href: runHash(r.id), title: `Open run ${r.id}` }, r.job), h('span', { class: 'muted small run-wf' }, r.workflow)),
         h('td', { class: 'mono host' }, r.host ?? '—'),
         h('td', {}, r.trigger),
         h(
@@ -598,6 +600,7 @@ function boot() {
     },
   });
   void loadPanels();
+  installRunView(panelApi, { onChange: () => void refreshRuns() });
   // Relative times ("12s ago") tick between polls.
   setInterval(tickTimes, 1000);
 }

@@ -4,6 +4,8 @@ import { NotFoundError, type EngineControl } from '../../control/engine-control.
 import { BadRequestError } from '../error-handler.js';
 import type { AdminAuthHook } from '../auth/bearer-auth.js';
 import { bearerSecurity, errorRef, NameParam, RunStatusSchema } from '../schemas.js';
+import { RUN_LOG_MAX_LINES, RunLogsSchema } from '../../history/run-logs.js';
+import { RUN_IO_MAX_BYTES, RunAttemptsSchema, RunIoSchema } from '../../history/run-details.js';
 
 export interface RunRoutesOptions {
   control: EngineControl;
@@ -118,6 +120,60 @@ export const runRoutes: FastifyPluginAsync<RunRoutesOptions> = async (app, { con
       const run = await control.getRun(req.params.id);
       if (!run) throw new NotFoundError(`no run ${req.params.id}`);
       return run;
+    },
+  );
+
+  app.get<{ Params: RunIdParams }>(
+    '/api/runs/:id/logs',
+    {
+      schema: {
+        operationId: 'getRunLogs',
+        tags: ['runs'],
+        summary: `What a run logged through ctx.log, every attempt, oldest first (the newest ${RUN_LOG_MAX_LINES} lines; each at most 2 KB)`,
+        params: RunIdParams,
+        response: { 200: RunLogsSchema, 400: errorRef, 404: errorRef },
+      },
+    },
+    async (req) => {
+      const logs = await control.getRunLogs(req.params.id);
+      if (!logs) throw new NotFoundError(`no run ${req.params.id} (unknown, or older than the history keeps)`);
+      return logs;
+    },
+  );
+
+  app.get<{ Params: RunIdParams }>(
+    '/api/runs/:id/io',
+    {
+      schema: {
+        operationId: 'getRunIo',
+        tags: ['runs'],
+        summary: `A run's input and the output its plugin returned, each kept up to ${RUN_IO_MAX_BYTES / 1024} KiB of JSON (a larger one cut, with its size); recorded as attempts run`,
+        params: RunIdParams,
+        response: { 200: RunIoSchema, 400: errorRef, 404: errorRef },
+      },
+    },
+    async (req) => {
+      const details = await control.getRunDetails(req.params.id);
+      if (!details) throw new NotFoundError(`no run ${req.params.id} (unknown, or older than the history keeps)`);
+      return details.io;
+    },
+  );
+
+  app.get<{ Params: RunIdParams }>(
+    '/api/runs/:id/attempts',
+    {
+      schema: {
+        operationId: 'getRunAttempts',
+        tags: ['runs'],
+        summary: 'Every attempt of a run, oldest first: when it started and ended, how, and where; interrupted ones (worker died) included',
+        params: RunIdParams,
+        response: { 200: RunAttemptsSchema, 400: errorRef, 404: errorRef },
+      },
+    },
+    async (req) => {
+      const details = await control.getRunDetails(req.params.id);
+      if (!details) throw new NotFoundError(`no run ${req.params.id} (unknown, or older than the history keeps)`);
+      return { runId: req.params.id, attempts: details.attempts };
     },
   );
 
