@@ -4,6 +4,7 @@ import { MissingDependencyError } from '../core/services/system-installer.js';
 import type { PluginCli, PluginCommand } from '../core/plugin/plugin-cli.js';
 import { BUILTIN_PLUGINS } from './builtin-plugins.js';
 import type { StartFlags } from './commands/start-command.js';
+import type { RunsFlags } from './commands/control-commands.js';
 
 // Each verb imports only what it uses, when it runs: `tideflow status` never
 // loads the HTTP server, Docker or chart code (start-up time is in `npm run bench`).
@@ -116,6 +117,23 @@ program
   .description('resume a job, a workflow, or (no argument) everything')
   .argument('[workflow[/job]]')
   .action(action(async (target?: string) => (await controlCommands()).pauseCommand(await config(), target, 'resume')));
+
+program
+  .command('runs')
+  .description('the newest runs: id, job, trigger, status, attempts, duration, host, error')
+  .option('--job <workflow[/job]>', 'only this workflow or job')
+  .option('--status <status>', 'only runs in this status (queued, running, retrying, succeeded, failed, skipped, cancelled)')
+  .option('--host <host>', 'only runs whose latest attempt ran on this host')
+  .option('--limit <n>', 'how many (1..1000, default 20)')
+  .option('--json', 'machine-readable output')
+  .action(action(async (o: RunsFlags) => (await controlCommands()).runsCommand(await config(), o)));
+
+program
+  .command('logs')
+  .description("what a run's plugin logged (every attempt; the newest 500 lines are kept with the run)")
+  .argument('<run id>')
+  .option('--json', 'machine-readable output')
+  .action(action(async (runId: string, o: { json?: boolean }) => (await controlCommands()).logsCommand(await config(), runId, o.json === true)));
 
 program
   .command('status')
