@@ -24,6 +24,7 @@ import type { ServiceInstance } from '../plugin/service-provider.js';
 import { EngineKeys } from '../redis/engine-keys.js';
 import { RedisClusterMetricStore } from '../metrics/redis-cluster-metric-store.js';
 import { RunMetricsRecorder } from '../metrics/run-metrics.js';
+import { RunLedger } from '../runner/run-ledger.js';
 import { JobRunner } from '../runner/job-runner.js';
 import { OverlapGuard } from '../runner/overlap-guard.js';
 import { RunCancellation } from '../runner/run-cancellation.js';
@@ -203,7 +204,8 @@ export class Engine {
       catalog: this.catalogInstance,
       plugins: this.registry,
       history,
-      metrics: new RunMetricsRecorder(this.clusterMetrics, log),
+      // On the workers' connection: an attempt's final write goes just before BullMQ's completion of its job, in order (see JobRunner.finish).
+      ledger: new RunLedger(this.workerConnection, history, this.clusterMetrics, new RunMetricsRecorder(this.clusterMetrics, log), log),
       pauses: this.pauses,
       overlap: new OverlapGuard(this.historyConnection, keys),
       cancellation: this.cancellation,

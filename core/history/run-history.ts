@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { EngineKeys } from '../redis/engine-keys.js';
 import { jobKey } from '../queues/run-ids.js';
+import type { ScriptCall } from '../redis/script-call.js';
 import type { RunQuery, RunRecord } from './run-record.js';
 import { attemptSummary, parseIoValue, runAttempts, storedIoValue, type RunAttempt, type RunIo } from './run-details.js';
 import { RunLogStore } from './run-logs.js';
@@ -13,8 +14,9 @@ import { RunLogStore } from './run-logs.js';
  * ARGV: json, ttl seconds, queuedAt, id, workflow/job, finish time of a success or '', 'NX' or '',
  * then the run details (see RUN_DETAILS below): attempt field or '', its summary, input or '', output or '',
  * then the events channel: the saved record is published there (GET /api/events).
+ * Reused, KEYS and ARGV rebound, by scripts that write more with it (RunLedger).
  */
-const SAVE_RUN_SCRIPT = `
+export const SAVE_RUN_SCRIPT = `
 if ARGV[7] == 'NX' then
   if not redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2], 'NX') then return 0 end
 else
@@ -44,6 +46,12 @@ export interface RunHistoryOptions {
   maxLogLines?: number;
 }
 
+/** How a record is saved: see RunHistory.save. */
+export interface RunSaveOptions {
+  onlyIfNew?: boolean;
+  io?: RunIoToSave;
+}
+
 /** What a save may store beside the record: the run's input and what its plugin returned (each capped, see RUN_IO_MAX_BYTES). */
 export interface RunIoToSave {
   input?: unknown;
@@ -57,6 +65,14 @@ export interface RunIoToSave {
 export class RunHistory {
   private readonly maxRuns: number;
   private readonly maxAgeMs: number;
+  private readonly ttlSeconds: number;
+  /** Sorted set: run ids by queue time. */
+  private readonly indexKey: string;
+  /** Hash: last run id per job. */
+  private readonly lastKey: string;
+  /** Finish time (ms) of the last succeeded run per job; kept apart from last-run, which any status overwrites. */
+  private readonly lastSuccessKey: string;
+  private readonly eventsChannel: string;
   private writesSinceTrim = 0;
   /** What runs logged through `ctx.log`, expiring with their records. */
   readonly logs: RunLogStore;
@@ -68,6 +84,11 @@ export class RunHistory {
   ) {
     this.maxRuns = opts.maxRuns ?? 10_000;
     this.maxAgeMs = opts.maxAgeMs ?? 7 * 86_400_000;
+    this.ttlSeconds = Math.ceil(this.maxAgeMs / 1000);
+    this.indexKey = keys.runs;
+    this.lastKey = keys.lastRun;
+    this.lastSuccessKey = keys.lastSuccess;
+    this.eventsChannel = keys.eventsChannel;
     this.logs = new RunLogStore(redis, keys, Math.ceil(this.maxAgeMs / 1000), opts.maxLogLines);
     // EVALSHA after the first call (ioredis caches the script).
     if (!('tideflowSaveRun' in redis)) redis.defineCommand('tideflowSaveRun', { numberOfKeys: 5, lua: SAVE_RUN_SCRIPT });
@@ -76,36 +97,38 @@ export class RunHistory {
   private runKey(id: string): string {
     return this.keys.run(id);
   }
-  private get indexKey(): string {
-    return this.keys.runs;
-  }
-  private get lastKey(): string {
-    return this.keys.lastRun;
-  }
-  /** Finish time (ms) of the last succeeded run per job; kept apart from last-run, which any status overwrites. */
-  private get lastSuccessKey(): string {
-    return this.keys.lastSuccess;
-  }
 
   /**
    * Writes a record. With `onlyIfNew`, an existing record (a duplicate
    * enqueue) is left alone. A started attempt's summary, and `io` when
    * given, are stored beside it in the same command.
    */
-  async save(run: RunRecord, opts: { onlyIfNew?: boolean; io?: RunIoToSave } = {}): Promise<boolean> {
-    const ttlSec = Math.ceil(this.maxAgeMs / 1000);
-    const attempt = opts.onlyIfNew ? undefined : attemptSummary(run);
+  async save(run: RunRecord, opts: RunSaveOptions = {}): Promise<boolean> {
+    const call: ScriptCall = { keys: [], args: [] };
+    this.addSaveCall(call, run, opts);
     // One scripted command instead of three: atomic, and per-run bookkeeping is
     // most of what a no-op job costs beyond BullMQ itself (see bench/engine.bench.ts).
-    const saved = await (this.redis as SaveRunRedis).tideflowSaveRun(this.runKey(run.id), this.indexKey, this.lastKey, this.lastSuccessKey, this.keys.runDetails(run.id), JSON.stringify(run), ttlSec, run.queuedAt, run.id, jobKey(run.workflow, run.job),
-      run.status === 'succeeded' ? (run.finishedAt ?? Date.now()) : '', opts.onlyIfNew ? 'NX' : '',
-      attempt?.field ?? '', attempt?.json ?? '', storedIoValue(opts.io?.input) ?? '', storedIoValue(opts.io?.output) ?? '', this.keys.eventsChannel);
+    const saved = await (this.redis as SaveRunRedis).tideflowSaveRun(...call.keys, ...call.args);
     if (saved !== 1) return false;
+    await this.saved();
+    return true;
+  }
+
+  /** Appends the KEYS and ARGV of SAVE_RUN_SCRIPT for a record to `call`'s (empty, or another script's share first). */
+  addSaveCall(call: ScriptCall, run: RunRecord, opts: RunSaveOptions = {}): void {
+    const attempt = opts.onlyIfNew ? undefined : attemptSummary(run);
+    call.keys.push(this.runKey(run.id), this.indexKey, this.lastKey, this.lastSuccessKey, this.keys.runDetails(run.id));
+    call.args.push(JSON.stringify(run), this.ttlSeconds, run.queuedAt, run.id, jobKey(run.workflow, run.job),
+      run.status === 'succeeded' ? (run.finishedAt ?? Date.now()) : '', opts.onlyIfNew ? 'NX' : '',
+      attempt?.field ?? '', attempt?.json ?? '', storedIoValue(opts.io?.input) ?? '', storedIoValue(opts.io?.output) ?? '', this.eventsChannel);
+  }
+
+  /** Bookkeeping after a record was written (by save or a script made with addSaveCall): the bounds are applied every so often. */
+  async saved(): Promise<void> {
     if (++this.writesSinceTrim >= 200) {
       this.writesSinceTrim = 0;
       await this.trim();
     }
-    return true;
   }
 
   async get(id: string): Promise<RunRecord | undefined> {

@@ -30,6 +30,12 @@ export interface RunEventId {
   event: 'started' | 'finished';
 }
 
+/** One run event to record: which one, and what it adds. */
+export interface EventIncrements {
+  event: RunEventId;
+  increments: readonly SampleIncrement[];
+}
+
 export interface ClusterMetricStore {
   /**
    * Adds every increment, all or nothing, unless this event was recorded
@@ -40,7 +46,16 @@ export interface ClusterMetricStore {
   read(sample: string): Promise<StoredSample[]>;
 }
 
+/** The keys of frozen label sets (the engine's, reused by every run): computed once each. */
+const frozenKeys = new WeakMap<object, string>();
+
 /** A label set as a stable string (the store's hash field): JSON of its [name, value] pairs sorted by name, so any value round-trips. */
 export function labelSetKey(labels: Readonly<Record<string, string>>): string {
-  return JSON.stringify(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  const frozen = Object.isFrozen(labels);
+  let key = frozen ? frozenKeys.get(labels) : undefined;
+  if (key === undefined) {
+    key = JSON.stringify(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    if (frozen) frozenKeys.set(labels, key);
+  }
+  return key;
 }

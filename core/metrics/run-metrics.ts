@@ -3,7 +3,7 @@ import type { RunRecord } from '../history/run-record.js';
 import type { Logger } from '../logging/logger.js';
 import type { ClusterCounterSpec, ClusterHistogramSpec, PluginManifest, RunCount, TideflowPlugin } from '../plugin/plugin.js';
 import { errorMessage } from '../util/error-message.js';
-import type { ClusterMetricStore, SampleIncrement } from './cluster-metric-store.js';
+import type { ClusterMetricStore, EventIncrements, SampleIncrement } from './cluster-metric-store.js';
 
 /**
  * The label naming a workflow's job. Not `job`: Prometheus reserves `job` for
@@ -42,15 +42,91 @@ export function bucketLabel(bound: number): string {
   return bound === Number.POSITIVE_INFINITY ? '+Inf' : String(bound);
 }
 
-/** One observation as increments of the samples Prometheus shows: every bucket it falls in (cumulative), `+Inf`, `_sum`, `_count`. */
+/**
+ * The sample holding a histogram's per-bucket counts as stored: observations
+ * in each bucket's own range (above the bound before it), not cumulative, so
+ * an observation adds to one bucket however many bounds it is under. /metrics
+ * adds them up into Prometheus's cumulative `_bucket` series.
+ */
+export function binSample(histogram: string): string {
+  return `${histogram}_bin`;
+}
+
+/** The smallest bound a value is under (bounds are declared increasing; not relied on); undefined above them all. */
+function bucketBound(spec: ClusterHistogramSpec, value: number): number | undefined {
+  let bound: number | undefined;
+  for (const b of spec.buckets) if (value <= b && (bound === undefined || b < bound)) bound = b;
+  return bound;
+}
+
+/**
+ * One observation as increments of the stored samples: its own bucket (none
+ * above the last bound: `+Inf` is the count), `_sum`, `_count`.
+ */
 export function observationIncrements(spec: ClusterHistogramSpec, labels: Readonly<Record<string, string>>, value: number): SampleIncrement[] {
-  const buckets = spec.buckets.filter((b) => value <= b).map((b) => ({ sample: `${spec.name}_bucket`, labels: { ...labels, le: bucketLabel(b) }, by: 1 }));
-  return [
-    ...buckets,
-    { sample: `${spec.name}_bucket`, labels: { ...labels, le: '+Inf' }, by: 1 },
-    { sample: `${spec.name}_sum`, labels, by: value },
-    { sample: `${spec.name}_count`, labels, by: 1 },
-  ];
+  const out: SampleIncrement[] = [];
+  const bound = bucketBound(spec, value);
+  if (bound !== undefined) out.push({ sample: binSample(spec.name), labels: { ...labels, le: bucketLabel(bound) }, by: 1 });
+  out.push({ sample: `${spec.name}_sum`, labels, by: value }, { sample: `${spec.name}_count`, labels, by: 1 });
+  return out;
+}
+
+/** The engine's increments of one job and status that never change, made once. */
+interface StatusIncrements {
+  labels: Readonly<Record<string, string>>;
+  finished: SampleIncrement;
+  count: SampleIncrement;
+  /** The duration bucket's increment, by bound. */
+  bins: Map<number, SampleIncrement>;
+}
+
+interface JobIncrements {
+  started: SampleIncrement;
+  byStatus: Map<string, StatusIncrements>;
+}
+
+/**
+ * Every run counts the same few label sets of its job: made once and frozen,
+ * so their stored form (labelSetKey) is computed once too. Bounded: a
+ * cluster has few jobs, but names come and go with workflow edits.
+ */
+const engineIncrements = new Map<string, Map<string, JobIncrements>>();
+const ENGINE_INCREMENTS_MAX_WORKFLOWS = 1_000;
+
+function jobIncrements(workflow: string, job: string): JobIncrements {
+  let jobs = engineIncrements.get(workflow);
+  if (!jobs) {
+    if (engineIncrements.size >= ENGINE_INCREMENTS_MAX_WORKFLOWS) engineIncrements.clear();
+    engineIncrements.set(workflow, (jobs = new Map()));
+  }
+  let out = jobs.get(job);
+  if (!out) {
+    if (jobs.size >= ENGINE_INCREMENTS_MAX_WORKFLOWS) jobs.clear();
+    const labels = Object.freeze({ workflow, [JOB_LABEL]: job });
+    jobs.set(job, (out = { started: Object.freeze({ sample: RUNS_STARTED.name, labels, by: 1 }), byStatus: new Map() }));
+  }
+  return out;
+}
+
+function statusIncrements(job: JobIncrements, status: string): StatusIncrements {
+  let out = job.byStatus.get(status);
+  if (!out) {
+    const labels = Object.freeze({ ...job.started.labels, status });
+    out = {
+      labels,
+      finished: Object.freeze({ sample: RUNS_FINISHED.name, labels, by: 1 }),
+      count: Object.freeze({ sample: `${RUN_DURATION.name}_count`, labels, by: 1 }),
+      bins: new Map(),
+    };
+    job.byStatus.set(status, out);
+  }
+  return out;
+}
+
+function binIncrement(s: StatusIncrements, bound: number): SampleIncrement {
+  let out = s.bins.get(bound);
+  if (!out) s.bins.set(bound, (out = Object.freeze({ sample: binSample(RUN_DURATION.name), labels: Object.freeze({ ...s.labels, le: bucketLabel(bound) }), by: 1 })));
+  return out;
 }
 
 function runSeconds(run: RunRecord): number | undefined {
@@ -59,14 +135,18 @@ function runSeconds(run: RunRecord): number | undefined {
   return undefined;
 }
 
-/** What a run event adds to the engine's own metrics. */
+/** What a run event adds to the engine's own metrics (a new array: the caller may add to it). */
 export function engineRunIncrements(e: RunEvent): SampleIncrement[] {
-  const labels = { workflow: e.run.workflow, [JOB_LABEL]: e.run.job };
-  if (e.type === 'started') return [{ sample: RUNS_STARTED.name, labels, by: 1 }];
-  const status = e.type === 'succeeded' ? 'succeeded' : e.run.status === 'cancelled' ? 'cancelled' : e.willRetry ? 'retrying' : 'failed';
-  const out: SampleIncrement[] = [{ sample: RUNS_FINISHED.name, labels: { ...labels, status }, by: 1 }];
+  const job = jobIncrements(e.run.workflow, e.run.job);
+  if (e.type === 'started') return [job.started];
+  const s = statusIncrements(job, e.type === 'succeeded' ? 'succeeded' : e.run.status === 'cancelled' ? 'cancelled' : e.willRetry ? 'retrying' : 'failed');
+  const out: SampleIncrement[] = [s.finished];
   const secs = runSeconds(e.run);
-  if (secs !== undefined && secs >= 0) out.push(...observationIncrements(RUN_DURATION, { ...labels, status }, secs));
+  if (secs !== undefined && secs >= 0) {
+    const bound = bucketBound(RUN_DURATION, secs);
+    if (bound !== undefined) out.push(binIncrement(s, bound));
+    out.push({ sample: `${RUN_DURATION.name}_sum`, labels: s.labels, by: secs }, s.count);
+  }
   return out;
 }
 
@@ -105,11 +185,21 @@ export class RunMetricsRecorder {
 
   async record(e: RunEvent, from?: CountingPlugin): Promise<void> {
     try {
-      const increments = [...engineRunIncrements(e), ...(e.type === 'succeeded' && from ? this.pluginIncrements(from, e.output, e.run) : [])];
-      await this.store.record({ runId: e.run.id, attempt: e.run.attempts, event: e.type === 'started' ? 'started' : 'finished' }, increments);
+      const { event, increments } = this.eventIncrements(e, from);
+      await this.store.record(event, increments);
     } catch (err) {
       this.log.warn({ err: errorMessage(err), run: e.run.id }, 'metrics: could not record a run event');
     }
+  }
+
+  /**
+   * What a run event adds, as the store records it: the engine's counts and,
+   * on success, the plugin's (a count that does not fit is dropped with a warning).
+   */
+  eventIncrements(e: RunEvent, from?: CountingPlugin): EventIncrements {
+    const increments = engineRunIncrements(e);
+    if (e.type === 'succeeded' && from) increments.push(...this.pluginIncrements(from, e.output, e.run));
+    return { event: { runId: e.run.id, attempt: e.run.attempts, event: e.type === 'started' ? 'started' : 'finished' }, increments };
   }
 
   private pluginIncrements(from: CountingPlugin, output: unknown, run: RunRecord): SampleIncrement[] {

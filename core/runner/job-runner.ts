@@ -7,12 +7,13 @@ import type { RunHistory } from '../history/run-history.js';
 import type { InterruptedAttempt, RunRecord } from '../history/run-record.js';
 import type { RedisOutageLog } from '../services/redis-outage-log.js';
 import type { Logger } from '../logging/logger.js';
-import type { RunMetricsRecorder } from '../metrics/run-metrics.js';
 import { isNonRetryable } from '../plugin/errors.js';
 import { errorMessage } from '../util/error-message.js';
 import type { PluginContext } from '../plugin/plugin.js';
 import type { PluginRegistry, RegisteredPlugin } from '../plugin/plugin-registry.js';
 import { CANCEL_WAIT_MS, type Admission, type AdmissionRequest, type OverlapGuard } from './overlap-guard.js';
+import { AttemptAbort } from './attempt-abort.js';
+import type { RunLedger } from './run-ledger.js';
 import { RunCancelledError, type RunCancellation } from './run-cancellation.js';
 import type { PauseStore } from '../scheduler/pause-store.js';
 import { chainedRunId, failureRunId, jobKey, scheduledRunId } from '../queues/run-ids.js';
@@ -61,8 +62,8 @@ export interface JobRunnerOptions {
   catalog: WorkflowCatalog;
   plugins: PluginRegistry;
   history: RunHistory;
-  /** Where each attempt's start and finish are counted, cluster-wide (with the plugin's own counts on success). */
-  metrics: RunMetricsRecorder;
+  /** Writes each attempt's record together with its start and finish counted, cluster-wide (with the plugin's own counts on success). */
+  ledger: RunLedger;
   pauses: PauseStore;
   /** Cancel requests heard from every process: the runs of this process they name are aborted. */
   cancellation: RunCancellation;
@@ -83,6 +84,8 @@ export interface JobRunnerOptions {
  */
 export class JobRunner extends EventEmitter implements RunEventSource {
   private workers: Worker<RunJobData>[] = [];
+  /** The attempts each worker is running: aborted when its shutdown deadline passes. */
+  private readonly inFlight = new Map<Worker<RunJobData>, Set<AttemptAbort>>();
   private readonly host: string;
 
   constructor(private readonly opts: JobRunnerOptions) {
@@ -100,7 +103,9 @@ export class JobRunner extends EventEmitter implements RunEventSource {
     const { connection, prefix, concurrency, log } = this.opts;
     const outage = this.opts.outage;
     for (const route of this.routes) {
-      const worker = new Worker<RunJobData>(routeQueueName(route), (job, token, signal) => this.process(job, signal, token), {
+      const running = new Set<AttemptAbort>();
+      // Two parameters: a processor taking BullMQ's third (its AbortSignal) gets an AbortController made per job; our own shutdown abort is `running`.
+      const worker = new Worker<RunJobData>(routeQueueName(route), (job, token) => this.process(job, running, token), {
         connection,
         prefix,
         concurrency,
@@ -114,6 +119,7 @@ export class JobRunner extends EventEmitter implements RunEventSource {
       worker.on('error', (err) => (outage ? outage.report('worker', err) : log.error({ err: err.message, route }, 'worker error')));
       worker.on('stalled', (jobId) => log.warn({ jobId, route }, 'a run lost its worker (killed or frozen mid-run): re-queued for another attempt'));
       this.workers.push(worker);
+      this.inFlight.set(worker, running);
     }
   }
 
@@ -128,7 +134,7 @@ export class JobRunner extends EventEmitter implements RunEventSource {
     const deadline = new Promise<'timeout'>((res) => (timer = setTimeout(() => res('timeout'), timeoutMs)));
     if ((await Promise.race([graceful, deadline])) === 'timeout') {
       this.opts.log.warn(`jobs still running after ${timeoutMs} ms: cancelling them`);
-      w.cancelAllJobs('engine shutdown');
+      for (const attempt of this.inFlight.get(w) ?? []) attempt.abort(new Error('cancelled: engine shutting down'));
       await w.close(true);
     }
     clearTimeout(timer);
@@ -138,7 +144,7 @@ export class JobRunner extends EventEmitter implements RunEventSource {
     this.emit('run', e);
   }
 
-  private async process(job: Job<RunJobData>, workerSignal?: AbortSignal, token?: string): Promise<unknown> {
+  private async process(job: Job<RunJobData>, running: Set<AttemptAbort>, token?: string): Promise<unknown> {
     const { catalog, overlap, pauses, plugins, log } = this.opts;
     const data = job.data;
     const malformed = malformedRunJob(job.name, data);
@@ -148,7 +154,7 @@ export class JobRunner extends EventEmitter implements RunEventSource {
       throw new UnrecoverableError(`malformed job ${job.id}: ${malformed}`);
     }
     const runId = data.trigger === 'schedule' ? scheduledRunId(data.workflow, data.job, job.id!) : job.id!;
-    const entry = await catalog.get(data.workflow);
+    const entry = catalog.cached(data.workflow) ?? (await catalog.get(data.workflow));
     const def = entry?.workflow.jobs[data.job];
     if ((!entry || !def) && data.trigger !== 'schedule') {
       throw new UnrecoverableError(`no job ${jobKey(data.workflow, data.job)} is defined: nothing to run`);
@@ -190,7 +196,7 @@ export class JobRunner extends EventEmitter implements RunEventSource {
       }
     }
     try {
-      return await this.attempt(job, runId, entry.workflow, def, registered, workerSignal);
+      return await this.attempt(job, runId, entry.workflow, def, registered, running);
     } finally {
       await leave?.();
     }
@@ -254,12 +260,13 @@ export class JobRunner extends EventEmitter implements RunEventSource {
     workflow: LoadedWorkflow,
     def: LoadedJob,
     registered: RegisteredPlugin,
-    workerSignal?: AbortSignal,
+    running: Set<AttemptAbort>,
   ): Promise<unknown> {
-    const { history, metrics, log } = this.opts;
+    const { history, ledger, log } = this.opts;
     const data = job.data;
     const attempt = job.attemptsMade + 1;
-    const interrupted = await this.interruptedAttempts(job, runId, attempt);
+    // Only a run taken over from a dead worker reads its previous record (an await a plain run does without).
+    const interrupted = job.stalledCounter ? await this.interruptedAttempts(job, runId, attempt) : [];
     const run: RunRecord = {
       queuedAt: job.timestamp,
       id: runId,
@@ -277,31 +284,25 @@ export class JobRunner extends EventEmitter implements RunEventSource {
       error: undefined,
       ...(interrupted.length ? { interrupted } : {}),
     };
-    // The "running" record is written only if the run is still going after a
-    // moment: a short run gets one write (its final state), not two; Redis
+    // The "running" record, with the start counted, is written only if the
+    // run is still going after a moment: a short run gets one write (its
+    // final state, its start and finish counted with it), not two; Redis
     // round trips are what a no-op job costs.
-    let savedRunning: Promise<unknown> = Promise.resolve();
+    const started: RunEvent = { type: 'started', run };
+    let savedRunning: Promise<unknown> | undefined;
     // The run's input is stored once per attempt, with whichever record is written first (same command).
     const io: { input?: unknown; output?: unknown } = { input: data.input };
     const runningTimer = setTimeout(() => {
-      savedRunning = history.save(run, { io: { input: io.input } }).catch(() => undefined);
+      savedRunning = ledger.write(run, [started], { io: { input: io.input } }).catch(() => undefined);
       io.input = undefined;
     }, RUNNING_RECORD_DELAY_MS);
-    const started: RunEvent = { type: 'started', run };
-    // Not awaited here (a no-op job pays no extra round trip first); awaited before the finish is counted.
-    const startCounted = metrics.record(started);
     this.emitRun(started);
 
-    const ac = new AbortController();
-    const untrack = this.opts.cancellation.track(runId, ac);
-    const onWorkerAbort = () => ac.abort(new Error('cancelled: engine shutting down'));
-    workerSignal?.addEventListener('abort', onWorkerAbort, { once: true });
+    const abort = new AttemptAbort();
+    running.add(abort);
+    this.opts.cancellation.track(runId, abort);
     let timer: NodeJS.Timeout | undefined;
-    if (def.timeoutMs !== undefined) timer = setTimeout(() => ac.abort(new RunTimeoutError(def.timeoutMs!)), def.timeoutMs);
-    const aborted = new Promise<never>((_, reject) => {
-      ac.signal.addEventListener('abort', () => reject(ac.signal.reason as Error), { once: true });
-    });
-    aborted.catch(() => undefined);
+    if (def.timeoutMs !== undefined) timer = setTimeout(() => abort.abort(new RunTimeoutError(def.timeoutMs!)), def.timeoutMs);
 
     let runLog: RunLogBuffer | undefined;
     const ctx: PluginContext = {
@@ -313,7 +314,9 @@ export class JobRunner extends EventEmitter implements RunEventSource {
       attempt,
       causedBy: data.causedBy,
       inputFrom: data.inputFrom,
-      signal: ac.signal,
+      get signal() {
+        return abort.signal;
+      },
       // Made on first use: most runs of most plugins log nothing. Lines also go to the BullMQ job (Bull Board shows them)
       // and to the run's own log (GET /api/runs/:id/logs), buffered and written in batches.
       get log() {
@@ -329,26 +332,23 @@ export class JobRunner extends EventEmitter implements RunEventSource {
     };
     try {
       // The plugin may ignore the signal; the race still ends the attempt on time.
-      const output = await Promise.race([registered.instance().run(data.input, ctx), aborted]);
+      const output = await Promise.race([registered.instance().run(data.input, ctx), abort.aborted]);
       // The attempt's lines are written while the run is wrapped up; complete before the final record says it ended.
       const logsWritten = runLog?.flush();
-      await this.enqueueSuccessors(workflow, def, runId, output);
+      if (def.then.length) await this.enqueueSuccessors(workflow, def, runId, output);
       clearTimeout(runningTimer);
-      await savedRunning;
+      if (savedRunning) await savedRunning;
       const done: RunRecord = { ...run, status: 'succeeded', finishedAt: Date.now() };
       done.durationMs = done.finishedAt! - run.startedAt!;
       const succeeded: RunEvent = { type: 'succeeded', run: done, output };
-      // Counted before the final record is saved: a run the history shows finished is in the counters.
-      await startCounted;
-      await metrics.record(succeeded, { manifest: registered.manifest, plugin: registered.instance() });
-      await logsWritten;
-      await history.save(done, { io: { ...io, output } });
-      this.emitRun(succeeded);
+      if (logsWritten) await logsWritten;
+      // Counted with the final record (the start too, if the running record did not count it): a run the history shows finished is in the counters.
+      this.finish(ledger.write(done, [started, succeeded], { io: { ...io, output }, from: { manifest: registered.manifest, plugin: registered.instance() } }), succeeded);
       return output ?? null;
     } catch (err) {
       const message = errorMessage(err);
       clearTimeout(runningTimer);
-      await savedRunning;
+      if (savedRunning) await savedRunning;
       const cancelled = err instanceof RunCancelledError;
       const final = cancelled || isNonRetryable(err) || attempt >= def.retry.attempts;
       const failed: RunRecord = { ...run, status: cancelled ? 'cancelled' : final ? 'failed' : 'retrying', finishedAt: Date.now(), error: message };
@@ -360,22 +360,33 @@ export class JobRunner extends EventEmitter implements RunEventSource {
       );
       // This line included: the run's log is complete before the final record says the attempt ended.
       const logsWritten = runLog?.close();
-      await startCounted;
-      await metrics.record(failedEvent);
       // Before the final record: a run the history shows failed has its handlers enqueued (each once, by id).
       if (final && !cancelled && data.trigger !== 'failure') await this.enqueueFailureHandlers(workflow, def, failed, data.input);
       await logsWritten;
-      await history.save(failed, { io });
-      this.emitRun(failedEvent);
+      this.finish(ledger.write(failed, [started, failedEvent], { io }), failedEvent);
       if (cancelled || isNonRetryable(err)) throw new UnrecoverableError(message);
       throw err;
     } finally {
       // Whatever the path, the attempt's lines are written before BullMQ may retry it: a run's lines stay in attempt order.
-      await runLog?.close();
-      untrack();
+      if (runLog) await runLog.close();
+      this.opts.cancellation.untrack(runId, abort);
+      running.delete(abort);
       clearTimeout(timer);
-      workerSignal?.removeEventListener('abort', onWorkerAbort);
     }
+  }
+
+  /**
+   * The final write of an attempt is not awaited: it goes on the worker's
+   * connection, so Redis runs it before BullMQ's completion of the job,
+   * which the processor's return sends on that connection next (one
+   * connection runs its commands in order). A run costs BullMQ's round
+   * trip, not one more before it. Its event is emitted once written.
+   */
+  private finish(written: Promise<void>, e: RunEvent): void {
+    written.then(
+      () => this.emitRun(e),
+      (err: unknown) => this.opts.log.warn({ err: errorMessage(err), run: e.run.id }, `could not record the end of run ${e.run.id} (${e.run.status})`),
+    );
   }
 
   /**

@@ -11,6 +11,12 @@ export class RunCancelledError extends Error {
   }
 }
 
+/** A running attempt as far as cancelling it goes. */
+export interface Abortable {
+  readonly isAborted: boolean;
+  abort(reason: Error): void;
+}
+
 /** How long a cancel request for a run not (yet) running here is remembered: it may be taken a moment later. */
 const REMEMBER_MS = 5 * 60_000;
 
@@ -21,7 +27,7 @@ const REMEMBER_MS = 5 * 60_000;
  * cancelled as it starts (no Redis round trip per run).
  */
 export class RunCancellation {
-  private readonly running = new Map<string, AbortController>();
+  private readonly running = new Map<string, Abortable>();
   private readonly requested = new Map<string, { at: number; reason?: string }>();
   private subscriber?: Redis;
 
@@ -56,22 +62,24 @@ export class RunCancellation {
     return redis.publish(keys.cancelChannel, reason ? JSON.stringify({ runId, reason }) : runId);
   }
 
-  /** Registers a starting attempt; aborts it at once if its cancel came first. Returns the unregister function. */
-  track(runId: string, ac: AbortController): () => void {
-    this.running.set(runId, ac);
+  /** Registers a starting attempt; aborts it at once if its cancel came first. */
+  track(runId: string, attempt: Abortable): void {
+    this.running.set(runId, attempt);
     const early = this.requested.get(runId);
-    if (early && this.requested.delete(runId)) ac.abort(new RunCancelledError(early.reason));
-    return () => {
-      if (this.running.get(runId) === ac) this.running.delete(runId);
-    };
+    if (early && this.requested.delete(runId)) attempt.abort(new RunCancelledError(early.reason));
+  }
+
+  /** Unregisters a finished attempt (unless another attempt of the run took its place). */
+  untrack(runId: string, attempt: Abortable): void {
+    if (this.running.get(runId) === attempt) this.running.delete(runId);
   }
 
   private request(runId: string, reason?: string): void {
-    const ac = this.running.get(runId);
-    if (ac) {
-      if (ac.signal.aborted) return;
+    const attempt = this.running.get(runId);
+    if (attempt) {
+      if (attempt.isAborted) return;
       this.log.info({ run: runId, reason }, 'cancel requested: aborting the run');
-      ac.abort(new RunCancelledError(reason));
+      attempt.abort(new RunCancelledError(reason));
       return;
     }
     const now = Date.now();

@@ -44,6 +44,11 @@ export class WorkflowCatalog {
     return entries;
   }
 
+  /** The entry from a read still fresh enough to reuse, without an await (the runner's per-job path); undefined otherwise. */
+  cached(name: string): CatalogEntry | undefined {
+    return this.cache && Date.now() - this.cache.at < this.cacheMs ? this.cache.entries.get(name) : undefined;
+  }
+
   async get(name: string, fresh = false): Promise<CatalogEntry | undefined> {
     return (await this.entries(fresh)).get(name);
   }

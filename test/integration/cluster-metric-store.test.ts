@@ -141,8 +141,10 @@ describe('RunMetricsRecorder', () => {
       { labels: { workflow: 'wf', kind: 'x' }, value: 2 },
       { labels: { workflow: 'wf', kind: 'y' }, value: 1 },
     ]);
-    const buckets = new Map((await store.read('tideflow_test_size_bytes_bucket')).map((s) => [s.labels.le, s.value]));
-    expect(Object.fromEntries(buckets)).toEqual({ '100': 1, '+Inf': 1 });
+    // Stored per bucket (its own range only; /metrics adds them up): 50 is in (10, 100].
+    const bins = new Map((await store.read('tideflow_test_size_bytes_bin')).map((s) => [s.labels.le, s.value]));
+    expect(Object.fromEntries(bins)).toEqual({ '100': 1 });
+    expect(await store.read('tideflow_test_size_bytes_count')).toEqual([{ labels: { workflow: 'wf' }, value: 1 }]);
     expect(lines.join('')).toContain('tideflow_test_undeclared_total is not declared in the manifest');
     expect(lines.join('')).toContain('missing kind');
     expect(lines.join('')).toContain('unknown extra');

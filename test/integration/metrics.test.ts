@@ -6,8 +6,9 @@ import { pino } from 'pino';
 import { buildAdminApp } from '../../core/api/admin-app.js';
 import type { RunEvent } from '../../core/control/engine-events.js';
 import type { RunRecord } from '../../core/history/run-record.js';
+import { labelSetKey } from '../../core/metrics/cluster-metric-store.js';
 import { RedisClusterMetricStore } from '../../core/metrics/redis-cluster-metric-store.js';
-import { RunMetricsRecorder } from '../../core/metrics/run-metrics.js';
+import { RUN_DURATION, RunMetricsRecorder } from '../../core/metrics/run-metrics.js';
 import type { AnalysisResult, AnalyzedContainer, SpawnResult } from '../../plugins/shared/records/container-records.js';
 import { silentLogger } from '../../core/logging/logger.js';
 import { systemClock } from '../../core/di/tokens.js';
@@ -312,6 +313,31 @@ describe('/metrics', () => {
     expect(value(m, 'tideflow_queue_jobs', { state: 'waiting' })).toBe(0);
     expect(value(m, 'tideflow_queue_jobs', { state: 'active' })).toBe(2);
     expect(value(m, 'tideflow_queue_jobs', { state: 'failed' })).toBe(1);
+  });
+
+  it('adds the stored per-bucket counts up into cumulative buckets, with counts an earlier version stored cumulatively', async () => {
+    const labels = { workflow: WF, tideflow_job: 'spawn', status: 'succeeded' };
+    const keys = new EngineKeys(prefix);
+    // What versions that stored cumulative buckets left: two runs, 0.3 s and 4 s (each in every bucket it is under).
+    for (const seconds of [0.3, 4]) {
+      for (const le of [...RUN_DURATION.buckets.filter((b) => seconds <= b).map(String), '+Inf']) {
+        await redis.hincrbyfloat(keys.metricSamples('tideflow_run_duration_seconds_bucket'), labelSetKey({ ...labels, le }), 1);
+      }
+    }
+    await redis.hset(keys.metricSamples('tideflow_run_duration_seconds_sum'), labelSetKey(labels), '4.3');
+    await redis.hset(keys.metricSamples('tideflow_run_duration_seconds_count'), labelSetKey(labels), '2');
+    // Then this version: 0.004 s, 0.3 s, 400 s (above the last bound).
+    for (const ms of [4, 300, 400_000]) {
+      const r = run('spawn', 'spawner');
+      await emit({ type: 'succeeded', run: finished(r, 'succeeded', ms), output: null });
+    }
+    const stored = await store.read('tideflow_run_duration_seconds_bin');
+    expect(Object.fromEntries(stored.map((s) => [s.labels.le, s.value]))).toEqual({ '0.005': 1, '0.5': 1 });
+
+    const h = histogram(await scrape(), 'tideflow_run_duration_seconds', labels);
+    expect(h.count).toBe(5);
+    expect(h.sum).toBeCloseTo(4.3 + 0.004 + 0.3 + 400, 6);
+    expect(h.buckets).toEqual({ '0.005': 1, '0.01': 1, '0.025': 1, '0.05': 1, '0.1': 1, '0.25': 1, '0.5': 3, '1': 3, '2.5': 3, '5': 4, '10': 4, '30': 4, '60': 4, '120': 4, '300': 4, '+Inf': 5 });
   });
 
   it('names no label job, instance, __*, and le/quantile only where Prometheus expects them', async () => {

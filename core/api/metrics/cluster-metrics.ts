@@ -1,7 +1,7 @@
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { Logger } from '../../logging/logger.js';
 import { labelSetKey, type ClusterMetricStore, type StoredSample } from '../../metrics/cluster-metric-store.js';
-import { bucketLabel } from '../../metrics/run-metrics.js';
+import { binSample, bucketLabel } from '../../metrics/run-metrics.js';
 import type { ClusterCounterSpec, ClusterHistogramSpec } from '../../plugin/plugin.js';
 
 /** Reads one sample name from the store, bounded; undefined (and a warning) when it fails. */
@@ -57,8 +57,10 @@ export function registerClusterCounter(registry: Registry, spec: ClusterCounterS
 
 interface HistogramSeries {
   labels: Record<string, string>;
-  /** Cumulative count per `le` (as written), `+Inf` included. */
-  buckets: Map<string, number>;
+  /** Cumulative count per `le`, as versions before the per-bucket store wrote them (still counted after an upgrade). */
+  cumulative: Map<string, number>;
+  /** Observations per bucket's own range, by its bound (see binSample). */
+  bins: Array<[bound: number, count: number]>;
   sum: number;
   count: number;
 }
@@ -84,21 +86,26 @@ class ClusterHistogram extends Histogram<string> {
 
   private async series(): Promise<HistogramSeries[]> {
     const { name, labelNames } = this.spec;
-    const [buckets, sums, counts] = await Promise.all([this.read(`${name}_bucket`), this.read(`${name}_sum`), this.read(`${name}_count`)]);
-    if (!buckets || !sums || !counts) return [];
+    const [cumulative, bins, sums, counts] = await Promise.all([this.read(`${name}_bucket`), this.read(binSample(name)), this.read(`${name}_sum`), this.read(`${name}_count`)]);
+    if (!cumulative || !bins || !sums || !counts) return [];
     const byLabels = new Map<string, HistogramSeries>();
     for (const c of counts) {
       const labels = declaredLabels(labelNames, c.labels);
-      if (labels) byLabels.set(labelSetKey(labels), { labels, buckets: new Map(), sum: 0, count: c.value });
+      if (labels) byLabels.set(labelSetKey(labels), { labels, cumulative: new Map(), bins: [], sum: 0, count: c.value });
     }
     for (const s of sums) {
       const series = byLabels.get(labelSetKey(s.labels));
       if (series) series.sum = s.value;
     }
-    for (const b of buckets) {
+    for (const b of cumulative) {
       const { le, ...labels } = b.labels;
       const series = byLabels.get(labelSetKey(labels));
-      if (series && le !== undefined) series.buckets.set(le, b.value);
+      if (series && le !== undefined) series.cumulative.set(le, b.value);
+    }
+    for (const b of bins) {
+      const { le, ...labels } = b.labels;
+      const series = byLabels.get(labelSetKey(labels));
+      if (series && le !== undefined && !Number.isNaN(Number(le))) series.bins.push([Number(le), b.value]);
     }
     return [...byLabels.values()];
   }
@@ -108,8 +115,12 @@ class ClusterHistogram extends Histogram<string> {
     const values = (await this.series()).flatMap((s) => [
       ...[...buckets, Number.POSITIVE_INFINITY].map((bound) => {
         const le = bucketLabel(bound);
-        // +Inf holds every observation: the count, whatever the stored bucket says.
-        const value = bound === Number.POSITIVE_INFINITY ? s.count : (s.buckets.get(le) ?? 0);
+        // +Inf holds every observation: the count, whatever the stored buckets say.
+        let value = s.count;
+        if (bound !== Number.POSITIVE_INFINITY) {
+          value = s.cumulative.get(le) ?? 0;
+          for (const [binBound, count] of s.bins) if (binBound <= bound) value += count;
+        }
         return { labels: { le }, sharedLabels: s.labels, value, metricName: `${name}_bucket` };
       }),
       { labels: {}, sharedLabels: s.labels, value: s.sum, metricName: `${name}_sum` },
