@@ -58,6 +58,9 @@ describe('webhook trigger (POST /hooks/<workflow>/<job>, real engine)', () => {
     const hex = /([0-9a-f]{64})\s*$/.exec(dgst.stdout.trim())![1]!;
     const res = await post('signed', body, { 'x-hub-signature-256': `sha256=${hex}` });
     expect(res.status, await res.clone().text()).toBe(202);
+    // Ran before the next test counts the runs (which must see none of its own).
+    const { runId } = (await res.json()) as { runId: string };
+    await waitFor(async () => (await readRecorded(redis, key)).some((r) => r.runId === runId), 'the openssl-signed run');
   });
 
   it('refuses a bad or missing signature (401) and runs nothing', async () => {
