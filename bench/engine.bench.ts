@@ -183,8 +183,3 @@ export async function runEngineBench(): Promise<void> {
     await redis.stop();
   }
 }
-
-/** One side alone (for profiling). */
-export function runSide(side: 'tf' | 'raw', url: string, jobs: number): Promise<SideResult> {
-  return side === 'tf' ? runnerThroughput(url, jobs) : rawBullmqThroughput(url, jobs);
-}
