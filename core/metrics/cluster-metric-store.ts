@@ -27,7 +27,8 @@ export interface RunEventId {
   runId: string;
   /** The attempt number (a worker that died mid-run leaves the attempt to its successor: same number). */
   attempt: number;
-  event: 'started' | 'finished';
+  /** `skipped` and `waited`: a fire the overlap policy did not run, a run's first wait for its turn (attempt 0 / the attempts made). */
+  event: 'started' | 'finished' | 'skipped' | 'waited';
 }
 
 /** One run event to record: which one, and what it adds. */

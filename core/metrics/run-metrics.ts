@@ -33,8 +33,22 @@ export const RUN_DURATION = {
   buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
 } as const satisfies ClusterHistogramSpec;
 
+/** Scheduled fires the overlap policy did not run (recorded with status skipped). */
+export const FIRES_SKIPPED = {
+  name: 'tideflow_fires_skipped_total',
+  help: 'Scheduled fires recorded skipped, by workflow and job: not run by the overlap policy (a run of the job was still going, a fire already waited, or a newer fire replaced it), or dropped while waiting (the job paused or removed).',
+  labelNames: ['workflow', JOB_LABEL],
+} as const satisfies ClusterCounterSpec;
+
+/** Runs that had to wait for their turn, counted once per run (and per retry that waits). */
+export const RUN_WAITS = {
+  name: 'tideflow_run_waits_total',
+  help: 'Runs that waited before starting, by workflow, job and what they waited for (concurrency: a concurrency limit; previous-run: overlap "queue" or "cancel-previous").',
+  labelNames: ['workflow', JOB_LABEL, 'for'],
+} as const satisfies ClusterCounterSpec;
+
 /** The engine's own cluster-wide metrics: what every run counts, whatever its plugin. */
-export const ENGINE_COUNTERS: readonly ClusterCounterSpec[] = [RUNS_STARTED, RUNS_FINISHED];
+export const ENGINE_COUNTERS: readonly ClusterCounterSpec[] = [RUNS_STARTED, RUNS_FINISHED, FIRES_SKIPPED, RUN_WAITS];
 export const ENGINE_HISTOGRAMS: readonly ClusterHistogramSpec[] = [RUN_DURATION];
 
 /** A histogram bucket's `le` label as Prometheus writes it. */
@@ -148,6 +162,14 @@ export function engineRunIncrements(e: RunEvent): SampleIncrement[] {
     out.push({ sample: `${RUN_DURATION.name}_sum`, labels: s.labels, by: secs }, s.count);
   }
   return out;
+}
+
+/** What a skipped fire or a run's first wait adds: counted once per (run, attempts made, kind). */
+export function fireIncrements(run: RunRecord, kind: 'skipped' | 'waited', waitedFor?: string): EventIncrements {
+  const labels = { workflow: run.workflow, [JOB_LABEL]: run.job };
+  const increment: SampleIncrement =
+    kind === 'skipped' ? { sample: FIRES_SKIPPED.name, labels, by: 1 } : { sample: RUN_WAITS.name, labels: { ...labels, for: waitedFor ?? 'unknown' }, by: 1 };
+  return { event: { runId: run.id, attempt: run.attempts, event: kind }, increments: [increment] };
 }
 
 /** Why a count does not fit the metric it names; undefined when it fits. */

@@ -5,6 +5,7 @@ import type { Redis } from 'ioredis';
 import type { RunEvent, RunEventSource } from '../control/engine-events.js';
 import type { RunHistory } from '../history/run-history.js';
 import type { InterruptedAttempt, RunRecord } from '../history/run-record.js';
+import { fireIncrements } from '../metrics/run-metrics.js';
 import type { RedisOutageLog } from '../services/redis-outage-log.js';
 import type { Logger } from '../logging/logger.js';
 import { isNonRetryable } from '../plugin/errors.js';
@@ -165,7 +166,7 @@ export class JobRunner extends EventEmitter implements RunEventSource {
       if (this.hasWaited(job)) {
         // It was recorded waiting: its record says it will not run.
         const waited = await this.opts.history.get(runId).catch(() => undefined);
-        if (waited) await this.opts.history.save({ ...waited, status: 'skipped', waiting: undefined, finishedAt: Date.now(), error: 'skipped: its job was removed while the fire waited' });
+        if (waited) await this.saveSkipped({ ...waited, status: 'skipped', waiting: undefined, finishedAt: Date.now(), error: 'skipped: its job was removed while the fire waited' });
       }
       return { dropped: 'undefined job' };
     }
@@ -215,10 +216,12 @@ export class JobRunner extends EventEmitter implements RunEventSource {
       // A first fire has no record yet; any other run keeps what its record says (queue time, a retry's last error).
       const firstFire = job.data.trigger === 'schedule' && job.attemptsMade === 0;
       const previous = firstFire ? undefined : await this.opts.history.get(runId).catch(() => undefined);
-      await this.opts.history.save({
+      const waiting: RunRecord = {
         ...(previous ?? { id: runId, workflow, job: name, plugin: def.plugin, trigger: job.data.trigger, causedBy: job.data.causedBy, queuedAt: job.timestamp }),
         status: previous?.status === 'retrying' ? 'retrying' : 'queued', attempts: job.attemptsMade, waiting: { for: wait.for, since: Date.now(), reason: wait.reason },
-      });
+      };
+      // The record and its count in tideflow_run_waits_total, in one write.
+      await this.opts.ledger.writeCounted(waiting, fireIncrements(waiting, 'waited', wait.for));
     }
     await job.moveToDelayed(Date.now() + WAIT_POLL_MS + Math.floor(Math.random() * (WAIT_POLL_MS / 2)), token);
     throw new DelayedError(`${runId} ${wait.reason}`);
@@ -236,7 +239,7 @@ export class JobRunner extends EventEmitter implements RunEventSource {
   private async dropWaitingFire(job: Job<RunJobData>, runId: string, def: LoadedJob): Promise<void> {
     const { workflow, job: name } = job.data;
     await this.opts.overlap.abandon(jobKey(workflow, name), runId);
-    await this.opts.history.save({
+    await this.saveSkipped({
       id: runId, workflow, job: name, plugin: def.plugin, trigger: 'schedule', status: 'skipped', attempts: 0, host: this.host,
       queuedAt: job.timestamp, finishedAt: Date.now(), error: 'skipped: its job was paused while the fire waited',
     });
@@ -246,12 +249,17 @@ export class JobRunner extends EventEmitter implements RunEventSource {
   private async skipFire(job: Job<RunJobData>, runId: string, def: LoadedJob, busyWith: string, reason: string): Promise<{ skipped: string }> {
     const now = Date.now();
     const { workflow, job: name } = job.data;
-    await this.opts.history.save({
+    await this.saveSkipped({
       id: runId, workflow, job: name, plugin: def.plugin, trigger: 'schedule', status: 'skipped', attempts: 0, host: this.host,
       queuedAt: job.timestamp, finishedAt: now, error: reason,
     });
     this.opts.log.info({ run: runId, busyWith }, `${jobKey(workflow, name)}: fire ${reason}`);
     return { skipped: busyWith };
+  }
+
+  /** A skipped fire's record and its count in tideflow_fires_skipped_total, in one write. */
+  private saveSkipped(run: RunRecord): Promise<void> {
+    return this.opts.ledger.writeCounted(run, fireIncrements(run, 'skipped'));
   }
 
   private async attempt(

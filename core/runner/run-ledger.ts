@@ -95,6 +95,20 @@ export class RunLedger {
       // As RunMetricsRecorder.record: a count that cannot be made never stops the record.
       this.log.warn({ err: errorMessage(err), run: run.id }, 'metrics: could not record a run event');
     }
+    await this.send(call);
+  }
+
+  /** Saves a record that no attempt made (a skipped fire, a run's first wait) with what it counts. */
+  async writeCounted(run: RunRecord, counted: EventIncrements): Promise<void> {
+    const call: ScriptCall = { keys: [], args: [0, 0] };
+    this.history.addSaveCall(call, run);
+    call.args[0] = call.keys.length;
+    call.args[1] = call.args.length - 2;
+    this.store.addRecordCall(call, run.id, [counted]);
+    await this.send(call);
+  }
+
+  private async send(call: ScriptCall): Promise<void> {
     this.holdWritesForThisTick();
     if ((await (this.redis as WriteRunRedis).tideflowWriteRun(call.keys.length, ...call.keys, ...call.args)) !== 1) return;
     // Written: the history's bounds are applied every so often (not this write's failure if that fails).

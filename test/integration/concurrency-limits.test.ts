@@ -123,10 +123,12 @@ describe('concurrency limits (real Redis)', () => {
       expect(waiting.waiting!.reason).toMatch(/^waits for a slot: 2 runs of workflow wf-limited are going \(its "concurrency" is 2\)$/);
       const runs = await settled(first.engine, WF, 8);
       expect(runs.map((r) => r.id).sort()).toEqual([...ids].sort());
-      expect(maxOverlap(runs)).toBe(2);
+      // Never over the limit (the waiting record above shows it was reached: "2 runs ... are going").
+      expect(maxOverlap(runs)).toBeLessThanOrEqual(2);
       for (const r of runs) expect(r.attempts).toBe(1);
-      // Both runners took runs (each records its host name).
-      expect(new Set(runs.map((r) => r.host))).toEqual(new Set(['r1', 'r2']));
+      // Which runner takes which run is BullMQ's choice (under load one may take them all: seen 1 in 3 parallel runs);
+      // the limit held over whichever ran them. That two processes share it is the job-limit test above.
+      for (const r of runs) expect(['r1', 'r2']).toContain(r.host);
       expect((await readRecorded(redis, key)).length).toBe(8);
       // The definitions as the API serves them.
       const wf = (await (await fetch(`${first.engine.url}/api/workflows/${WF}`)).json()) as { concurrency?: number; jobs: Array<{ job: string; concurrency?: number }> };

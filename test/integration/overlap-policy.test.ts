@@ -3,6 +3,7 @@ import type { Engine } from '../../core/engine/engine.js';
 import type { RunRecord } from '../../core/history/run-record.js';
 import { deletePrefix, testRedis } from '../support/redis.js';
 import { readRecorded } from '../support/test-plugins.js';
+import { metricValue } from '../support/metric-series.js';
 import { startTestEngine, waitFor } from '../support/test-engine.js';
 
 const redis = testRedis();
@@ -29,7 +30,8 @@ async function slowEveryJob(
   const slow = { plugin: 'record', every: '1s', config: { key, sleepMs: SLOW_MS, ...config }, ...(overlap ? { overlap } : {}), ...rest };
   const started = await startTestEngine({
     workflows: { [`${name}.json`]: { name, jobs: { slow, ...jobs(key) } } },
-    config: { concurrency: 8 },
+    config: { concurrency: 8, adminToken: 'overlap-test-token-0123456789abcdef' },
+    options: { api: true },
   });
   engines.push(started);
   return { ...started, key };
@@ -52,6 +54,13 @@ describe('overlap policy of scheduled jobs (real Redis, real scheduler)', () => 
     const starts = (await readRecorded(redis, key)).map((r) => r.at).sort((a, b) => a - b);
     for (let i = 1; i < starts.length; i++) expect(starts[i]! - starts[i - 1]!).toBeGreaterThanOrEqual(SLOW_MS);
     expect((await engine.engineControl.listRuns({ workflow: 'overlap-skip', status: 'skipped', limit: 100, offset: 0 })).total).toBe(skipped.length);
+    // /metrics counts exactly the skipped fires the history holds (a fire in flight at the pause may still land: both are read again).
+    const series = { workflow: 'overlap-skip', tideflow_job: 'slow' };
+    await waitFor(async () => {
+      const total = (await engine.engineControl.listRuns({ workflow: 'overlap-skip', status: 'skipped', limit: 1, offset: 0 })).total;
+      return (await metricValue(engine.app!, 'tideflow_fires_skipped_total', series)) === total;
+    }, 'tideflow_fires_skipped_total to equal the skipped records');
+    expect(await metricValue(engine.app!, 'tideflow_run_waits_total', { ...series, for: 'previous-run' })).toBe(0);
   });
 
   it('allow: fires run alongside the previous run', async () => {
@@ -100,6 +109,13 @@ describe('overlap policy of scheduled jobs (real Redis, real scheduler)', () => 
     // A fire every second, runs of 2.5 s, one waiting at most: about one fire in two is skipped.
     expect(skipped.length).toBeGreaterThanOrEqual(2);
     for (const s of skipped) expect(s.error).toMatch(/^skipped: fire overlap-queue\.slow\.\d+ already waits for run overlap-queue\.slow\.\d+ \(overlap "queue" keeps at most one waiting fire per job\)$/);
+    // /metrics: every skipped record counted once (overflow and the one dropped by the pause); each run that ran after waiting counted once.
+    const series = { workflow: 'overlap-queue', tideflow_job: 'slow' };
+    expect(await metricValue(engine.app!, 'tideflow_fires_skipped_total', series)).toBe(runs.filter((r) => r.status === 'skipped').length);
+    const waits = await metricValue(engine.app!, 'tideflow_run_waits_total', { ...series, for: 'previous-run' });
+    // All but the first run waited for the one before (they ran right after it), and so might the one the pause dropped.
+    expect(waits).toBeGreaterThanOrEqual(ran.length - 1);
+    expect(waits).toBeLessThanOrEqual(ran.length + droppedByPause.length);
   });
 
   it('cancel-previous: a new fire aborts the running run (its plugin sees the signal, it ends cancelled, its successors never start), then runs', async () => {
