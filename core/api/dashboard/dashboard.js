@@ -541,14 +541,19 @@ async function loadPanels() {
 
 // ---------------------------------------------------------------- boot
 
-function poll(fn, ms) {
-  const run = async () => {
+/** A refresh whose failure is a console warning, not an unhandled rejection that stops the page. */
+function guarded(fn) {
+  return async () => {
     try {
       await fn();
     } catch (err) {
       console.warn('dashboard refresh failed', err);
     }
   };
+}
+
+function poll(fn, ms) {
+  const run = guarded(fn);
   void run();
   return setInterval(run, ms);
 }
@@ -557,13 +562,7 @@ function poll(fn, ms) {
 function adjustablePoll(fn, ms) {
   let timer;
   let current = ms;
-  const run = async () => {
-    try {
-      await fn();
-    } catch (err) {
-      console.warn('dashboard refresh failed', err);
-    }
-  };
+  const run = guarded(fn);
   void run();
   timer = setInterval(run, current);
   return {
