@@ -1,20 +1,12 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Engine } from '../../core/engine/engine.js';
 import type { RunRecord } from '../../core/history/run-record.js';
-import { deletePrefix, testRedis } from '../support/redis.js';
 import { readRecorded } from '../support/test-plugins.js';
 import { metricValue } from '../support/metric-series.js';
-import { startTestEngine, waitFor } from '../support/test-engine.js';
+import { testEngines, waitFor } from '../support/test-engine.js';
 
-const redis = testRedis();
-const engines: Array<{ engine: Engine; prefix: string }> = [];
-afterAll(async () => {
-  for (const { engine, prefix } of engines) {
-    await engine.stop();
-    await deletePrefix(redis, prefix);
-  }
-  await redis.quit();
-});
+const engines = testEngines();
+const redis = engines.redis;
 
 const SLOW_MS = 2_500;
 
@@ -28,12 +20,11 @@ async function slowEveryJob(
   const key = `rec:${Date.now()}:${name}`;
   const { config, ...rest } = job;
   const slow = { plugin: 'record', every: '1s', config: { key, sleepMs: SLOW_MS, ...config }, ...(overlap ? { overlap } : {}), ...rest };
-  const started = await startTestEngine({
+  const started = await engines.start({
     workflows: { [`${name}.json`]: { name, jobs: { slow, ...jobs(key) } } },
     config: { concurrency: 8, adminToken: 'overlap-test-token-0123456789abcdef' },
     options: { api: true },
   });
-  engines.push(started);
   return { ...started, key };
 }
 
