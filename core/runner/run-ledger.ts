@@ -82,11 +82,7 @@ export class RunLedger {
    */
   async write(run: RunRecord, events: readonly RunEvent[], opts: { io?: RunIoToSave; from?: CountingPlugin } = {}): Promise<void> {
     const { from } = opts;
-    // ARGV[1], ARGV[2]: the save's share, set once it is in.
-    const call: ScriptCall = { keys: [], args: [0, 0] };
-    this.history.addSaveCall(call, run, { io: opts.io });
-    call.args[0] = call.keys.length;
-    call.args[1] = call.args.length - 2;
+    const call = this.saveCall(run, opts.io);
     try {
       const counted: EventIncrements[] = [];
       for (const e of events) counted.push(this.metrics.eventIncrements(e, from));
@@ -100,12 +96,18 @@ export class RunLedger {
 
   /** Saves a record that no attempt made (a skipped fire, a run's first wait) with what it counts. */
   async writeCounted(run: RunRecord, counted: EventIncrements): Promise<void> {
-    const call: ScriptCall = { keys: [], args: [0, 0] };
-    this.history.addSaveCall(call, run);
-    call.args[0] = call.keys.length;
-    call.args[1] = call.args.length - 2;
+    const call = this.saveCall(run);
     this.store.addRecordCall(call, run.id, [counted]);
     await this.send(call);
+  }
+
+  /** The script call with the record's save in it; ARGV[1], ARGV[2] say how many keys and arguments are the save's. */
+  private saveCall(run: RunRecord, io?: RunIoToSave): ScriptCall {
+    const call: ScriptCall = { keys: [], args: [0, 0] };
+    this.history.addSaveCall(call, run, { io });
+    call.args[0] = call.keys.length;
+    call.args[1] = call.args.length - 2;
+    return call;
   }
 
   private async send(call: ScriptCall): Promise<void> {
