@@ -305,7 +305,7 @@ done`,
           `median of ${rounds.length} rounds (min ${s.min.toFixed(3)} s, max ${s.max.toFixed(3)} s), excluding the 1 s sample window; ` +
           `median round: list ${ms(tm.listMs)}, kill claims in Redis ${ms(tm.claimMs)}, sample ${ms(tm.sampleMs - tm.windowMs)}, kill ${mid.killed} ${ms(tm.killMs)} (waiting for Docker inspects ${ms(tm.inspectMs)}, signal+confirm ${ms(tm.killMs - tm.inspectMs)}) ` +
           `(killMethod auto: the inspects (init PID, AutoRemove) start before the sample window and are answered during it; then SIGKILL to the PIDs in every target's cgroup.procs in one sweep, ` +
-          `and one loop waits until all are dead or exiting; AutoRemove does the rest, outside the figure); ` +
+          `and one loop waits until none of their processes can run user code again (dead, exiting, or runnable with the SIGKILL pending); AutoRemove does the rest, outside the figure); ` +
           `course: sequential \`docker stats --no-stream\` per container then sequential \`docker stop\` of the surplus, measured on ${COURSE_SAMPLE} containers` +
           (n === COURSE_SAMPLE ? '' : ' and EXTRAPOLATED linearly') +
           '; the containers have StopSignal SIGKILL, so `docker stop` does not wait out its 10 s SIGTERM timeout: this favours the course way',

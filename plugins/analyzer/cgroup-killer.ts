@@ -20,9 +20,10 @@ import { FULL_ID, findContainerProcsDir, type CgroupLayout } from './metrics/cgr
  *   the container's and that we see host PIDs, e.g. not running inside
  *   another PID namespace); otherwise nothing is signalled and the caller
  *   falls back to the Docker API.
- * The window between reading a PID and signalling it is microseconds; a
- * PID reused within it is not a practical risk (PIDs are handed out
- * cyclically), and Node has no pidfd API to close it.
+ * The window between reading a PID and signalling it is the sweep's
+ * reading of all targets' groups (milliseconds at 300); a PID reused within
+ * it is not a practical risk (PIDs are handed out cyclically, up to
+ * pid_max), and Node has no pidfd API to close it.
  */
 
 export interface CgroupKillOptions {
@@ -152,22 +153,47 @@ function readAgain(seen: SeenGroup[]): number[] | null {
 
 /** PF_EXITING in /proc/<pid>/stat's flags: the task is in do_exit(), tearing itself down; it never returns to user space. */
 const PF_EXITING = 0x4;
+/** SIGKILL (signal 9) in the SigPnd / ShdPnd masks of /proc/<pid>/status. */
+const SIGKILL_MASK = 1n << 8n;
 
 /**
- * True when the PID no longer runs user code: gone, a zombie waiting to be
- * reaped (it still shows in cgroup.procs for a while), or exiting (PF_EXITING:
- * the kernel is in do_exit() for it, releasing its memory and, for a
- * container's init, tearing down its namespaces, which takes tens to hundreds
- * of ms on a loaded host and is the kernel's to finish). A frozen process
- * with a SIGKILL pending is none of these: it is still alive.
+ * What a signalled process has come to, from /proc/<pid>/stat (and, for a
+ * task that still runs, /proc/<pid>/status):
+ * - `dead`: a zombie waiting to be reaped (it still shows in cgroup.procs for
+ *   a while), or exiting (PF_EXITING: the kernel is in do_exit() for it,
+ *   releasing its memory and, for a container's init, its namespaces);
+ * - `doomed`: runnable or in an interruptible sleep with a SIGKILL pending:
+ *   it is woken for it and dies the next time it is scheduled, without
+ *   running another user-space instruction (SIGKILL cannot be blocked,
+ *   caught or ignored). On a busy host hundreds of these wait their turn on
+ *   the CPU for seconds; the kernel finishes them, nobody needs to ask again;
+ * - `alive`: anything else, notably a task in uninterruptible sleep (`D`)
+ *   with the SIGKILL pending: a task frozen by the cgroup v1 freezer shows
+ *   so, and dies only once thawed.
  */
+export function killState(stat: string, status?: string): 'dead' | 'doomed' | 'alive' {
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ', 7);
+  const state = fields[0];
+  if (state === 'Z' || state === 'X' || state === 'x' || (Number(fields[6]) & PF_EXITING) !== 0) return 'dead';
+  if ((state !== 'R' && state !== 'S') || status === undefined) return 'alive';
+  const pending = (name: string) => {
+    const at = status.indexOf(`\n${name}:`);
+    if (at < 0) return 0n;
+    const hex = status.slice(at + name.length + 2, status.indexOf('\n', at + 1)).trim();
+    return /^[0-9a-f]+$/i.test(hex) ? BigInt(`0x${hex}`) : 0n;
+  };
+  return ((pending('SigPnd') | pending('ShdPnd')) & SIGKILL_MASK) !== 0n ? 'doomed' : 'alive';
+}
+
+/** True when the PID will never run user code again: gone, dead or doomed (see killState). */
 function isDead(pid: number): boolean {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ', 7);
-    const state = fields[0];
-    if (state === 'Z' || state === 'X' || state === 'x') return true;
-    return (Number(fields[6]) & PF_EXITING) !== 0;
+    const first = killState(stat);
+    if (first !== 'alive') return true;
+    const state = stat[stat.lastIndexOf(')') + 2];
+    if (state !== 'R' && state !== 'S') return false;
+    return killState(stat, readFileSync(`/proc/${pid}/status`, 'utf8')) !== 'alive';
   } catch {
     return true;
   }
@@ -206,26 +232,45 @@ interface Pending {
   signalled: Set<number>;
   /** PIDs signalled and not yet seen dead: the cheap check of each poll. */
   watch: number[];
+  /** PIDs seen dead or doomed (neither comes back): not read again when the group is. */
+  confirmed: Set<number>;
 }
 
-/** Finds the group, checks it, and SIGKILLs its PIDs; a result when done (or refused), else what to watch. */
-function signalTarget(t: CgroupKillTarget, dir: string | null, t0: number): CgroupKillResult | Pending {
+/** A target whose group was read and checked: the PIDs to signal. */
+interface Checked {
+  id: string;
+  dir: string;
+  seen: SeenGroup[];
+  pids: number[];
+}
+
+/** Reads the group and checks it; a result when there is nothing to signal (or it is refused), else what to signal. */
+function checkTarget(t: CgroupKillTarget, dir: string | null, t0: number): CgroupKillResult | Checked {
   if (!dir) return { ok: false, reason: 'no cgroup dir found for the container on this host', signalled: 0 };
   if (!dir.includes(t.id)) return { ok: false, reason: `cgroup dir ${dir} does not name the container`, signalled: 0 };
-  const signalled = new Set<number>();
   try {
     const seen: SeenGroup[] = [];
-    const first = readProcs(dir, 0, seen);
-    if (first === null || first.length === 0) return { ok: true, alreadyDead: true, pids: 0, ms: performance.now() - t0 };
-    const bad = first.filter((p) => !validPid(p));
+    const pids = readProcs(dir, 0, seen);
+    if (pids === null || pids.length === 0) return { ok: true, alreadyDead: true, pids: 0, ms: performance.now() - t0 };
+    const bad = pids.filter((p) => !validPid(p));
     if (bad.length > 0) return { ok: false, reason: `cgroup.procs lists unusable PIDs (${bad.slice(0, 3).join(', ')}): another PID namespace?`, signalled: 0 };
-    if (!first.includes(t.initPid)) {
+    if (!pids.includes(t.initPid)) {
       // Either the container's init just exited (then the group empties by itself) or this is not the
       // container's group as we see it: do not signal anything, let Docker do it.
       return { ok: false, reason: `container init PID ${t.initPid} not in ${dir}/cgroup.procs`, signalled: 0 };
     }
-    killAll(first, signalled);
-    return { id: t.id, dir, seen, signalled, watch: [...signalled] };
+    return { id: t.id, dir, seen, pids };
+  } catch (err) {
+    return { ok: false, reason: `cgroup kill failed: ${(err as Error).message}`, signalled: 0 };
+  }
+}
+
+/** SIGKILLs a checked target's PIDs; what to watch, or why it failed. */
+function signalTarget(c: Checked): CgroupKillResult | Pending {
+  const signalled = new Set<number>();
+  try {
+    killAll(c.pids, signalled);
+    return { id: c.id, dir: c.dir, seen: c.seen, signalled, watch: [...signalled], confirmed: new Set() };
   } catch (err) {
     return { ok: false, reason: `cgroup kill failed: ${(err as Error).message}`, signalled: signalled.size };
   }
@@ -241,12 +286,17 @@ function signalTarget(t: CgroupKillTarget, dir: string | null, t0: number): Cgro
 function confirmDead(p: Pending, progress: { deaths: number }): boolean {
   while (p.watch.length > 0) {
     if (!isDead(p.watch[0]!)) return false;
-    p.watch.shift();
+    p.confirmed.add(p.watch.shift()!);
     progress.deaths++;
   }
   const now = readAgain(p.seen);
   if (now === null) return true;
-  const alive = now.filter((pid) => !isDead(pid));
+  const alive: number[] = [];
+  for (const pid of now) {
+    if (p.confirmed.has(pid)) continue;
+    if (isDead(pid)) p.confirmed.add(pid);
+    else alive.push(pid);
+  }
   if (alive.length === 0) return true;
   killAll(alive, p.signalled);
   // Live PIDs signalled before (a SIGKILL still pending) and new ones alike are watched; one that could
@@ -280,14 +330,23 @@ export async function killManyViaCgroup(targets: readonly CgroupKillTarget[], op
     }),
   );
   const t0 = performance.now();
-  let pending: Pending[] = [];
+  // Every group is read and checked before the first signal: once containers die, Docker's teardown of
+  // their groups holds the hierarchy's lock, and reading the rest of the groups then waited on it (at 300:
+  // a sweep that read and signalled target by target took most of a second).
+  const checked: Checked[] = [];
   targets.forEach((t, i) => {
     const d = dirs[i]!;
     if (d !== null && typeof d === 'object') return out.set(t.id, { ok: false, reason: d.error, signalled: 0 });
-    const r = signalTarget(t, d, t0);
-    if ('dir' in r) pending.push(r);
+    const r = checkTarget(t, d, t0);
+    if ('seen' in r) checked.push(r);
     else out.set(t.id, r);
   });
+  let pending: Pending[] = [];
+  for (const c of checked) {
+    const r = signalTarget(c);
+    if ('dir' in r) pending.push(r);
+    else out.set(c.id, r);
+  }
 
   // The wait ends for the targets still alive when no signalled process of the batch has died for
   // confirmTimeoutMs (or, whatever the progress, MAX_WAIT_FACTOR times that after the sweep). On a loaded
@@ -302,13 +361,16 @@ export async function killManyViaCgroup(targets: readonly CgroupKillTarget[], op
   const deadline = () => Math.min(hardDeadline, lastProgress + opts.confirmTimeoutMs);
   let pollMs = opts.pollMs ?? 5;
   const maxPollMs = Math.max(MAX_POLL_MS, pollMs);
+  let firstLook = true;
   while (pending.length > 0) {
-    // A process just signalled has not run yet: the first look is one interval after the sweep. With
-    // many targets the polls are spaced by their number too (a poll reads a /proc file per target, and
-    // on a busy host each read is CPU taken from the processes that are dying).
-    const wait = Math.max(pollMs, pending.length * POLL_MS_PER_TARGET);
-    await sleep(Math.min(wait, Math.max(1, deadline() - performance.now())));
-    pollMs = Math.min(maxPollMs, pollMs * 1.5);
+    // The first look is right after the sweep: a process signalled is doomed at once (SIGKILL pending),
+    // unless it cannot be woken for it. Later looks are one interval apart, and with many targets spaced
+    // by their number too (a poll reads /proc files per target, and on a busy host each read is CPU taken
+    // from the processes that are dying).
+    const wait = firstLook ? 0 : Math.max(pollMs, pending.length * POLL_MS_PER_TARGET);
+    if (!firstLook) pollMs = Math.min(maxPollMs, pollMs * 1.5);
+    firstLook = false;
+    await sleep(Math.min(wait, Math.max(0, deadline() - performance.now())));
     const still: Pending[] = [];
     for (const p of pending) {
       try {
@@ -350,7 +412,7 @@ const MAX_WAIT_FACTOR = 5;
 
 /**
  * Kills one container through its cgroup and waits (up to confirmTimeoutMs)
- * until its cgroup is empty (or only holds dead or exiting processes) or gone.
+ * until its cgroup is empty (or only holds dead, exiting or doomed processes: see killState) or gone.
  * `initPid` is the container's State.Pid from `inspect`.
  */
 export async function killViaCgroup(id: string, initPid: number, opts: CgroupKillOptions): Promise<CgroupKillResult> {

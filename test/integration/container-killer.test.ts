@@ -213,14 +213,25 @@ describe('container killer (real Docker)', () => {
     expect(r.containers.find((c) => c.id === prot)?.decision).toBe('protected');
     expect(r.containers.map((c) => c.id)).not.toContain(unlabelled);
     expect(r.containers.map((c) => c.id)).not.toContain(foreign);
-    // Dead (or exiting) when the analyzer returns.
+    // When the analyzer returns, no killed process can run user code again: dead, exiting (PF_EXITING),
+    // or runnable / sleeping with the SIGKILL pending (woken for it, it dies when next scheduled).
+    const killedPids: number[] = [];
     for (const id of killed) {
       for (const pid of (await procs(id)) ?? []) {
         const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => 'x) Z 0 0 0 0 0 4');
+        const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
         const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-        expect(f[0] === 'Z' || (Number(f[6]) & 4) !== 0, `pid ${pid} of ${id.slice(0, 12)}: ${f[0]}`).toBe(true);
+        // SIGKILL is signal 9: bit 0x100 of the pending masks.
+        const sigkillPending = [...status.matchAll(/^(?:SigPnd|ShdPnd):\s*([0-9a-f]+)$/gm)].some((m) => (BigInt(`0x${m[1]}`) & 0x100n) !== 0n);
+        const gone = f[0] === 'Z' || (Number(f[6]) & 4) !== 0 || ((f[0] === 'R' || f[0] === 'S') && sigkillPending);
+        expect(gone, `pid ${pid} of ${id.slice(0, 12)}: ${f[0]}, flags ${f[6]}, ${status.match(/^(SigPnd|ShdPnd):.*$/gm)?.join(' ')}`).toBe(true);
+        killedPids.push(pid);
       }
     }
+    // And every one of them does die, with no one asking again.
+    const stateOf = (pid: number) => readFile(`/proc/${pid}/stat`, 'utf8').then((st) => st[st.lastIndexOf(')') + 2]!, () => 'gone');
+    const stillRunning = async () => (await Promise.all(killedPids.map(stateOf))).filter((st) => st !== 'gone' && st !== 'Z');
+    expect(await pollUntil(stillRunning, (alive) => alive.length === 0, 30_000)).toEqual([]);
     // The three are untouched: same processes, still running, once Docker has forgotten the killed ones.
     const left = await pollUntil(() => listAll(mark), (l) => l.length === 6, 60_000);
     for (const id of spared) expect(left.find((c) => c.Id === id)?.State).toBe('running');

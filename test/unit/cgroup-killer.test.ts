@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { killManyViaCgroup, killViaCgroup } from '../../plugins/analyzer/cgroup-killer.js';
+import { killManyViaCgroup, killState, killViaCgroup } from '../../plugins/analyzer/cgroup-killer.js';
 import type { CgroupLayout } from '../../plugins/analyzer/metrics/cgroup-paths.js';
 
 const base = mkdtempSync(path.join(tmpdir(), 'tf-cgkill-'));
@@ -98,35 +98,133 @@ describe('killViaCgroup (fake cgroup tree, real child processes)', () => {
 
   it('a process that joins the group after the sweep (a fork) is signalled too before the group counts as dead', async () => {
     const first = child();
+    // Frozen, the first process keeps its SIGKILL pending: the kill cannot be confirmed before the late one joins.
+    const thaw = await freeze(first);
     const root = tree(v1, ID, [first.pid]);
     const late = child();
-    const done = killViaCgroup(ID, first.pid, { root, layout: v1, confirmTimeoutMs: 5000, pollMs: 1000 });
-    expect(await exited(first)).toBe('SIGKILL');
+    const done = killViaCgroup(ID, first.pid, { root, layout: v1, confirmTimeoutMs: 5000, pollMs: 20 });
+    await until(() => sigkillPending(first.pid));
     appendFileSync(path.join(root, 'pids', 'docker', ID, 'cgroup.procs'), `${late.pid}\n`);
+    thaw();
     expect(await done).toMatchObject({ ok: true, pids: 2 });
+    expect(await exited(first)).toBe('SIGKILL');
     expect(await exited(late)).toBe('SIGKILL');
   });
 
   it('a group that never empties times out (the caller then asks Docker), and a PID it may not signal stays unsignalled', async () => {
     const first = child();
+    const thaw = await freeze(first);
     const root = tree(v1, ID, [first.pid]);
-    const done = killViaCgroup(ID, first.pid, { root, layout: v1, confirmTimeoutMs: 300, pollMs: 200 });
-    expect(await exited(first)).toBe('SIGKILL');
+    const done = killViaCgroup(ID, first.pid, { root, layout: v1, confirmTimeoutMs: 300, pollMs: 20 });
+    await until(() => sigkillPending(first.pid));
     // This very process (never signalled) shows up in the group: it stays alive, so the group never empties.
     appendFileSync(path.join(root, 'pids', 'docker', ID, 'cgroup.procs'), `${process.pid}\n`);
+    thaw();
+    expect(await exited(first)).toBe('SIGKILL');
     expect(await done).toMatchObject({ ok: false, reason: expect.stringMatching(/still alive/), signalled: 1 });
   });
 
   it('a sub-group that appears after the sweep is listed again, and its processes signalled', async () => {
     const first = child();
     const root = tree(v1, ID, [first.pid]);
+    const thaw = await freeze(first);
     const late = child();
-    const done = killViaCgroup(ID, first.pid, { root, layout: v1, confirmTimeoutMs: 5000, pollMs: 1000 });
-    expect(await exited(first)).toBe('SIGKILL');
+    const done = killViaCgroup(ID, first.pid, { root, layout: v1, confirmTimeoutMs: 5000, pollMs: 20 });
+    await until(() => sigkillPending(first.pid));
     const sub = path.join(root, 'pids', 'docker', ID, 'nested');
     mkdirSync(sub);
     writeFileSync(path.join(sub, 'cgroup.procs'), `${late.pid}\n`);
+    thaw();
     expect(await done).toMatchObject({ ok: true, pids: 2 });
+    expect(await exited(first)).toBe('SIGKILL');
     expect(await exited(late)).toBe('SIGKILL');
   });
 });
+
+describe('killState (/proc/<pid>/stat and status of a signalled process)', () => {
+  /** A /proc/<pid>/stat line: state and flags (field 9) are what matter; the name may hold spaces and parentheses. */
+  const stat = (state: string, flags = 4194560) => `4242 (we (ird) name) ${state} 1 4242 4242 0 -1 ${flags} 120 0 0 0 5 3 0 0 20 0 1 0 100 1000000 200`;
+  /** The lines of /proc/<pid>/status around the signal masks, as the kernel writes them. */
+  const status = (state: string, sigPnd: string, shdPnd: string) =>
+    `Name:\tsleep\nUmask:\t0022\nState:\t${state}\nTgid:\t4242\nThreads:\t1\nSigQ:\t1/95000\nSigPnd:\t${sigPnd}\nShdPnd:\t${shdPnd}\nSigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\nSigCgt:\t0000000000000000\n`;
+  const KILL = '0000000000000100';
+  const NONE = '0000000000000000';
+
+  it('a zombie, a reaped task and one in do_exit() (PF_EXITING) are dead, whatever their signals', () => {
+    expect(killState(stat('Z'))).toBe('dead');
+    expect(killState(stat('X'))).toBe('dead');
+    expect(killState(stat('R', 4194308))).toBe('dead');
+    expect(killState(stat('D', 0x4))).toBe('dead');
+  });
+
+  it('a runnable or sleeping task with SIGKILL pending (its own or its group\'s) is doomed', () => {
+    expect(killState(stat('R'), status('R (running)', KILL, NONE))).toBe('doomed');
+    expect(killState(stat('S'), status('S (sleeping)', NONE, KILL))).toBe('doomed');
+    // Other signals pending beside it (SIGTERM 15, SIGCHLD 17) change nothing.
+    expect(killState(stat('S'), status('S (sleeping)', '0000000000014100', NONE))).toBe('doomed');
+  });
+
+  it('is alive without SIGKILL pending, in uninterruptible sleep (a v1-frozen task) even with it, and when its status is not read', () => {
+    expect(killState(stat('S'), status('S (sleeping)', NONE, '0000000000004000'))).toBe('alive');
+    expect(killState(stat('D'), status('D (disk sleep)', KILL, KILL))).toBe('alive');
+    expect(killState(stat('T'), status('T (stopped)', KILL, NONE))).toBe('alive');
+    expect(killState(stat('S'))).toBe('alive');
+    expect(killState(stat('S'), 'Name:\tsleep\nSigPnd:\tzzz\n')).toBe('alive');
+  });
+});
+
+describe('killViaCgroup with the real cgroup v1 freezer', () => {
+  it('a frozen container is not counted killed while frozen (SIGKILL pending in D state), and is once thawed', async () => {
+    const c = child();
+    const thaw = await freeze(c);
+    const root = tree(v1, ID, [c.pid]);
+    const frozen = await killViaCgroup(ID, c.pid, { root, layout: v1, confirmTimeoutMs: 300, pollMs: 50 });
+    expect(frozen).toMatchObject({ ok: false, reason: expect.stringMatching(/1 process\(es\) still alive/), signalled: 1 });
+    expect(readFileSync(`/proc/${c.pid}/status`, 'utf8')).toMatch(/State:\tD/);
+    expect(alive(c)).toBe(true);
+    thaw();
+    expect(await exited(c)).toBe('SIGKILL');
+  });
+});
+
+const FREEZER = '/sys/fs/cgroup/freezer';
+const frozenGroups: string[] = [];
+afterAll(async () => {
+  for (const group of frozenGroups) {
+    writeFileSync(path.join(group, 'freezer.state'), 'THAWED');
+    await until(() => readFileSync(path.join(group, 'cgroup.procs'), 'utf8').trim() === '');
+    rmdirSync(group);
+  }
+});
+
+/**
+ * Freezes a child in a real cgroup v1 freezer group of its own (a signal
+ * then stays pending until it is thawed); returns the thaw. This kind of
+ * machine runs Docker on cgroup v1 (see the platform notes): the freezer
+ * must be there.
+ */
+async function freeze(c: ChildProcess & { pid: number }): Promise<() => void> {
+  expect(existsSync(path.join(FREEZER, 'cgroup.procs'))).toBe(true);
+  const group = path.join(FREEZER, `tf-test-${process.pid}-${n++}`);
+  mkdirSync(group);
+  frozenGroups.push(group);
+  writeFileSync(path.join(group, 'cgroup.procs'), String(c.pid));
+  writeFileSync(path.join(group, 'freezer.state'), 'FROZEN');
+  await until(() => readFileSync(path.join(group, 'freezer.state'), 'utf8').trim() === 'FROZEN');
+  return () => writeFileSync(path.join(group, 'freezer.state'), 'THAWED');
+}
+
+/** Whether the process has a SIGKILL pending (bit 0x100 of its SigPnd or ShdPnd mask), read from /proc as it is. */
+function sigkillPending(pid: number): boolean {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return [...status.matchAll(/^(?:SigPnd|ShdPnd):\s*([0-9a-f]+)$/gm)].some((m) => (BigInt(`0x${m[1]}`) & 0x100n) !== 0n);
+}
+
+/** Polls `check` every 10 ms until it holds (5 s at most). */
+async function until(check: () => boolean): Promise<void> {
+  const end = Date.now() + 5000;
+  while (!check()) {
+    if (Date.now() > end) throw new Error('condition not met within 5 s');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
