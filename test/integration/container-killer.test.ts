@@ -213,18 +213,25 @@ describe('container killer (real Docker)', () => {
     expect(r.containers.find((c) => c.id === prot)?.decision).toBe('protected');
     expect(r.containers.map((c) => c.id)).not.toContain(unlabelled);
     expect(r.containers.map((c) => c.id)).not.toContain(foreign);
-    // When the analyzer returns, no killed process can run user code again: dead, exiting (PF_EXITING),
-    // or runnable / sleeping with the SIGKILL pending (woken for it, it dies when next scheduled).
+    // When the analyzer returns, no killed process can run user code again: gone, dead, exiting (PF_EXITING),
+    // or runnable / sleeping with the SIGKILL pending (woken for it, it dies when next scheduled). A process
+    // read in the microseconds between taking its SIGKILL and marking itself exiting shows none of these:
+    // it is read again, and is exiting or gone within the second (a process never signalled stays alive).
+    const fate = async (pid: number): Promise<string> => {
+      const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
+      const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => undefined);
+      if (stat === undefined || status === undefined) return 'gone';
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // SIGKILL is signal 9: bit 0x100 of the pending masks.
+      const sigkillPending = [...status.matchAll(/^(?:SigPnd|ShdPnd):\s*([0-9a-f]+)$/gm)].some((m) => (BigInt(`0x${m[1]}`) & 0x100n) !== 0n);
+      if (f[0] === 'Z' || (Number(f[6]) & 4) !== 0 || ((f[0] === 'R' || f[0] === 'S') && sigkillPending)) return 'killed';
+      return `${f[0]}, flags ${f[6]}, ${status.match(/^(SigPnd|ShdPnd):.*$/gm)?.join(' ')}`;
+    };
     const killedPids: number[] = [];
     for (const id of killed) {
       for (const pid of (await procs(id)) ?? []) {
-        const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => 'x) Z 0 0 0 0 0 4');
-        const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
-        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-        // SIGKILL is signal 9: bit 0x100 of the pending masks.
-        const sigkillPending = [...status.matchAll(/^(?:SigPnd|ShdPnd):\s*([0-9a-f]+)$/gm)].some((m) => (BigInt(`0x${m[1]}`) & 0x100n) !== 0n);
-        const gone = f[0] === 'Z' || (Number(f[6]) & 4) !== 0 || ((f[0] === 'R' || f[0] === 'S') && sigkillPending);
-        expect(gone, `pid ${pid} of ${id.slice(0, 12)}: ${f[0]}, flags ${f[6]}, ${status.match(/^(SigPnd|ShdPnd):.*$/gm)?.join(' ')}`).toBe(true);
+        const seen = await pollUntil(() => fate(pid), (f) => f === 'gone' || f === 'killed', 1000, 20);
+        expect(seen === 'gone' || seen === 'killed', `pid ${pid} of ${id.slice(0, 12)}: ${seen}`).toBe(true);
         killedPids.push(pid);
       }
     }
