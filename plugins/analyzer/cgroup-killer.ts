@@ -171,15 +171,17 @@ const SIGKILL_MASK = 1n << 8n;
  *   with the SIGKILL pending: a task frozen by the cgroup v1 freezer shows
  *   so, and dies only once thawed.
  */
-export function killState(stat: string, status?: string): 'dead' | 'doomed' | 'alive' {
+export function killState(stat: string, status?: string | (() => string)): 'dead' | 'doomed' | 'alive' {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ', 7);
   const state = fields[0];
   if (state === 'Z' || state === 'X' || state === 'x' || (Number(fields[6]) & PF_EXITING) !== 0) return 'dead';
   if ((state !== 'R' && state !== 'S') || status === undefined) return 'alive';
+  // Read only now (the caller may pass a reader): a task in any other state needs no second file.
+  const text = typeof status === 'string' ? status : status();
   const pending = (name: string) => {
-    const at = status.indexOf(`\n${name}:`);
+    const at = text.indexOf(`\n${name}:`);
     if (at < 0) return 0n;
-    const hex = status.slice(at + name.length + 2, status.indexOf('\n', at + 1)).trim();
+    const hex = text.slice(at + name.length + 2, text.indexOf('\n', at + 1)).trim();
     return /^[0-9a-f]+$/i.test(hex) ? BigInt(`0x${hex}`) : 0n;
   };
   return ((pending('SigPnd') | pending('ShdPnd')) & SIGKILL_MASK) !== 0n ? 'doomed' : 'alive';
@@ -188,12 +190,7 @@ export function killState(stat: string, status?: string): 'dead' | 'doomed' | 'a
 /** True when the PID will never run user code again: gone, dead or doomed (see killState). */
 function isDead(pid: number): boolean {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const first = killState(stat);
-    if (first !== 'alive') return true;
-    const state = stat[stat.lastIndexOf(')') + 2];
-    if (state !== 'R' && state !== 'S') return false;
-    return killState(stat, readFileSync(`/proc/${pid}/status`, 'utf8')) !== 'alive';
+    return killState(readFileSync(`/proc/${pid}/stat`, 'utf8'), () => readFileSync(`/proc/${pid}/status`, 'utf8')) !== 'alive';
   } catch {
     return true;
   }

@@ -169,6 +169,13 @@ describe('killState (/proc/<pid>/stat and status of a signalled process)', () =>
     expect(killState(stat('D'), status('D (disk sleep)', KILL, KILL))).toBe('alive');
     expect(killState(stat('T'), status('T (stopped)', KILL, NONE))).toBe('alive');
     expect(killState(stat('S'))).toBe('alive');
+    // The status is read (through the reader given) only for a runnable or sleeping task.
+    const unread = () => {
+      throw new Error('status read');
+    };
+    expect(killState(stat('D'), unread)).toBe('alive');
+    expect(killState(stat('Z'), unread)).toBe('dead');
+    expect(killState(stat('R'), () => status('R (running)', NONE, KILL))).toBe('doomed');
     expect(killState(stat('S'), 'Name:\tsleep\nSigPnd:\tzzz\n')).toBe('alive');
   });
 });
