@@ -116,6 +116,14 @@ describe('live dashboard in headless Chromium', () => {
     await page.locator('tr[data-job="push/slow"] .badge.succeeded').waitFor({ timeout: 5000 });
     await page.locator('svg[data-workflow="push"] g.node[data-job="slow"][data-status="succeeded"]').waitFor({ timeout: 5000 });
 
+    // A row whose run did not change stays the same node while another run comes and changes (a click
+    // or a focused button on it is not lost to a re-render).
+    await row.evaluate((tr) => ((tr as HTMLElement & { kept?: boolean }).kept = true));
+    const second = await trigger('push', 'slow');
+    await page.locator(`#runs tbody tr[data-run="${second}"][data-status="succeeded"]`).waitFor({ timeout: 10_000 });
+    expect(await row.evaluate((tr) => (tr as HTMLElement & { kept?: boolean }).kept === true)).toBe(true);
+    expect(await page.locator('#runs tbody tr[data-run]').evaluateAll((trs) => trs.map((tr) => (tr as HTMLElement).dataset.run))).toEqual([second, runId]);
+
     // A pause made elsewhere (the API, like the CLI) shows without a poll.
     const paused = await fetch(`${engine.url}/api/workflows/push/jobs/slow/pause`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } });
     expect(paused.status).toBe(200);

@@ -74,7 +74,8 @@ describe('run view in headless Chromium (real engine)', () => {
     const after = await waitFor(async () => (await engine.engineControl.listRuns({ job: 'after', limit: 1, offset: 0 })).runs.find((r) => r.causedBy === runId && r.status === 'succeeded'), 'the successor to succeed');
 
     await page.goto(`${engine.url}/`, { waitUntil: 'load' });
-    await page.locator(`#runs tbody tr[data-run="${runId}"]`).click({ timeout: 15_000 });
+    // Clicked once its row shows the run's last state (a row replaced under the pointer would lose the click).
+    await page.locator(`#runs tbody tr[data-run="${runId}"][data-status="succeeded"]`).click({ timeout: 15_000 });
     expect(await page.evaluate(() => location.hash)).toBe(`#run=${encodeURIComponent(runId)}`);
     await page.locator(`#run-view[data-run="${runId}"][data-status="succeeded"]`).waitFor({ timeout: 10_000 });
     expect(await view().locator('.run-view-title').textContent()).toBe('views/talk');
@@ -108,7 +109,7 @@ describe('run view in headless Chromium (real engine)', () => {
     const { runId } = await engine.engineControl.trigger('views', 'slow', { n: 7 });
     await waitFor(async () => (await status(runId)())?.status === 'running', 'the slow run to be running');
 
-    await page.locator(`#runs tbody tr[data-run="${runId}"]`).click({ timeout: 15_000 });
+    await page.locator(`#runs tbody tr[data-run="${runId}"][data-status="running"]`).click({ timeout: 15_000 });
     await page.locator(`#run-view[data-run="${runId}"][data-status="running"]`).waitFor({ timeout: 10_000 });
     // Its lines so far, while it runs (written within 250 ms).
     await expect.poll(() => view().locator('.log-line .log-msg').allTextContents()).toEqual(['line 1 of attempt 1', 'line 2 of attempt 1', 'waiting 120000 ms']);

@@ -409,14 +409,37 @@ async function refreshRuns() {
   renderRuns(body.runs.map((r) => (pushedRuns.get(r.id)?.at > asked ? pushedRuns.get(r.id).run : r)), host);
 }
 
+/** The rows on screen by run id, with the record each shows (as JSON): an unchanged run keeps its row. */
+let runRows = new Map();
+
+/**
+ * Shows `runs`, touching only the rows whose run changed or moved: every
+ * pushed record and poll renders the table, and a row replaced under the
+ * pointer loses the click being made on it (press and release on two
+ * different nodes make no click), a focused Cancel button its focus.
+ */
 function renderRuns(runs, host = selectedHost) {
   const tbody = $('#runs tbody');
   shownRuns = runs;
   if (!runs.length) {
+    runRows = new Map();
     tbody.replaceChildren(h('tr', {}, h('td', { colspan: 6, class: 'empty' }, host ? `No runs on ${host} yet.` : 'No runs yet.')));
     return;
   }
-  tbody.replaceChildren(...runs.map(runRow));
+  const next = new Map();
+  const rows = runs.map((r) => {
+    const json = JSON.stringify(r);
+    const had = runRows.get(r.id);
+    const tr = had?.json === json ? had.tr : runRow(r);
+    next.set(r.id, { json, tr });
+    return tr;
+  });
+  runRows = next;
+  rows.forEach((tr, i) => {
+    const at = tbody.children[i];
+    if (at !== tr) tbody.insertBefore(tr, at ?? null);
+  });
+  while (tbody.children.length > rows.length) tbody.lastElementChild.remove();
 }
 
 function runRow(r) {
