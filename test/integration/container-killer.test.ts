@@ -107,11 +107,8 @@ describe('container killer (real Docker)', () => {
     expect(report.byMethod).toEqual({ cgroup: 2, docker: 0 });
     expect(report.removeMs).toBe(0);
     expect(ms).toBeLessThan(2000);
-    // Dead when the killer returns: no live process left in their cgroups.
-    for (const id of [a, b]) {
-      const left = (await procs(id)) ?? [];
-      for (const pid of left) expect((await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => 'x) Z')).split(') ')[1]![0]).toBe('Z');
-    }
+    // When the killer returns, none of their processes can run user code again, and each then dies.
+    await expectKilled([a, b]);
     // Docker notices the exits and removes the containers by itself.
     const list = await pollUntil(() => listAll(mark), (l) => l.length === 1, 15_000);
     expect(list.map((c) => c.Id)).toEqual([keep]);
@@ -213,32 +210,8 @@ describe('container killer (real Docker)', () => {
     expect(r.containers.find((c) => c.id === prot)?.decision).toBe('protected');
     expect(r.containers.map((c) => c.id)).not.toContain(unlabelled);
     expect(r.containers.map((c) => c.id)).not.toContain(foreign);
-    // When the analyzer returns, no killed process can run user code again: gone, dead, exiting (PF_EXITING),
-    // or runnable / sleeping with the SIGKILL pending (woken for it, it dies when next scheduled). A process
-    // read in the microseconds between taking its SIGKILL and marking itself exiting shows none of these:
-    // it is read again, and is exiting or gone within the second (a process never signalled stays alive).
-    const fate = async (pid: number): Promise<string> => {
-      const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
-      const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => undefined);
-      if (stat === undefined || status === undefined) return 'gone';
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      // SIGKILL is signal 9: bit 0x100 of the pending masks.
-      const sigkillPending = [...status.matchAll(/^(?:SigPnd|ShdPnd):\s*([0-9a-f]+)$/gm)].some((m) => (BigInt(`0x${m[1]}`) & 0x100n) !== 0n);
-      if (f[0] === 'Z' || (Number(f[6]) & 4) !== 0 || ((f[0] === 'R' || f[0] === 'S') && sigkillPending)) return 'killed';
-      return `${f[0]}, flags ${f[6]}, ${status.match(/^(SigPnd|ShdPnd):.*$/gm)?.join(' ')}`;
-    };
-    const killedPids: number[] = [];
-    for (const id of killed) {
-      for (const pid of (await procs(id)) ?? []) {
-        const seen = await pollUntil(() => fate(pid), (f) => f === 'gone' || f === 'killed', 1000, 20);
-        expect(seen === 'gone' || seen === 'killed', `pid ${pid} of ${id.slice(0, 12)}: ${seen}`).toBe(true);
-        killedPids.push(pid);
-      }
-    }
-    // And every one of them does die, with no one asking again.
-    const stateOf = (pid: number) => readFile(`/proc/${pid}/stat`, 'utf8').then((st) => st[st.lastIndexOf(')') + 2]!, () => 'gone');
-    const stillRunning = async () => (await Promise.all(killedPids.map(stateOf))).filter((st) => st !== 'gone' && st !== 'Z');
-    expect(await pollUntil(stillRunning, (alive) => alive.length === 0, 30_000)).toEqual([]);
+    // When the analyzer returns, none of the killed processes can run user code again, and each then dies.
+    await expectKilled(killed);
     // The three are untouched: same processes, still running, once Docker has forgotten the killed ones.
     const left = await pollUntil(() => listAll(mark), (l) => l.length === 6, 60_000);
     for (const id of spared) expect(left.find((c) => c.Id === id)?.State).toBe('running');
@@ -265,3 +238,36 @@ describe('container killer (real Docker)', () => {
     expect(await listAll(mark)).toHaveLength(0);
   });
 });
+
+/**
+ * Asserts that no process of these containers can run user code again: each
+ * is gone, a zombie, exiting (PF_EXITING), or runnable / sleeping with its
+ * SIGKILL pending (woken for it, it dies when next scheduled); then that
+ * every one of them does die, with no one asking again. A process read in
+ * the microseconds between taking its SIGKILL and marking itself exiting
+ * shows none of these: it is read again, and is exiting or gone within the
+ * second (a process never signalled stays alive and fails this).
+ */
+async function expectKilled(ids: string[]): Promise<void> {
+  const fate = async (pid: number): Promise<string> => {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
+    const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => undefined);
+    if (stat === undefined || status === undefined) return 'gone';
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // SIGKILL is signal 9: bit 0x100 of the pending masks.
+    const sigkillPending = [...status.matchAll(/^(?:SigPnd|ShdPnd):\s*([0-9a-f]+)$/gm)].some((m) => (BigInt(`0x${m[1]}`) & 0x100n) !== 0n);
+    if (f[0] === 'Z' || (Number(f[6]) & 4) !== 0 || ((f[0] === 'R' || f[0] === 'S') && sigkillPending)) return 'killed';
+    return `${f[0]}, flags ${f[6]}, ${status.match(/^(SigPnd|ShdPnd):.*$/gm)?.join(' ')}`;
+  };
+  const pids: number[] = [];
+  for (const id of ids) {
+    for (const pid of (await procs(id)) ?? []) {
+      const seen = await pollUntil(() => fate(pid), (f) => f === 'gone' || f === 'killed', 1000, 20);
+      expect(seen === 'gone' || seen === 'killed', `pid ${pid} of ${id.slice(0, 12)}: ${seen}`).toBe(true);
+      pids.push(pid);
+    }
+  }
+  const stateOf = (pid: number) => readFile(`/proc/${pid}/stat`, 'utf8').then((st) => st[st.lastIndexOf(')') + 2]!, () => 'gone');
+  const stillRunning = async () => (await Promise.all(pids.map(stateOf))).filter((st) => st !== 'gone' && st !== 'Z');
+  expect(await pollUntil(stillRunning, (alive) => alive.length === 0, 30_000)).toEqual([]);
+}
