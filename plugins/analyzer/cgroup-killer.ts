@@ -358,16 +358,9 @@ export async function killManyViaCgroup(targets: readonly CgroupKillTarget[], op
   const deadline = () => Math.min(hardDeadline, lastProgress + opts.confirmTimeoutMs);
   let pollMs = opts.pollMs ?? 5;
   const maxPollMs = Math.max(MAX_POLL_MS, pollMs);
-  let firstLook = true;
+  // The first look is right after the sweep: a process signalled is doomed at once (SIGKILL pending),
+  // unless it cannot be woken for it.
   while (pending.length > 0) {
-    // The first look is right after the sweep: a process signalled is doomed at once (SIGKILL pending),
-    // unless it cannot be woken for it. Later looks are one interval apart, and with many targets spaced
-    // by their number too (a poll reads /proc files per target, and on a busy host each read is CPU taken
-    // from the processes that are dying).
-    const wait = firstLook ? 0 : Math.max(pollMs, pending.length * POLL_MS_PER_TARGET);
-    if (!firstLook) pollMs = Math.min(maxPollMs, pollMs * 1.5);
-    firstLook = false;
-    await sleep(Math.min(wait, Math.max(0, deadline() - performance.now())));
     const still: Pending[] = [];
     for (const p of pending) {
       try {
@@ -396,6 +389,11 @@ export async function killManyViaCgroup(targets: readonly CgroupKillTarget[], op
       }
       break;
     }
+    // The next look is one interval later, and with many targets spaced by their number too (a poll reads
+    // /proc files per target, and on a busy host each read is CPU taken from the processes that are dying).
+    const wait = Math.max(pollMs, pending.length * POLL_MS_PER_TARGET);
+    pollMs = Math.min(maxPollMs, pollMs * 1.5);
+    await sleep(Math.min(wait, Math.max(1, deadline() - performance.now())));
   }
   return out;
 }

@@ -8,6 +8,7 @@ import { isNonRetryable } from '../../core/plugin/errors.js';
 import type { PluginContext } from '../../core/plugin/plugin.js';
 import { randomUUID, removeLabelled, startSleeper, testDocker, testRunLabel } from '../support/docker.js';
 import { pollUntil } from '../support/poll.js';
+import { sigkillPendingIn } from '../support/proc-signals.js';
 import { AnalyzerPlugin } from '../../plugins/analyzer/analyzer-plugin.js';
 import { analyzerConfig } from '../../plugins/analyzer/analyzer-config.js';
 import { inspectAhead, killContainers, type KillTarget } from '../../plugins/analyzer/container-killer.js';
@@ -254,9 +255,7 @@ async function expectKilled(ids: string[]): Promise<void> {
     const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => undefined);
     if (stat === undefined || status === undefined) return 'gone';
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // SIGKILL is signal 9: bit 0x100 of the pending masks.
-    const sigkillPending = [...status.matchAll(/^(?:SigPnd|ShdPnd):\s*([0-9a-f]+)$/gm)].some((m) => (BigInt(`0x${m[1]}`) & 0x100n) !== 0n);
-    if (f[0] === 'Z' || (Number(f[6]) & 4) !== 0 || ((f[0] === 'R' || f[0] === 'S') && sigkillPending)) return 'killed';
+    if (f[0] === 'Z' || (Number(f[6]) & 4) !== 0 || ((f[0] === 'R' || f[0] === 'S') && sigkillPendingIn(status))) return 'killed';
     return `${f[0]}, flags ${f[6]}, ${status.match(/^(SigPnd|ShdPnd):.*$/gm)?.join(' ')}`;
   };
   const pids: number[] = [];

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { killManyViaCgroup, killState, killViaCgroup } from '../../plugins/analyzer/cgroup-killer.js';
 import type { CgroupLayout } from '../../plugins/analyzer/metrics/cgroup-paths.js';
+import { sigkillPendingIn } from '../support/proc-signals.js';
 
 const base = mkdtempSync(path.join(tmpdir(), 'tf-cgkill-'));
 const children: ChildProcess[] = [];
@@ -103,7 +104,7 @@ describe('killViaCgroup (fake cgroup tree, real child processes)', () => {
     const root = tree(v1, ID, [first.pid]);
     const late = child();
     const done = killViaCgroup(ID, first.pid, { root, layout: v1, confirmTimeoutMs: 5000, pollMs: 20 });
-    await until(() => sigkillPending(first.pid));
+    await until(() => sigkillPendingIn(readFileSync(`/proc/${first.pid}/status`, 'utf8')));
     appendFileSync(path.join(root, 'pids', 'docker', ID, 'cgroup.procs'), `${late.pid}\n`);
     thaw();
     expect(await done).toMatchObject({ ok: true, pids: 2 });
@@ -116,7 +117,7 @@ describe('killViaCgroup (fake cgroup tree, real child processes)', () => {
     const thaw = await freeze(first);
     const root = tree(v1, ID, [first.pid]);
     const done = killViaCgroup(ID, first.pid, { root, layout: v1, confirmTimeoutMs: 300, pollMs: 20 });
-    await until(() => sigkillPending(first.pid));
+    await until(() => sigkillPendingIn(readFileSync(`/proc/${first.pid}/status`, 'utf8')));
     // This very process (never signalled) shows up in the group: it stays alive, so the group never empties.
     appendFileSync(path.join(root, 'pids', 'docker', ID, 'cgroup.procs'), `${process.pid}\n`);
     thaw();
@@ -130,7 +131,7 @@ describe('killViaCgroup (fake cgroup tree, real child processes)', () => {
     const thaw = await freeze(first);
     const late = child();
     const done = killViaCgroup(ID, first.pid, { root, layout: v1, confirmTimeoutMs: 5000, pollMs: 20 });
-    await until(() => sigkillPending(first.pid));
+    await until(() => sigkillPendingIn(readFileSync(`/proc/${first.pid}/status`, 'utf8')));
     const sub = path.join(root, 'pids', 'docker', ID, 'nested');
     mkdirSync(sub);
     writeFileSync(path.join(sub, 'cgroup.procs'), `${late.pid}\n`);
@@ -219,12 +220,6 @@ async function freeze(c: ChildProcess & { pid: number }): Promise<() => void> {
   writeFileSync(path.join(group, 'freezer.state'), 'FROZEN');
   await until(() => readFileSync(path.join(group, 'freezer.state'), 'utf8').trim() === 'FROZEN');
   return () => writeFileSync(path.join(group, 'freezer.state'), 'THAWED');
-}
-
-/** Whether the process has a SIGKILL pending (bit 0x100 of its SigPnd or ShdPnd mask), read from /proc as it is. */
-function sigkillPending(pid: number): boolean {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return [...status.matchAll(/^(?:SigPnd|ShdPnd):\s*([0-9a-f]+)$/gm)].some((m) => (BigInt(`0x${m[1]}`) & 0x100n) !== 0n);
 }
 
 /** Polls `check` every 10 ms until it holds (5 s at most). */
