@@ -90,7 +90,12 @@ describe('scenario 3: Redis frozen, killed and restarted', () => {
         waitFor(async () => {
           const after = (await readRuns(redis)).filter((r) => r.job === job && r.trigger === 'schedule' && r.queuedAt >= restartedAt);
           return after.length ? Math.min(...after.map((r) => r.queuedAt)) - restartedAt : undefined;
-        }, `a ${job} fire after the restart`, 90_000, 100);
+        }, `a ${job} fire after the restart`, 90_000, 100).catch(async (err: Error) => {
+          // What the history holds for the job, relative to the restart: enough to tell a missing fire from a mis-dated one.
+          const seen = (await readRuns(redis).catch(() => [])).filter((r) => r.job === job).slice(0, 8)
+            .map((r) => `${r.id.slice(r.id.lastIndexOf('.') + 1)} ${r.trigger} ${r.status} queued ${r.queuedAt - restartedAt} ms started ${r.startedAt === undefined ? '-' : r.startedAt - restartedAt} ms`);
+          throw new Error(`${err.message}; restarted at ${restartedAt}; newest ${job} runs: ${seen.join(' | ') || 'none'}`);
+        });
       const spawnFireMs = await firstFire('spawn');
       const analyzeFireMs = await firstFire('analyze');
       if (spawnFireMs > 2 * wf.spawnEveryMs) violations.push(`spawn fired ${spawnFireMs} ms after the restart (> 2 periods)`);
