@@ -70,8 +70,10 @@ export function attemptSummary(run: RunRecord): { field: string; json: string } 
 }
 
 /**
- * Every attempt of a run, oldest first: the summaries saved as each attempt
- * went, and the interrupted ones the record lists (which no summary ended).
+ * Every attempt of a run, oldest first: the summaries saved of attempts that
+ * another followed, the latest one as the record itself says (it is newer
+ * than any summary of the same number), and the interrupted ones the record
+ * lists (which no summary ended).
  */
 export function runAttempts(run: RunRecord, details: Record<string, string>): RunAttempt[] {
   const byNumber = new Map<number, RunAttempt>();
@@ -84,6 +86,8 @@ export function runAttempts(run: RunRecord, details: Record<string, string>): Ru
       // a field written by hand: left out
     }
   }
+  const latest = attemptSummary(run);
+  if (latest) byNumber.set(run.attempts, JSON.parse(latest.json) as RunAttempt);
   const out = [...byNumber.values()];
   for (const lost of run.interrupted ?? []) {
     // The lost attempt's summary (if any) still says `running`: it never ended.

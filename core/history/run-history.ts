@@ -1,41 +1,83 @@
 import type { Redis } from 'ioredis';
 import type { EngineKeys } from '../redis/engine-keys.js';
 import { jobKey } from '../queues/run-ids.js';
-import type { ScriptCall } from '../redis/script-call.js';
+import { SCRIPT_ARGS_START_LUA, ScriptCall } from '../redis/script-call.js';
 import type { RunQuery, RunRecord } from './run-record.js';
 import { attemptSummary, parseIoValue, runAttempts, storedIoValue, type RunAttempt, type RunIo } from './run-details.js';
 import { RunLogStore } from './run-logs.js';
 
 /**
- * Writes a run record and indexes it, all or nothing (one command, so no
- * crash leaves a record that is not indexed). Returns 0, writing nothing,
- * when ARGV[7] is 'NX' and the record exists; else 1.
- * KEYS: record, index, last-run, last-success, details.
- * ARGV: json, ttl seconds, queuedAt, id, workflow/job, finish time of a success or '', 'NX' or '',
- * then the run details (see RUN_DETAILS below): attempt field or '', its summary, input or '', output or '',
- * then the events channel: the saved record is published there (GET /api/events).
- * Reused, KEYS and ARGV rebound, by scripts that write more with it (RunLedger).
+ * Lua that writes run records and indexes them, all or nothing (in one
+ * command, so no crash leaves a record that is not indexed), as functions
+ * that scripts writing one record, a batch, or more with them call
+ * (RunLedger). Arguments come in ARGV (see ScriptCall: keys by their KEYS
+ * index), read from position `i`; each function returns the next position.
+ *
+ * - `saveSetup(i)`: once per call: ttl seconds, the events channel, the
+ *   KEYS indexes of the index, last-run and last-success hashes.
+ * - `saveRun(s, i)`: per record: KEYS index of the record, its json,
+ *   queuedAt, id, workflow/job (interned), finish time of a success or '',
+ *   then flags: '' for none, else N (write only if the record is new) and/or
+ *   D, which five more follow (see RUN_DETAILS below): KEYS index of the
+ *   details, attempt field or '', its summary, input or '', output or ''.
+ *   Returns 0, writing nothing, when N is asked and the record exists;
+ *   else 1. The saved record is published on the events channel (GET /api/events).
+ * - `saveEnd(s)`: once at the end: the last-run and last-success fields of
+ *   every saved record, one HSET per hash (a later record's value wins).
  */
-export const SAVE_RUN_SCRIPT = `
-if ARGV[7] == 'NX' then
-  if not redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2], 'NX') then return 0 end
-else
-  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+export const SAVE_RUN_LUA = `
+local function hsetAll(key, fields)
+  local args = {}
+  for f, v in pairs(fields) do
+    args[#args + 1] = f
+    args[#args + 1] = v
+  end
+  if #args > 0 then redis.call('HSET', key, unpack(args)) end
 end
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
-redis.call('HSET', KEYS[3], ARGV[5], ARGV[4])
-if ARGV[6] ~= '' then redis.call('HSET', KEYS[4], ARGV[5], ARGV[6]) end
--- RUN_DETAILS: the attempt's summary and the capped input/output, beside the record and expiring with it (no extra round trip).
-if ARGV[8] ~= '' then redis.call('HSET', KEYS[5], ARGV[8], ARGV[9]) end
-if ARGV[10] ~= '' then redis.call('HSET', KEYS[5], 'input', ARGV[10]) end
-if ARGV[11] ~= '' then redis.call('HSET', KEYS[5], 'output', ARGV[11]) end
-if ARGV[8] ~= '' or ARGV[10] ~= '' or ARGV[11] ~= '' then redis.call('EXPIRE', KEYS[5], ARGV[2]) end
--- end RUN_DETAILS
--- live: every saved record to GET /api/events of every API process (no extra round trip; ARGV[12] is EngineKeys.eventsChannel)
-redis.call('PUBLISH', ARGV[12], '{"type":"run","run":' .. ARGV[1] .. '}')
-return 1`;
+local function saveSetup(i)
+  local s = { ttl = ARGV[i], channel = ARGV[i + 1], index = KEYS[tonumber(ARGV[i + 2])], last = KEYS[tonumber(ARGV[i + 3])],
+    lastOk = KEYS[tonumber(ARGV[i + 4])], lastIds = {}, lastOks = {} }
+  return s, i + 5
+end
+local function saveRun(s, i)
+  local key, json, id, job, flags = KEYS[tonumber(ARGV[i])], ARGV[i + 1], ARGV[i + 3], ARGV[1 + tonumber(ARGV[i + 4])], ARGV[i + 6]
+  local d = i + 7
+  local nextI = d
+  if flags ~= '' and string.find(flags, 'D', 1, true) then nextI = d + 5 end
+  if flags ~= '' and string.find(flags, 'N', 1, true) then
+    if not redis.call('SET', key, json, 'EX', s.ttl, 'NX') then return 0, nextI end
+  else
+    redis.call('SET', key, json, 'EX', s.ttl)
+  end
+  redis.call('ZADD', s.index, ARGV[i + 2], id)
+  s.lastIds[job] = id
+  if ARGV[i + 5] ~= '' then s.lastOks[job] = ARGV[i + 5] end
+  -- RUN_DETAILS: a superseded attempt's summary and the capped input/output, beside the record and expiring with it.
+  if nextI > d then
+    local details = KEYS[tonumber(ARGV[d])]
+    if ARGV[d + 1] ~= '' then redis.call('HSET', details, ARGV[d + 1], ARGV[d + 2]) end
+    if ARGV[d + 3] ~= '' then redis.call('HSET', details, 'input', ARGV[d + 3]) end
+    if ARGV[d + 4] ~= '' then redis.call('HSET', details, 'output', ARGV[d + 4]) end
+    redis.call('EXPIRE', details, s.ttl)
+  end
+  -- end RUN_DETAILS
+  redis.call('PUBLISH', s.channel, '{"type":"run","run":' .. json .. '}')
+  return 1, nextI
+end
+local function saveEnd(s)
+  hsetAll(s.last, s.lastIds)
+  hsetAll(s.lastOk, s.lastOks)
+end`;
 
-type SaveRunRedis = Redis & { tideflowSaveRun(...args: Array<string | number>): Promise<number> };
+/** One record saved on its own (RunHistory.save). */
+export const SAVE_RUN_SCRIPT = `${SCRIPT_ARGS_START_LUA}
+${SAVE_RUN_LUA}
+local s, i = saveSetup(argsStart)
+local saved = saveRun(s, i)
+saveEnd(s)
+return saved`;
+
+type SaveRunRedis = Redis & { tideflowSaveRun(args: Array<string | number>): Promise<number> };
 
 export interface RunHistoryOptions {
   /** Runs kept at most (newest). Default 10,000. */
@@ -91,7 +133,7 @@ export class RunHistory {
     this.eventsChannel = keys.eventsChannel;
     this.logs = new RunLogStore(redis, keys, Math.ceil(this.maxAgeMs / 1000), opts.maxLogLines);
     // EVALSHA after the first call (ioredis caches the script).
-    if (!('tideflowSaveRun' in redis)) redis.defineCommand('tideflowSaveRun', { numberOfKeys: 5, lua: SAVE_RUN_SCRIPT });
+    if (!('tideflowSaveRun' in redis)) redis.defineCommand('tideflowSaveRun', { lua: SAVE_RUN_SCRIPT });
   }
 
   private runKey(id: string): string {
@@ -104,23 +146,35 @@ export class RunHistory {
    * given, are stored beside it in the same command.
    */
   async save(run: RunRecord, opts: RunSaveOptions = {}): Promise<boolean> {
-    const call: ScriptCall = { keys: [], args: [] };
+    const call = new ScriptCall();
+    this.addSaveSetup(call);
     this.addSaveCall(call, run, opts);
-    // One scripted command instead of three: atomic, and per-run bookkeeping is
+    // One scripted command instead of several: atomic, and per-run bookkeeping is
     // most of what a no-op job costs beyond BullMQ itself (see bench/engine.bench.ts).
-    const saved = await (this.redis as SaveRunRedis).tideflowSaveRun(...call.keys, ...call.args);
+    const saved = await (this.redis as SaveRunRedis).tideflowSaveRun(call.commandArgs());
     if (saved !== 1) return false;
     await this.saved();
     return true;
   }
 
-  /** Appends the KEYS and ARGV of SAVE_RUN_SCRIPT for a record to `call`'s (empty, or another script's share first). */
+  /** Adds saveSetup's arguments (SAVE_RUN_LUA) to `call`: once per call, before its records. */
+  addSaveSetup(call: ScriptCall): void {
+    call.args.push(this.ttlSeconds, this.eventsChannel, call.key(this.indexKey), call.key(this.lastKey), call.key(this.lastSuccessKey));
+  }
+
+  /**
+   * Adds saveRun's arguments (SAVE_RUN_LUA) for a record to `call`.
+   * Only an attempt that another will follow (retrying) keeps a summary of its own in the details: the record itself
+   * describes its latest attempt (runAttempts reads it from there), so a run that ends in its first attempt writes no details.
+   */
   addSaveCall(call: ScriptCall, run: RunRecord, opts: RunSaveOptions = {}): void {
-    const attempt = opts.onlyIfNew ? undefined : attemptSummary(run);
-    call.keys.push(this.runKey(run.id), this.indexKey, this.lastKey, this.lastSuccessKey, this.keys.runDetails(run.id));
-    call.args.push(JSON.stringify(run), this.ttlSeconds, run.queuedAt, run.id, jobKey(run.workflow, run.job),
-      run.status === 'succeeded' ? (run.finishedAt ?? Date.now()) : '', opts.onlyIfNew ? 'NX' : '',
-      attempt?.field ?? '', attempt?.json ?? '', storedIoValue(opts.io?.input) ?? '', storedIoValue(opts.io?.output) ?? '', this.eventsChannel);
+    const attempt = !opts.onlyIfNew && run.status === 'retrying' ? attemptSummary(run) : undefined;
+    const input = storedIoValue(opts.io?.input) ?? '';
+    const output = storedIoValue(opts.io?.output) ?? '';
+    const details = attempt !== undefined || input !== '' || output !== '';
+    call.args.push(call.ownKey(this.runKey(run.id)), JSON.stringify(run), run.queuedAt, run.id, call.intern(jobKey(run.workflow, run.job)),
+      run.status === 'succeeded' ? (run.finishedAt ?? Date.now()) : '', `${opts.onlyIfNew ? 'N' : ''}${details ? 'D' : ''}`);
+    if (details) call.args.push(call.ownKey(this.keys.runDetails(run.id)), attempt?.field ?? '', attempt?.json ?? '', input, output);
   }
 
   /** Bookkeeping after a record was written (by save or a script made with addSaveCall): the bounds are applied every so often. */

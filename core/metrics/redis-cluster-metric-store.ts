@@ -1,37 +1,90 @@
 import type { Redis } from 'ioredis';
 import type { EngineKeys } from '../redis/engine-keys.js';
-import type { ScriptCall } from '../redis/script-call.js';
+import { SCRIPT_ARGS_START_LUA, ScriptCall } from '../redis/script-call.js';
 import { labelSetKey, type ClusterMetricStore, type EventIncrements, type RunEventId, type SampleIncrement, type StoredSample } from './cluster-metric-store.js';
 
 /**
- * Records run events' increments, each event once: marks the event in the
- * run's marker hash (HSETNX) and, only if it was not there, adds its
- * increments (HINCRBYFLOAT), all in one atomic command.
- * KEYS[1]: the run's marker hash; KEYS[2..]: the sample hashes.
- * ARGV[1]: marker TTL (s); then per event: its marker field
- * (`<attempt>:<event>`), its number of increments n, then n times: index in
- * KEYS, field (label set), amount.
- * Returns how many of the events were recorded now (the others were before).
- * Reused, KEYS and ARGV rebound, by scripts that write more with it (RunLedger).
+ * Lua that records run events' increments, each event once: marks the
+ * event in the run's marker hash (HSETNX) and, only if it was not there,
+ * adds its increments, as functions that scripts recording for one run, a
+ * batch, or more with them call (RunLedger). Arguments come in ARGV (see
+ * ScriptCall), read from position `i`; each function returns the next position.
+ *
+ * - `recordSetup(i)`: once per call: the markers' TTL (s).
+ * - `recordEvents(r, i, apply)`: per run: KEYS index of the run's marker
+ *   hash (0 when it has no events), the number of events, then per event:
+ *   its marker field (`<attempt>:<event>`, interned), its plan (interned: a
+ *   space-separated triple per increment: KEYS index of the sample hash,
+ *   interned field (label set), amount or `*`), then the amount of each `*`
+ *   in order. Runs of one job share their plans: a run sends only what
+ *   varies (a duration). With `apply` false the arguments are only read
+ *   past. Returns how many of the events were recorded now (the others were before).
+ * - `recordEnd(r)`: once at the end: the amounts recorded, summed per (hash,
+ *   field), one HINCRBYFLOAT each: a batch of runs of one job costs a
+ *   handful of increments, not five per run.
  */
-export const RECORD_EVENTS_SCRIPT = `
-local recorded = 0
-local i = 2
-while i <= #ARGV do
-  local first = i + 2
-  local after = first + 3 * tonumber(ARGV[i + 1])
-  if redis.call('HSETNX', KEYS[1], ARGV[i], '1') == 1 then
-    recorded = recorded + 1
-    for j = first, after - 1, 3 do
-      redis.call('HINCRBYFLOAT', KEYS[tonumber(ARGV[j])], ARGV[j + 1], ARGV[j + 2])
+export const RECORD_EVENTS_LUA = `
+local function recordSetup(i)
+  return { ttl = ARGV[i], sums = {}, plans = {} }, i + 1
+end
+local function recordPlan(r, index)
+  local plan = r.plans[index]
+  if plan then return plan end
+  plan = { vars = 0 }
+  for k, f, amount in string.gmatch(ARGV[1 + index], '(%d+) (%d+) (%S+)') do
+    if amount == '*' then
+      plan.vars = plan.vars + 1
+      amount = nil
+    end
+    plan[#plan + 1] = { KEYS[tonumber(k)], ARGV[1 + tonumber(f)], amount }
+  end
+  r.plans[index] = plan
+  return plan
+end
+local function recordEvents(r, i, apply)
+  local marker, events = tonumber(ARGV[i]), tonumber(ARGV[i + 1])
+  i = i + 2
+  local recorded = 0
+  for _ = 1, events do
+    local plan = recordPlan(r, tonumber(ARGV[i + 1]))
+    local v = i + 2
+    if apply and redis.call('HSETNX', KEYS[marker], ARGV[1 + tonumber(ARGV[i])], '1') == 1 then
+      recorded = recorded + 1
+      for _, inc in ipairs(plan) do
+        local amount = inc[3]
+        if not amount then
+          amount = ARGV[v]
+          v = v + 1
+        end
+        local fields = r.sums[inc[1]] or {}
+        r.sums[inc[1]] = fields
+        local sum = fields[inc[2]]
+        if sum then fields[inc[2]] = { sum[1] + tonumber(amount) } else fields[inc[2]] = { tonumber(amount), amount } end
+      end
+    end
+    i = i + 2 + plan.vars
+  end
+  if recorded > 0 then redis.call('EXPIRE', KEYS[marker], r.ttl) end
+  return recorded, i
+end
+local function recordEnd(r)
+  for key, fields in pairs(r.sums) do
+    for field, sum in pairs(fields) do
+      -- One amount goes as it came; a sum in full precision (17 digits round-trip a double).
+      redis.call('HINCRBYFLOAT', key, field, sum[2] or string.format('%.17g', sum[1]))
     end
   end
-  i = after
-end
-if recorded > 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+end`;
+
+/** One run's events recorded on their own (RedisClusterMetricStore.record). */
+export const RECORD_EVENTS_SCRIPT = `${SCRIPT_ARGS_START_LUA}
+${RECORD_EVENTS_LUA}
+local r, i = recordSetup(argsStart)
+local recorded = recordEvents(r, i, true)
+recordEnd(r)
 return recorded`;
 
-type RecordRedis = Redis & { tideflowRecordMetricEvents(numKeys: number, ...args: Array<string | number>): Promise<number> };
+type RecordRedis = Redis & { tideflowRecordMetricEvents(args: Array<string | number>): Promise<number> };
 
 /** The label set of a hash field written by labelSetKey; undefined for anything else. */
 function parseLabelSetKey(field: string): Record<string, string> | undefined {
@@ -74,35 +127,41 @@ export class RedisClusterMetricStore implements ClusterMetricStore {
   }
 
   async record(event: RunEventId, increments: readonly SampleIncrement[]): Promise<boolean> {
-    const call: ScriptCall = { keys: [], args: [] };
+    const call = new ScriptCall();
+    this.addRecordSetup(call);
     this.addRecordCall(call, event.runId, [{ event, increments }]);
-    return (await (this.redis as RecordRedis).tideflowRecordMetricEvents(call.keys.length, ...call.keys, ...call.args)) === 1;
+    return (await (this.redis as RecordRedis).tideflowRecordMetricEvents(call.commandArgs())) === 1;
+  }
+
+  /** Adds recordSetup's arguments (RECORD_EVENTS_LUA) to `call`: once per call, before its runs. */
+  addRecordSetup(call: ScriptCall): void {
+    call.args.push(this.markerTtlSeconds);
   }
 
   /**
-   * Appends the KEYS and ARGV of RECORD_EVENTS_SCRIPT for events of one run
-   * to `call`'s (empty, or another script's share first). Throws, adding
-   * nothing, on an amount that is not a finite number.
+   * Adds recordEvents' arguments (RECORD_EVENTS_LUA) for events of one run
+   * to `call` (no events: the run counts nothing). Throws, adding nothing,
+   * on an amount that is not a finite number or an event of another run.
    */
   addRecordCall(call: ScriptCall, runId: string, events: readonly EventIncrements[]): void {
-    const { keys, args } = call;
-    const [firstKey, firstArg] = [keys.length, args.length];
-    keys.push(this.keys.metricsRecorded(runId));
-    args.push(this.markerTtlSeconds);
     for (const { event, increments } of events) {
-      args.push(`${event.attempt}:${event.event}`, increments.length);
+      if (event.runId !== runId) throw new Error(`metrics: event of run ${event.runId} recorded with run ${runId}`);
+      for (const { sample, by } of increments) if (!Number.isFinite(by)) throw new Error(`metrics: ${sample} cannot be increased by ${by}`);
+    }
+    const { args } = call;
+    if (!events.length) {
+      args.push(0, 0);
+      return;
+    }
+    args.push(call.ownKey(this.keys.metricsRecorded(runId)), events.length);
+    for (const { event, increments } of events) {
+      let plan = '';
+      const at = args.push(call.intern(`${event.attempt}:${event.event}`), 0);
       for (const { sample, labels, by } of increments) {
-        if (event.runId !== runId || !Number.isFinite(by)) {
-          keys.length = firstKey;
-          args.length = firstArg;
-          throw new Error(event.runId !== runId ? `metrics: event of run ${event.runId} recorded with run ${runId}` : `metrics: ${sample} cannot be increased by ${by}`);
-        }
-        const key = this.sampleKey(sample);
-        // Index in this script's KEYS (1 is the marker).
-        let index = keys.indexOf(key, firstKey + 1);
-        if (index < 0) index = keys.push(key) - 1;
-        args.push(index - firstKey + 1, labelSetKey(labels), by);
+        plan += `${call.key(this.sampleKey(sample))} ${call.intern(labelSetKey(labels))} ${by === 1 ? '1' : '*'} `;
+        if (by !== 1) args.push(by);
       }
+      args[at - 1] = call.intern(plan);
     }
   }
 

@@ -137,6 +137,8 @@ function statusIncrements(job: JobIncrements, status: string): StatusIncrements 
   return out;
 }
 
+const RUN_DURATION_SUM = `${RUN_DURATION.name}_sum`;
+
 function binIncrement(s: StatusIncrements, bound: number): SampleIncrement {
   let out = s.bins.get(bound);
   if (!out) s.bins.set(bound, (out = Object.freeze({ sample: binSample(RUN_DURATION.name), labels: Object.freeze({ ...s.labels, le: bucketLabel(bound) }), by: 1 })));
@@ -159,7 +161,7 @@ export function engineRunIncrements(e: RunEvent): SampleIncrement[] {
   if (secs !== undefined && secs >= 0) {
     const bound = bucketBound(RUN_DURATION, secs);
     if (bound !== undefined) out.push(binIncrement(s, bound));
-    out.push({ sample: `${RUN_DURATION.name}_sum`, labels: s.labels, by: secs }, s.count);
+    out.push({ sample: RUN_DURATION_SUM, labels: s.labels, by: secs }, s.count);
   }
   return out;
 }

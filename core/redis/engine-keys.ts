@@ -16,7 +16,10 @@ export class EngineKeys {
 
   /** `<prefix>:<part>:<part>...` */
   toKey(...parts: string[]): string {
-    return [this.prefix, ...parts].join(':');
+    // Built by hand, not by join: a run's own keys are built on every write.
+    let key = this.prefix;
+    for (const part of parts) key += `:${part}`;
+    return key;
   }
 
   /** Hash: workflow name -> published catalog entry (JSON). */

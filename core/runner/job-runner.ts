@@ -274,7 +274,7 @@ export class JobRunner extends EventEmitter implements RunEventSource {
     const data = job.data;
     const attempt = job.attemptsMade + 1;
     // Only a run taken over from a dead worker reads its previous record (an await a plain run does without).
-    const interrupted = job.stalledCounter ? await this.interruptedAttempts(job, runId, attempt) : [];
+    const interrupted = job.stalledCounter ? await this.interruptedAttempts(job, runId, attempt) : undefined;
     const run: RunRecord = {
       queuedAt: job.timestamp,
       id: runId,
@@ -290,8 +290,8 @@ export class JobRunner extends EventEmitter implements RunEventSource {
       finishedAt: undefined,
       durationMs: undefined,
       error: undefined,
-      ...(interrupted.length ? { interrupted } : {}),
     };
+    if (interrupted?.length) run.interrupted = interrupted;
     // The "running" record, with the start counted, is written only if the
     // run is still going after a moment: a short run gets one write (its
     // final state, its start and finish counted with it), not two; Redis
@@ -351,7 +351,9 @@ export class JobRunner extends EventEmitter implements RunEventSource {
       const succeeded: RunEvent = { type: 'succeeded', run: done, output };
       if (logsWritten) await logsWritten;
       // Counted with the final record (the start too, if the running record did not count it): a run the history shows finished is in the counters.
-      this.finish(ledger.write(done, [started, succeeded], { io: { ...io, output }, from: { manifest: registered.manifest, plugin: registered.instance() } }), succeeded);
+      // A plugin that returned nothing (undefined or null) has no output to keep: no write for it.
+      this.finish(ledger.write(done, [started, succeeded], { io: { ...io, output: output ?? undefined }, from: { manifest: registered.manifest, plugin: registered.instance() } }), succeeded);
+      await ledger.sent();
       return output ?? null;
     } catch (err) {
       const message = errorMessage(err);
@@ -372,6 +374,7 @@ export class JobRunner extends EventEmitter implements RunEventSource {
       if (final && !cancelled && data.trigger !== 'failure') await this.enqueueFailureHandlers(workflow, def, failed, data.input);
       await logsWritten;
       this.finish(ledger.write(failed, [started, failedEvent], { io }), failedEvent);
+      await ledger.sent();
       if (cancelled || isNonRetryable(err)) throw new UnrecoverableError(message);
       throw err;
     } finally {
@@ -384,11 +387,12 @@ export class JobRunner extends EventEmitter implements RunEventSource {
   }
 
   /**
-   * The final write of an attempt is not awaited: it goes on the worker's
-   * connection, so Redis runs it before BullMQ's completion of the job,
-   * which the processor's return sends on that connection next (one
-   * connection runs its commands in order). A run costs BullMQ's round
-   * trip, not one more before it. Its event is emitted once written.
+   * The final write of an attempt is not awaited, only its leaving (the
+   * ledger's `sent`): it goes on the worker's connection, so Redis runs it
+   * before BullMQ's completion of the job, which the processor's return
+   * sends on that connection next (one connection runs its commands in
+   * order). A run costs BullMQ's round trip, not one more before it. Its
+   * event is emitted once written.
    */
   private finish(written: Promise<void>, e: RunEvent): void {
     written.then(

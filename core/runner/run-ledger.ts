@@ -1,51 +1,70 @@
 import type { Writable } from 'node:stream';
 import type { Redis } from 'ioredis';
 import type { RunEvent } from '../control/engine-events.js';
-import { SAVE_RUN_SCRIPT, type RunHistory, type RunIoToSave } from '../history/run-history.js';
+import { SAVE_RUN_LUA, type RunHistory, type RunIoToSave } from '../history/run-history.js';
 import type { RunRecord } from '../history/run-record.js';
 import type { Logger } from '../logging/logger.js';
 import type { EventIncrements } from '../metrics/cluster-metric-store.js';
-import { RECORD_EVENTS_SCRIPT, type RedisClusterMetricStore } from '../metrics/redis-cluster-metric-store.js';
-import type { ScriptCall } from '../redis/script-call.js';
+import { RECORD_EVENTS_LUA, type RedisClusterMetricStore } from '../metrics/redis-cluster-metric-store.js';
+import { SCRIPT_ARGS_START_LUA, ScriptCall } from '../redis/script-call.js';
 import type { CountingPlugin, RunMetricsRecorder } from '../metrics/run-metrics.js';
 import { errorMessage } from '../util/error-message.js';
 
 /**
- * The history's save and the metrics' record in one atomic command: each
- * script's own text, its KEYS and ARGV rebound to its share of the call's.
- * ARGV[1], ARGV[2]: how many KEYS and ARGV the save takes (first); the
- * rest are the record's. Returns the save's result.
+ * The records of a batch of runs with the events each counts, in one atomic
+ * command: per run the history's save (saveRun) and, if it saved, the
+ * metrics' record (recordEvents); the last-run hashes and the counter sums
+ * are written once at the end. ARGV (after ScriptCall's interned strings):
+ * n runs, the save's and the record's setup, then per run its save's and
+ * its record's arguments. Returns each run's save result.
  */
-const WRITE_RUN_SCRIPT = `
-local function recordEvents(KEYS, ARGV)
-${RECORD_EVENTS_SCRIPT}
+const WRITE_RUNS_SCRIPT = `${SCRIPT_ARGS_START_LUA}
+${SAVE_RUN_LUA}
+${RECORD_EVENTS_LUA}
+local n = tonumber(ARGV[argsStart])
+local s, i = saveSetup(argsStart + 1)
+local r
+r, i = recordSetup(i)
+local saved = {}
+for run = 1, n do
+  saved[run], i = saveRun(s, i)
+  local _
+  _, i = recordEvents(r, i, saved[run] == 1)
 end
-local function saveRun(KEYS, ARGV)
-${SAVE_RUN_SCRIPT}
-end
-local nk, na = tonumber(ARGV[1]), tonumber(ARGV[2])
-local sk, sa, rk, ra = {}, {}, {}, {}
-for i = 1, #KEYS do
-  if i <= nk then sk[i] = KEYS[i] else rk[i - nk] = KEYS[i] end
-end
-for i = 3, #ARGV do
-  if i - 2 <= na then sa[i - 2] = ARGV[i] else ra[i - 2 - na] = ARGV[i] end
-end
-if #rk > 0 then recordEvents(rk, ra) end
-return saveRun(sk, sa)`;
+saveEnd(s)
+recordEnd(r)
+return saved`;
 
-type WriteRunRedis = Redis & { tideflowWriteRun(numKeys: number, ...args: Array<string | number>): Promise<number> };
+type WriteRunsRedis = Redis & { tideflowWriteRuns(args: Array<string | number>): Promise<number[]> };
+
+/** The writes of one tick: one script call, and who waits for each run in it. */
+interface Batch {
+  call: ScriptCall;
+  /** Where the number of runs goes (known at the end). */
+  countAt: number;
+  waiting: Array<{ resolve(): void; reject(err: unknown): void }>;
+}
 
 /**
  * What the runner writes about an attempt: its run record and the run
- * events it counts in the cluster-wide metrics, in one command (one round
- * trip, all or nothing), so a run the history shows in a state has that
- * state's events counted. Each event still counts once per (run, attempt,
- * event), whoever writes it and however often: a finished attempt's write
- * carries its "started" too, counted then if the run was too short to get
- * a write of its own while it ran.
+ * events it counts in the cluster-wide metrics, in one command (all or
+ * nothing), so a run the history shows in a state has that state's events
+ * counted. Each event still counts once per (run, attempt, event), whoever
+ * writes it and however often: a finished attempt's write carries its
+ * "started" too, counted then if the run was too short to get a write of
+ * its own while it ran.
+ *
+ * Writes made in one tick leave together, as one command (group commit): a
+ * worker finishes its runs in bursts (one reply from Redis starts many), and
+ * a command per run cost more than the run's own data (node's and Redis's CPU
+ * per command, see bench/engine.bench.ts). A runner awaits `sent()` before it
+ * returns a run to BullMQ, so the write is on the connection before BullMQ's
+ * completion of the job, which Redis then runs after it (one connection runs
+ * its commands in order): a run BullMQ calls completed has its record.
  */
 export class RunLedger {
+  private batch?: Batch;
+  private sending: Promise<void> = Promise.resolve();
   private holding = false;
 
   constructor(
@@ -55,65 +74,110 @@ export class RunLedger {
     private readonly metrics: RunMetricsRecorder,
     private readonly log: Logger,
   ) {
-    // EVALSHA after the first call (ioredis caches the script).
-    if (!('tideflowWriteRun' in redis)) redis.defineCommand('tideflowWriteRun', { lua: WRITE_RUN_SCRIPT });
+    // EVALSHA after the first call (ioredis caches the script, and sends it again after a restart emptied Redis's cache).
+    if (!('tideflowWriteRuns' in redis)) redis.defineCommand('tideflowWriteRuns', { lua: WRITE_RUNS_SCRIPT });
   }
 
   /**
-   * Holds the connection's socket writes until the current tick's promise
-   * jobs are done: the write and BullMQ's completion of the job that comes
-   * right after it (and those of every other run that ends in this tick)
-   * leave in one socket write, not one system call each.
+   * Saves the record (with `io` beside it) and counts the events (all of
+   * this run; `from` counts the plugin's part of a success). Resolves once
+   * written; the command leaves at the end of this tick (see `sent`).
+   */
+  write(run: RunRecord, events: readonly RunEvent[], opts: { io?: RunIoToSave; from?: CountingPlugin } = {}): Promise<void> {
+    const counted: EventIncrements[] = [];
+    try {
+      for (const e of events) counted.push(this.metrics.eventIncrements(e, opts.from));
+    } catch (err) {
+      // As RunMetricsRecorder.record: a count that cannot be made never stops the record.
+      this.log.warn({ err: errorMessage(err), run: run.id }, 'metrics: could not record a run event');
+      counted.length = 0;
+    }
+    return this.queue(run, counted, opts.io);
+  }
+
+  /** Saves a record that no attempt made (a skipped fire, a run's first wait) with what it counts. */
+  writeCounted(run: RunRecord, counted: EventIncrements): Promise<void> {
+    return this.queue(run, [counted]);
+  }
+
+  /**
+   * Resolves once every write made so far is on the connection (not yet
+   * answered): a command sent after that runs after them in Redis.
+   */
+  sent(): Promise<void> {
+    return this.sending;
+  }
+
+  private queue(run: RunRecord, counted: EventIncrements[], io?: RunIoToSave): Promise<void> {
+    const batch = this.batch ?? this.startBatch();
+    const { call } = batch;
+    this.history.addSaveCall(call, run, { io });
+    try {
+      this.store.addRecordCall(call, run.id, counted);
+    } catch (err) {
+      this.log.warn({ err: errorMessage(err), run: run.id }, 'metrics: could not record a run event');
+      this.store.addRecordCall(call, run.id, []);
+    }
+    return new Promise<void>((resolve, reject) => batch.waiting.push({ resolve, reject }));
+  }
+
+  /** A new batch, sent at the end of this tick: every write made until then goes in it. */
+  private startBatch(): Batch {
+    const call = new ScriptCall();
+    const countAt = call.args.push(0) - 1;
+    this.history.addSaveSetup(call);
+    this.store.addRecordSetup(call);
+    const batch: Batch = (this.batch = { call, countAt, waiting: [] });
+    this.sending = new Promise<void>((sentNow) =>
+      process.nextTick(() => {
+        this.batch = undefined;
+        this.send(batch);
+        sentNow();
+      }),
+    );
+    return batch;
+  }
+
+  /** Sends a batch as one command; each write's promise settles with the answer. */
+  private send(batch: Batch): void {
+    const { call, waiting } = batch;
+    call.args[batch.countAt] = waiting.length;
+    this.holdWritesForThisTick();
+    let answer: Promise<number[]>;
+    try {
+      answer = (this.redis as WriteRunsRedis).tideflowWriteRuns(call.commandArgs());
+    } catch (err) {
+      answer = Promise.reject(err);
+    }
+    answer.then(
+      (saved) => {
+        waiting.forEach((w, i) => {
+          w.resolve();
+          // Written: the history's bounds are applied every so often (not this write's failure if that fails).
+          if (saved[i] === 1) this.history.saved().catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'history: could not apply its bounds'));
+        });
+      },
+      (err: unknown) => {
+        for (const w of waiting) w.reject(err);
+      },
+    );
+  }
+
+  /**
+   * Holds the connection's socket writes until this turn of the event loop
+   * is done: the batch and BullMQ's completions of its jobs, which the
+   * runners send once it is on its way, leave in one socket write, not one
+   * system call each.
    */
   private holdWritesForThisTick(): void {
     const stream = (this.redis as unknown as { stream?: Writable }).stream;
     if (this.holding || this.redis.status !== 'ready' || !stream?.writable) return;
     this.holding = true;
     stream.cork();
-    process.nextTick(() => {
+    // Not process.nextTick: the completions are sent from the promise jobs that run after this tick's callbacks.
+    setImmediate(() => {
       this.holding = false;
       stream.uncork();
     });
-  }
-
-  /**
-   * Saves the record (with `io` beside it) and counts the events (all of
-   * this run; `from` counts the plugin's part of a success).
-   */
-  async write(run: RunRecord, events: readonly RunEvent[], opts: { io?: RunIoToSave; from?: CountingPlugin } = {}): Promise<void> {
-    const { from } = opts;
-    const call = this.saveCall(run, opts.io);
-    try {
-      const counted: EventIncrements[] = [];
-      for (const e of events) counted.push(this.metrics.eventIncrements(e, from));
-      this.store.addRecordCall(call, run.id, counted);
-    } catch (err) {
-      // As RunMetricsRecorder.record: a count that cannot be made never stops the record.
-      this.log.warn({ err: errorMessage(err), run: run.id }, 'metrics: could not record a run event');
-    }
-    await this.send(call);
-  }
-
-  /** Saves a record that no attempt made (a skipped fire, a run's first wait) with what it counts. */
-  async writeCounted(run: RunRecord, counted: EventIncrements): Promise<void> {
-    const call = this.saveCall(run);
-    this.store.addRecordCall(call, run.id, [counted]);
-    await this.send(call);
-  }
-
-  /** The script call with the record's save in it; ARGV[1], ARGV[2] say how many keys and arguments are the save's. */
-  private saveCall(run: RunRecord, io?: RunIoToSave): ScriptCall {
-    const call: ScriptCall = { keys: [], args: [0, 0] };
-    this.history.addSaveCall(call, run, { io });
-    call.args[0] = call.keys.length;
-    call.args[1] = call.args.length - 2;
-    return call;
-  }
-
-  private async send(call: ScriptCall): Promise<void> {
-    this.holdWritesForThisTick();
-    if ((await (this.redis as WriteRunRedis).tideflowWriteRun(call.keys.length, ...call.keys, ...call.args)) !== 1) return;
-    // Written: the history's bounds are applied every so often (not this write's failure if that fails).
-    await this.history.saved().catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'history: could not apply its bounds'));
   }
 }

@@ -193,7 +193,7 @@ describe('run history trim', () => {
     const base: RunRecord = { id: 'w.j.1', workflow: 'w', job: 'j', plugin: 'p', trigger: 'manual', status: 'succeeded', attempts: 1, queuedAt: Date.now() - 10, startedAt: Date.now() - 9, finishedAt: Date.now() - 8, durationMs: 1 };
     await history.save(base, { io: { input: 1, output: 2 } });
     await history.logs.append('w.j.1', ['{"t":1,"level":"info","attempt":1,"msg":"x"}']);
-    await history.save({ ...base, id: 'w.j.2', queuedAt: Date.now() });
+    await history.save({ ...base, id: 'w.j.2', queuedAt: Date.now() }, { io: { input: 3 } });
     expect(await redis.exists(k.run('w.j.1'), k.runDetails('w.j.1'), k.runLog('w.j.1'), k.runLogCount('w.j.1'))).toBe(4);
     await history.trim();
     expect(await redis.exists(k.run('w.j.1'), k.runDetails('w.j.1'), k.runLog('w.j.1'), k.runLogCount('w.j.1'))).toBe(0);

@@ -29,16 +29,26 @@ describe('run details', () => {
       'attempt:1': JSON.stringify({ attempt: 1, status: 'retrying', startedAt: 10, finishedAt: 20, error: 'boom' }),
       'attempt:x': 'not json',
     };
-    const run: RunRecord = { ...base, status: 'succeeded', attempts: 2, interrupted: [{ attempt: 2, startedAt: 30, detectedAt: 45, reason: 'its worker died' }] };
+    const run: RunRecord = { ...base, status: 'succeeded', attempts: 2, startedAt: 50, finishedAt: 60, interrupted: [{ attempt: 2, startedAt: 30, detectedAt: 45, reason: 'its worker died' }] };
     expect(runAttempts(run, summaries).map((a) => [a.attempt, a.status, a.startedAt])).toEqual([
       [1, 'retrying', 10],
       [2, 'interrupted', 30],
       [2, 'succeeded', 50],
     ]);
-    // A lost attempt whose own summary still says running (no later summary of that number yet) is shown once, interrupted.
+    // A lost attempt whose own summary still says running is shown once, interrupted, before the attempt that took it over.
     const lost = { 'attempt:1': JSON.stringify({ attempt: 1, status: 'running', startedAt: 30 }) };
-    expect(runAttempts({ ...run, attempts: 1, status: 'running', interrupted: [{ attempt: 1, startedAt: 30, detectedAt: 45, reason: 'lost' }] }, lost).map((a) => [a.attempt, a.status])).toEqual([
-      [1, 'interrupted'],
+    const takenOver: RunRecord = { ...base, attempts: 1, status: 'running', startedAt: 50, finishedAt: undefined, interrupted: [{ attempt: 1, startedAt: 30, detectedAt: 45, reason: 'lost' }] };
+    expect(runAttempts(takenOver, lost).map((a) => [a.attempt, a.status, a.startedAt])).toEqual([
+      [1, 'interrupted', 30],
+      [1, 'running', 50],
     ]);
+  });
+
+  it('reads the latest attempt from the record itself: a run that ended in its first attempt stores no summary', () => {
+    const done: RunRecord = { ...base, status: 'succeeded', finishedAt: 25, durationMs: 15 };
+    expect(runAttempts(done, {})).toEqual([{ attempt: 1, status: 'succeeded', startedAt: 10, finishedAt: 25, durationMs: 15, host: 'a' }]);
+    // The record is newer than a summary of the same attempt (one written while it ran, by an older version).
+    expect(runAttempts(done, { 'attempt:1': JSON.stringify({ attempt: 1, status: 'running', startedAt: 10 }) }).map((a) => a.status)).toEqual(['succeeded']);
+    expect(runAttempts({ ...base, status: 'queued', attempts: 0, startedAt: undefined }, {})).toEqual([]);
   });
 });

@@ -1,0 +1,130 @@
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { RunEvent } from '../../core/control/engine-events.js';
+import { RunHistory } from '../../core/history/run-history.js';
+import type { RunRecord } from '../../core/history/run-record.js';
+import { silentLogger } from '../../core/logging/logger.js';
+import { RedisClusterMetricStore } from '../../core/metrics/redis-cluster-metric-store.js';
+import { RUNS_FINISHED, RUNS_STARTED, RUN_DURATION, RunMetricsRecorder, binSample } from '../../core/metrics/run-metrics.js';
+import { EngineKeys } from '../../core/redis/engine-keys.js';
+import { RunLedger } from '../../core/runner/run-ledger.js';
+import { deletePrefix, testRedis, uniquePrefix } from '../support/redis.js';
+
+/**
+ * The runner's writes in a real Redis: the writes of one tick leave as one
+ * command (group commit), each run's record and counts as they were when
+ * every run had a command of its own.
+ */
+const redis = testRedis();
+let prefix: string;
+let keys: EngineKeys;
+let conn: Redis;
+
+beforeEach(() => {
+  prefix = uniquePrefix('ledger');
+  keys = new EngineKeys(prefix);
+  conn = testRedis();
+});
+afterEach(async () => {
+  conn.disconnect();
+  await deletePrefix(redis, prefix);
+});
+afterAll(async () => {
+  await redis.quit();
+});
+
+function ledgerOn(connection: Redis) {
+  const history = new RunHistory(connection, keys);
+  const store = new RedisClusterMetricStore(connection, keys);
+  const ledger = new RunLedger(connection, history, store, new RunMetricsRecorder(store, silentLogger()), silentLogger());
+  return { history, store, ledger };
+}
+
+function succeeded(id: string, durationMs: number, extra: Partial<RunRecord> = {}): RunRecord {
+  const startedAt = 1_000_000;
+  return { id, workflow: 'wf', job: 'j', plugin: 'noop', trigger: 'manual', status: 'succeeded', attempts: 1, queuedAt: 999_000, startedAt, finishedAt: startedAt + durationMs, durationMs, ...extra };
+}
+
+function finish(run: RunRecord): RunEvent[] {
+  return [{ type: 'started', run: { ...run, status: 'running' } }, { type: 'succeeded', run, output: undefined }];
+}
+
+async function scriptCalls(): Promise<number> {
+  const stats = await redis.info('commandstats');
+  return [...stats.matchAll(/cmdstat_(?:evalsha|eval):calls=(\d+)/g)].reduce((n, m) => n + Number(m[1]), 0);
+}
+
+const sumOf = (samples: Array<{ value: number }>) => samples.reduce((s, x) => s + x.value, 0);
+
+describe('RunLedger', () => {
+  it('writes the runs of one tick in one command: records, index, last run, counters summed', async () => {
+    const { history, store, ledger } = ledgerOn(conn);
+    // Load the script first so the count below is of this batch only.
+    await ledger.write(succeeded('wf.j.0', 1), finish(succeeded('wf.j.0', 1)));
+    const before = await scriptCalls();
+    const runs = [succeeded('wf.j.1', 2), succeeded('wf.j.2', 30), succeeded('wf.j.3', 400, { queuedAt: 999_500 })];
+    await Promise.all(runs.map((r) => ledger.write(r, finish(r))));
+    // One script call for the three (another client's commands can only add to the count).
+    expect((await scriptCalls()) - before).toBeLessThanOrEqual(1);
+
+    for (const r of runs) expect(await history.get(r.id)).toEqual(r);
+    expect(await redis.zrange(keys.runs, '0', '-1')).toEqual(['wf.j.0', 'wf.j.1', 'wf.j.2', 'wf.j.3']);
+    // The last run per job is the batch's last; its finish time is last-success's.
+    expect(await redis.hget(keys.lastRun, 'wf/j')).toBe('wf.j.3');
+    expect(await redis.hget(keys.lastSuccess, 'wf/j')).toBe(String(runs[2]!.finishedAt));
+    // The counters: four runs started and succeeded, their durations summed exactly, each in its own bucket.
+    expect(sumOf(await store.read(RUNS_STARTED.name))).toBe(4);
+    expect(await store.read(RUNS_FINISHED.name)).toEqual([{ labels: { workflow: 'wf', tideflow_job: 'j', status: 'succeeded' }, value: 4 }]);
+    expect(sumOf(await store.read(`${RUN_DURATION.name}_sum`))).toBeCloseTo(0.433, 12);
+    expect(sumOf(await store.read(`${RUN_DURATION.name}_count`))).toBe(4);
+    expect(sumOf(await store.read(binSample(RUN_DURATION.name)))).toBe(4);
+    // A run that ended in its first attempt with nothing to keep beside it writes no details.
+    expect(await redis.exists(keys.runDetails('wf.j.1'))).toBe(0);
+  });
+
+  it('counts an event once when the same write comes twice, in one batch or in two', async () => {
+    const { store, ledger } = ledgerOn(conn);
+    const r = succeeded('wf.j.1', 5);
+    await Promise.all([ledger.write(r, finish(r)), ledger.write(r, finish(r))]);
+    await ledger.write(r, finish(r));
+    // Another process's ledger, on its own connection.
+    const other = testRedis();
+    await ledgerOn(other).ledger.write(r, finish(r));
+    other.disconnect();
+    expect(sumOf(await store.read(RUNS_STARTED.name))).toBe(1);
+    expect(sumOf(await store.read(RUNS_FINISHED.name))).toBe(1);
+    expect(sumOf(await store.read(`${RUN_DURATION.name}_sum`))).toBeCloseTo(0.005, 12);
+  });
+
+  it('puts the batch on the connection before sent() resolves: a command sent after it sees the records', async () => {
+    const { ledger } = ledgerOn(conn);
+    const r = succeeded('wf.j.1', 1);
+    let written = false;
+    void ledger.write(r, finish(r)).then(() => (written = true));
+    await ledger.sent();
+    // Not answered yet, but on the connection: what this connection sends next runs after it in Redis.
+    expect(written).toBe(false);
+    expect(await conn.get(keys.run('wf.j.1'))).toBe(JSON.stringify(r));
+  });
+
+  it('keeps a retried attempt\'s summary and input/output beside the record', async () => {
+    const { history, store, ledger } = ledgerOn(conn);
+    const first: RunRecord = { ...succeeded('wf.j.1', 3), status: 'retrying', error: 'boom' };
+    const second = succeeded('wf.j.1', 4, { attempts: 2, startedAt: 2_000_000, finishedAt: 2_000_004 });
+    await ledger.write(first, [{ type: 'started', run: first }, { type: 'failed', run: first, willRetry: true, error: 'boom' }], { io: { input: { a: 1 } } });
+    await Promise.all([
+      ledger.write(second, [{ type: 'started', run: second }, { type: 'succeeded', run: second, output: { ok: true } }], { io: { output: { ok: true } } }),
+      ledger.write(succeeded('wf.j.2', 1), finish(succeeded('wf.j.2', 1))),
+    ]);
+    const details = await history.details('wf.j.1');
+    expect(details?.attempts.map((a) => [a.attempt, a.status])).toEqual([[1, 'retrying'], [2, 'succeeded']]);
+    expect(details?.io).toEqual({ runId: 'wf.j.1', input: { bytes: 7, truncated: false, value: { a: 1 } }, output: { bytes: 11, truncated: false, value: { ok: true } } });
+    expect(await history.get('wf.j.2')).toBeDefined();
+    expect(await store.read(RUNS_FINISHED.name)).toEqual(
+      expect.arrayContaining([
+        { labels: { workflow: 'wf', tideflow_job: 'j', status: 'retrying' }, value: 1 },
+        { labels: { workflow: 'wf', tideflow_job: 'j', status: 'succeeded' }, value: 2 },
+      ]),
+    );
+  });
+});
