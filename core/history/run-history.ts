@@ -15,13 +15,14 @@ import { RunLogStore } from './run-logs.js';
  *
  * - `saveSetup(i)`: once per call: ttl seconds, the events channel, the
  *   KEYS indexes of the index, last-run and last-success hashes.
- * - `saveRun(s, i)`: per record: KEYS index of the record, its json,
- *   queuedAt, id, workflow/job (interned), finish time of a success or '',
- *   then flags: '' for none, else N (write only if the record is new) and/or
- *   D, which five more follow (see RUN_DETAILS below): KEYS index of the
- *   details, attempt field or '', its summary, input or '', output or ''.
- *   Returns 0, writing nothing, when N is asked and the record exists;
- *   else 1. The saved record is published on the events channel (GET /api/events).
+ * - `saveRun(s, i)`: per record: its json, its id, then packed (see
+ *   `words`): KEYS index of the record, queuedAt, workflow/job (interned),
+ *   finish time of a success or `-`, flags: `-` for none, else N (write
+ *   only if the record is new) and/or D, which five more arguments follow
+ *   (see RUN_DETAILS below): KEYS index of the details, attempt field or
+ *   '', its summary, input or '', output or ''. Returns 0, writing nothing,
+ *   when N is asked and the record exists; else 1. The saved record is
+ *   published on the events channel (GET /api/events).
  * - `saveEnd(s)`: once at the end: the last-run and last-success fields of
  *   every saved record, one HSET per hash (a later record's value wins).
  */
@@ -40,18 +41,19 @@ local function saveSetup(i)
   return s, i + 5
 end
 local function saveRun(s, i)
-  local key, json, id, job, flags = KEYS[tonumber(ARGV[i])], ARGV[i + 1], ARGV[i + 3], ARGV[1 + tonumber(ARGV[i + 4])], ARGV[i + 6]
-  local d = i + 7
+  local json, id, t = ARGV[i], ARGV[i + 1], words(ARGV[i + 2])
+  local key, job, finish, flags = KEYS[tonumber(t[1])], ARGV[1 + tonumber(t[3])], t[4], t[5]
+  local d = i + 3
   local nextI = d
-  if flags ~= '' and string.find(flags, 'D', 1, true) then nextI = d + 5 end
-  if flags ~= '' and string.find(flags, 'N', 1, true) then
+  if string.find(flags, 'D', 1, true) then nextI = d + 5 end
+  if string.find(flags, 'N', 1, true) then
     if not redis.call('SET', key, json, 'EX', s.ttl, 'NX') then return 0, nextI end
   else
     redis.call('SET', key, json, 'EX', s.ttl)
   end
-  redis.call('ZADD', s.index, ARGV[i + 2], id)
+  redis.call('ZADD', s.index, t[2], id)
   s.lastIds[job] = id
-  if ARGV[i + 5] ~= '' then s.lastOks[job] = ARGV[i + 5] end
+  if finish ~= '-' then s.lastOks[job] = finish end
   -- RUN_DETAILS: a superseded attempt's summary and the capped input/output, beside the record and expiring with it.
   if nextI > d then
     local details = KEYS[tonumber(ARGV[d])]
@@ -172,14 +174,16 @@ export class RunHistory {
     const input = storedIoValue(opts.io?.input) ?? '';
     const output = storedIoValue(opts.io?.output) ?? '';
     const details = attempt !== undefined || input !== '' || output !== '';
-    call.args.push(call.ownKey(this.runKey(run.id)), JSON.stringify(run), run.queuedAt, run.id, call.intern(jobKey(run.workflow, run.job)),
-      run.status === 'succeeded' ? (run.finishedAt ?? Date.now()) : '', `${opts.onlyIfNew ? 'N' : ''}${details ? 'D' : ''}`);
+    const flags = `${opts.onlyIfNew ? 'N' : ''}${details ? 'D' : ''}` || '-';
+    const finish = run.status === 'succeeded' ? (run.finishedAt ?? Date.now()) : '-';
+    call.args.push(JSON.stringify(run), run.id, `${call.ownKey(this.runKey(run.id))} ${run.queuedAt} ${call.intern(jobKey(run.workflow, run.job))} ${finish} ${flags}`);
     if (details) call.args.push(call.ownKey(this.keys.runDetails(run.id)), attempt?.field ?? '', attempt?.json ?? '', input, output);
   }
 
-  /** Bookkeeping after a record was written (by save or a script made with addSaveCall): the bounds are applied every so often. */
-  async saved(): Promise<void> {
-    if (++this.writesSinceTrim >= 200) {
+  /** Bookkeeping after `n` records were written (by save or a script made with addSaveCall): the bounds are applied every so often. */
+  async saved(n = 1): Promise<void> {
+    this.writesSinceTrim += n;
+    if (this.writesSinceTrim >= 200) {
       this.writesSinceTrim = 0;
       await this.trim();
     }

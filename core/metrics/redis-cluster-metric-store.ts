@@ -11,14 +11,15 @@ import { labelSetKey, type ClusterMetricStore, type EventIncrements, type RunEve
  * ScriptCall), read from position `i`; each function returns the next position.
  *
  * - `recordSetup(i)`: once per call: the markers' TTL (s).
- * - `recordEvents(r, i, apply)`: per run: KEYS index of the run's marker
- *   hash (0 when it has no events), the number of events, then per event:
- *   its marker field (`<attempt>:<event>`, interned), its plan (interned: a
- *   space-separated triple per increment: KEYS index of the sample hash,
- *   interned field (label set), amount or `*`), then the amount of each `*`
- *   in order. Runs of one job share their plans: a run sends only what
- *   varies (a duration). With `apply` false the arguments are only read
- *   past. Returns how many of the events were recorded now (the others were before).
+ * - `recordEvents(r, i, apply)`: per run, one argument packed (see
+ *   `words`): KEYS index of the run's marker hash (0 when it has no
+ *   events), the number of events, then per event: its marker field
+ *   (`<attempt>:<event>`, interned), its plan (interned: a space-separated
+ *   triple per increment: KEYS index of the sample hash, interned field
+ *   (label set), amount or `*`), then the amount of each `*` in order. Runs
+ *   of one job share their plans: a run sends only what varies (a
+ *   duration). With `apply` false nothing is recorded. Returns how many of
+ *   the events were recorded now (the others were before).
  * - `recordEnd(r)`: once at the end: the amounts recorded, summed per (hash,
  *   field), one HINCRBYFLOAT each: a batch of runs of one job costs a
  *   handful of increments, not five per run.
@@ -42,18 +43,18 @@ local function recordPlan(r, index)
   return plan
 end
 local function recordEvents(r, i, apply)
-  local marker, events = tonumber(ARGV[i]), tonumber(ARGV[i + 1])
-  i = i + 2
-  local recorded = 0
-  for _ = 1, events do
-    local plan = recordPlan(r, tonumber(ARGV[i + 1]))
-    local v = i + 2
-    if apply and redis.call('HSETNX', KEYS[marker], ARGV[1 + tonumber(ARGV[i])], '1') == 1 then
+  local t = words(ARGV[i])
+  local marker, recorded, k = KEYS[tonumber(t[1])], 0, 3
+  if not apply then return 0, i + 1 end
+  for _ = 1, tonumber(t[2]) do
+    local plan = recordPlan(r, tonumber(t[k + 1]))
+    local v = k + 2
+    if redis.call('HSETNX', marker, ARGV[1 + tonumber(t[k])], '1') == 1 then
       recorded = recorded + 1
       for _, inc in ipairs(plan) do
         local amount = inc[3]
         if not amount then
-          amount = ARGV[v]
+          amount = t[v]
           v = v + 1
         end
         local fields = r.sums[inc[1]] or {}
@@ -62,10 +63,10 @@ local function recordEvents(r, i, apply)
         if sum then fields[inc[2]] = { sum[1] + tonumber(amount) } else fields[inc[2]] = { tonumber(amount), amount } end
       end
     end
-    i = i + 2 + plan.vars
+    k = k + 2 + plan.vars
   end
-  if recorded > 0 then redis.call('EXPIRE', KEYS[marker], r.ttl) end
-  return recorded, i
+  if recorded > 0 then redis.call('EXPIRE', marker, r.ttl) end
+  return recorded, i + 1
 end
 local function recordEnd(r)
   for key, fields in pairs(r.sums) do
@@ -148,21 +149,21 @@ export class RedisClusterMetricStore implements ClusterMetricStore {
       if (event.runId !== runId) throw new Error(`metrics: event of run ${event.runId} recorded with run ${runId}`);
       for (const { sample, by } of increments) if (!Number.isFinite(by)) throw new Error(`metrics: ${sample} cannot be increased by ${by}`);
     }
-    const { args } = call;
     if (!events.length) {
-      args.push(0, 0);
+      call.args.push('0 0');
       return;
     }
-    args.push(call.ownKey(this.keys.metricsRecorded(runId)), events.length);
+    let packed = `${call.ownKey(this.keys.metricsRecorded(runId))} ${events.length}`;
     for (const { event, increments } of events) {
       let plan = '';
-      const at = args.push(call.intern(`${event.attempt}:${event.event}`), 0);
+      let amounts = '';
       for (const { sample, labels, by } of increments) {
         plan += `${call.key(this.sampleKey(sample))} ${call.intern(labelSetKey(labels))} ${by === 1 ? '1' : '*'} `;
-        if (by !== 1) args.push(by);
+        if (by !== 1) amounts += ` ${by}`;
       }
-      args[at - 1] = call.intern(plan);
+      packed += ` ${call.intern(`${event.attempt}:${event.event}`)} ${call.intern(plan)}${amounts}`;
     }
+    call.args.push(packed);
   }
 
   /** The hash of a sample name (a handful of names: built once each). */

@@ -43,5 +43,15 @@ export class ScriptCall {
   }
 }
 
-/** Lua: where a script's own arguments start (after the interned strings, see ScriptCall). */
-export const SCRIPT_ARGS_START_LUA = 'local argsStart = 2 + tonumber(ARGV[1])';
+/**
+ * Lua every such script starts with: where its own arguments start (after
+ * the interned strings, see ScriptCall), and `words`, which splits an
+ * argument that packs several short ones (numbers, indexes, ids) with
+ * spaces: a run's dozen small values cost one argument, not a dozen.
+ */
+export const SCRIPT_ARGS_START_LUA = `local argsStart = 2 + tonumber(ARGV[1])
+local function words(s)
+  local t = {}
+  for w in string.gmatch(s, '%S+') do t[#t + 1] = w end
+  return t
+end`;

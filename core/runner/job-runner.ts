@@ -10,10 +10,10 @@ import type { RedisOutageLog } from '../services/redis-outage-log.js';
 import type { Logger } from '../logging/logger.js';
 import { isNonRetryable } from '../plugin/errors.js';
 import { errorMessage } from '../util/error-message.js';
-import type { PluginContext } from '../plugin/plugin.js';
 import type { PluginRegistry, RegisteredPlugin } from '../plugin/plugin-registry.js';
 import { CANCEL_WAIT_MS, type Admission, type AdmissionRequest, type OverlapGuard } from './overlap-guard.js';
 import { AttemptAbort } from './attempt-abort.js';
+import { AttemptContext } from './attempt-context.js';
 import type { RunLedger } from './run-ledger.js';
 import { RunCancelledError, type RunCancellation } from './run-cancellation.js';
 import type { PauseStore } from '../scheduler/pause-store.js';
@@ -313,31 +313,16 @@ export class JobRunner extends EventEmitter implements RunEventSource {
     if (def.timeoutMs !== undefined) timer = setTimeout(() => abort.abort(new RunTimeoutError(def.timeoutMs!)), def.timeoutMs);
 
     let runLog: RunLogBuffer | undefined;
-    const ctx: PluginContext = {
-      config: def.config,
-      runId,
-      workflow: data.workflow,
-      job: data.job,
-      trigger: data.trigger,
-      attempt,
-      causedBy: data.causedBy,
-      inputFrom: data.inputFrom,
-      get signal() {
-        return abort.signal;
-      },
-      // Made on first use: most runs of most plugins log nothing. Lines also go to the BullMQ job (Bull Board shows them)
-      // and to the run's own log (GET /api/runs/:id/logs), buffered and written in batches.
-      get log() {
-        runLog = new RunLogBuffer({
-          attempt,
-          write: (lines, logged) => history.logs.append(runId, lines, logged),
-          onError: (err) => log.warn({ run: runId, err: errorMessage(err) }, 'run log lines lost: writing them to Redis failed'),
-        });
-        const child = teeToJobLog(log.child({ run: runId }), (line) => job.log(line), runLog.sink);
-        Object.defineProperty(this, 'log', { value: child });
-        return child;
-      },
-    };
+    // The log is made on first use: most runs of most plugins log nothing. Lines also go to the BullMQ job (Bull Board
+    // shows them) and to the run's own log (GET /api/runs/:id/logs), buffered and written in batches.
+    const ctx = new AttemptContext(def.config, runId, data.workflow, data.job, data.trigger, attempt, data.causedBy, data.inputFrom, abort, () => {
+      runLog = new RunLogBuffer({
+        attempt,
+        write: (lines, logged) => history.logs.append(runId, lines, logged),
+        onError: (err) => log.warn({ run: runId, err: errorMessage(err) }, 'run log lines lost: writing them to Redis failed'),
+      });
+      return teeToJobLog(log.child({ run: runId }), (line) => job.log(line), runLog.sink);
+    });
     try {
       // The plugin may ignore the signal; the race still ends the attempt on time.
       const output = await Promise.race([registered.instance().run(data.input, ctx), abort.aborted]);

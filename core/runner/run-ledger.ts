@@ -37,12 +37,14 @@ return saved`;
 
 type WriteRunsRedis = Redis & { tideflowWriteRuns(args: Array<string | number>): Promise<number[]> };
 
-/** The writes of one tick: one script call, and who waits for each run in it. */
+/** The writes of one tick: one script call, answered for all of them at once. */
 interface Batch {
   call: ScriptCall;
   /** Where the number of runs goes (known at the end). */
   countAt: number;
-  waiting: Array<{ resolve(): void; reject(err: unknown): void }>;
+  runs: number;
+  written: Promise<void>;
+  answer(saved: Promise<number[]>): void;
 }
 
 /**
@@ -118,7 +120,8 @@ export class RunLedger {
       this.log.warn({ err: errorMessage(err), run: run.id }, 'metrics: could not record a run event');
       this.store.addRecordCall(call, run.id, []);
     }
-    return new Promise<void>((resolve, reject) => batch.waiting.push({ resolve, reject }));
+    batch.runs++;
+    return batch.written;
   }
 
   /** A new batch, sent at the end of this tick: every write made until then goes in it. */
@@ -127,7 +130,15 @@ export class RunLedger {
     const countAt = call.args.push(0) - 1;
     this.history.addSaveSetup(call);
     this.store.addRecordSetup(call);
-    const batch: Batch = (this.batch = { call, countAt, waiting: [] });
+    let answer!: (saved: Promise<number[]>) => void;
+    const written = new Promise<number[]>((resolve) => (answer = resolve)).then((saved) => {
+      // Written: the history's bounds are applied every so often (not these writes' failure if that fails).
+      const n = saved.reduce((sum, s) => sum + (s === 1 ? 1 : 0), 0);
+      if (n) this.history.saved(n).catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'history: could not apply its bounds'));
+    });
+    // A batch nobody waits for (every writer gone) must not be an unhandled rejection; its writers see it through `written`.
+    written.catch(() => undefined);
+    const batch: Batch = (this.batch = { call, countAt, runs: 0, written, answer });
     this.sending = new Promise<void>((sentNow) =>
       process.nextTick(() => {
         this.batch = undefined;
@@ -138,29 +149,16 @@ export class RunLedger {
     return batch;
   }
 
-  /** Sends a batch as one command; each write's promise settles with the answer. */
+  /** Sends a batch as one command; its writers' promise settles with the answer. */
   private send(batch: Batch): void {
-    const { call, waiting } = batch;
-    call.args[batch.countAt] = waiting.length;
+    const { call } = batch;
+    call.args[batch.countAt] = batch.runs;
     this.holdWritesForThisTick();
-    let answer: Promise<number[]>;
     try {
-      answer = (this.redis as WriteRunsRedis).tideflowWriteRuns(call.commandArgs());
+      batch.answer((this.redis as WriteRunsRedis).tideflowWriteRuns(call.commandArgs()));
     } catch (err) {
-      answer = Promise.reject(err);
+      batch.answer(Promise.reject(err));
     }
-    answer.then(
-      (saved) => {
-        waiting.forEach((w, i) => {
-          w.resolve();
-          // Written: the history's bounds are applied every so often (not this write's failure if that fails).
-          if (saved[i] === 1) this.history.saved().catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'history: could not apply its bounds'));
-        });
-      },
-      (err: unknown) => {
-        for (const w of waiting) w.reject(err);
-      },
-    );
   }
 
   /**
