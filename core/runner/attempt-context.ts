@@ -1,5 +1,5 @@
-import type { Logger } from '../logging/logger.js';
 import type { RunTrigger } from '../history/run-record.js';
+import type { Logger } from '../logging/logger.js';
 import type { PluginContext } from '../plugin/plugin.js';
 import type { AttemptAbort } from './attempt-abort.js';
 
@@ -10,7 +10,9 @@ import type { AttemptAbort } from './attempt-abort.js';
  * on a slow path for every run.
  */
 export class AttemptContext<C = unknown> implements PluginContext<C> {
-  private logger?: Logger;
+  readonly #abort: AttemptAbort;
+  readonly #openLog: () => Logger;
+  #log?: Logger;
 
   constructor(
     readonly config: C,
@@ -21,15 +23,18 @@ export class AttemptContext<C = unknown> implements PluginContext<C> {
     readonly attempt: number,
     readonly causedBy: string | undefined,
     readonly inputFrom: PluginContext['inputFrom'],
-    private readonly abort: AttemptAbort,
-    private readonly openLog: () => Logger,
-  ) {}
+    abort: AttemptAbort,
+    openLog: () => Logger,
+  ) {
+    this.#abort = abort;
+    this.#openLog = openLog;
+  }
 
   get signal(): AbortSignal {
-    return this.abort.signal;
+    return this.#abort.signal;
   }
 
   get log(): Logger {
-    return (this.logger ??= this.openLog());
+    return (this.#log ??= this.#openLog());
   }
 }
