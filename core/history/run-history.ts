@@ -24,7 +24,9 @@ import { RunLogStore } from './run-logs.js';
  *   when N is asked and the record exists; else 1. The saved record is
  *   published on the events channel (GET /api/events).
  * - `saveEnd(s)`: once at the end: the last-run and last-success fields of
- *   every saved record, one HSET per hash (a later record's value wins).
+ *   every saved record, one HSET per hash (a later record's value wins; its
+ *   fields go through unpack, bounded by Lua's stack at ~8,000: RunLedger
+ *   sends at most 500 records per call).
  */
 export const SAVE_RUN_LUA = `
 local function hsetAll(key, fields)

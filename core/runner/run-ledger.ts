@@ -35,6 +35,9 @@ saveEnd(s)
 recordEnd(r)
 return saved`;
 
+/** Runs written by one command at most. */
+const MAX_BATCH_RUNS = 500;
+
 type WriteRunsRedis = Redis & { tideflowWriteRuns(args: Array<string | number>): Promise<number[]> };
 
 /** The writes of one tick: one script call, answered for all of them at once. */
@@ -120,7 +123,8 @@ export class RunLedger {
       this.log.warn({ err: errorMessage(err), run: run.id }, 'metrics: could not record a run event');
       this.store.addRecordCall(call, run.id, []);
     }
-    batch.runs++;
+    // A burst larger than this goes in several commands (still in order, all sent by the end of the tick): a script blocks Redis while it runs.
+    if (++batch.runs >= MAX_BATCH_RUNS) this.batch = undefined;
     return batch.written;
   }
 
@@ -141,7 +145,7 @@ export class RunLedger {
     const batch: Batch = (this.batch = { call, countAt, runs: 0, written, answer });
     this.sending = new Promise<void>((sentNow) =>
       process.nextTick(() => {
-        this.batch = undefined;
+        if (this.batch === batch) this.batch = undefined;
         this.send(batch);
         sentNow();
       }),

@@ -82,6 +82,23 @@ describe('RunLedger', () => {
     expect(await redis.exists(keys.runDetails('wf.j.1'))).toBe(0);
   });
 
+  it('splits a burst over 500 runs into several commands, in order; a batch of many jobs sets every last run', async () => {
+    const { history, ledger } = ledgerOn(conn);
+    await ledger.write(succeeded('wf.j.0', 1), finish(succeeded('wf.j.0', 1)));
+    const before = await scriptCalls();
+    // Queued now: the history's age bound, applied every 200 writes, would drop older records.
+    const runs = Array.from({ length: 1200 }, (_, i) => succeeded(`wf.j${i}.1`, 1, { job: `j${i}`, queuedAt: Date.now() }));
+    const writes = runs.map((r) => ledger.write(r, finish(r)));
+    await ledger.sent();
+    // Sent, in the order written: a command after sent() sees the last one.
+    expect(await conn.get(keys.run('wf.j1199.1'))).not.toBeNull();
+    await Promise.all(writes);
+    expect((await scriptCalls()) - before).toBe(3);
+    expect(await redis.hlen(keys.lastRun)).toBe(1201);
+    expect(await redis.hget(keys.lastRun, 'wf/j777')).toBe('wf.j777.1');
+    expect(await history.get('wf.j1199.1')).toEqual(runs[1199]);
+  });
+
   it('counts an event once when the same write comes twice, in one batch or in two', async () => {
     const { store, ledger } = ledgerOn(conn);
     const r = succeeded('wf.j.1', 5);
