@@ -54,10 +54,10 @@ export function storedIoValue(value: unknown, maxBytes = RUN_IO_MAX_BYTES): stri
   return JSON.stringify({ bytes, truncated: true, preview });
 }
 
-/** The summary of the attempt a record describes, when it has started (the field `attempt:<n>` of the run's details). */
-export function attemptSummary(run: RunRecord): { field: string; json: string } | undefined {
+/** The attempt a record describes, when it has started. */
+export function latestAttempt(run: RunRecord): RunAttempt | undefined {
   if (run.startedAt === undefined || run.attempts < 1 || run.status === 'queued' || run.status === 'skipped') return undefined;
-  const a: RunAttempt = {
+  return {
     attempt: run.attempts,
     status: run.status,
     startedAt: run.startedAt,
@@ -66,7 +66,12 @@ export function attemptSummary(run: RunRecord): { field: string; json: string } 
     ...(run.error !== undefined ? { error: run.error } : {}),
     ...(run.host !== undefined ? { host: run.host } : {}),
   };
-  return { field: `attempt:${run.attempts}`, json: JSON.stringify(a) };
+}
+
+/** The stored summary of the attempt a record describes (the field `attempt:<n>` of the run's details). */
+export function attemptSummary(run: RunRecord): { field: string; json: string } | undefined {
+  const a = latestAttempt(run);
+  return a && { field: `attempt:${a.attempt}`, json: JSON.stringify(a) };
 }
 
 /**
@@ -86,8 +91,8 @@ export function runAttempts(run: RunRecord, details: Record<string, string>): Ru
       // a field written by hand: left out
     }
   }
-  const latest = attemptSummary(run);
-  if (latest) byNumber.set(run.attempts, JSON.parse(latest.json) as RunAttempt);
+  const latest = latestAttempt(run);
+  if (latest) byNumber.set(latest.attempt, latest);
   const out = [...byNumber.values()];
   for (const lost of run.interrupted ?? []) {
     // The lost attempt's summary (if any) still says `running`: it never ended.

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { EngineKeys } from '../redis/engine-keys.js';
 import { jobKey } from '../queues/run-ids.js';
-import { SCRIPT_ARGS_START_LUA, ScriptCall } from '../redis/script-call.js';
+import { SCRIPT_CALL_PRELUDE_LUA, ScriptCall } from '../redis/script-call.js';
 import type { RunQuery, RunRecord } from './run-record.js';
 import { attemptSummary, parseIoValue, runAttempts, storedIoValue, type RunAttempt, type RunIo } from './run-details.js';
 import { RunLogStore } from './run-logs.js';
@@ -74,7 +74,7 @@ local function saveEnd(s)
 end`;
 
 /** One record saved on its own (RunHistory.save). */
-export const SAVE_RUN_SCRIPT = `${SCRIPT_ARGS_START_LUA}
+export const SAVE_RUN_SCRIPT = `${SCRIPT_CALL_PRELUDE_LUA}
 ${SAVE_RUN_LUA}
 local s, i = saveSetup(argsStart)
 local saved = saveRun(s, i)

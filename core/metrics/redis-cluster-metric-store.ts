@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { EngineKeys } from '../redis/engine-keys.js';
-import { SCRIPT_ARGS_START_LUA, ScriptCall } from '../redis/script-call.js';
+import { SCRIPT_CALL_PRELUDE_LUA, ScriptCall } from '../redis/script-call.js';
 import { labelSetKey, type ClusterMetricStore, type EventIncrements, type RunEventId, type SampleIncrement, type StoredSample } from './cluster-metric-store.js';
 
 /**
@@ -43,9 +43,9 @@ local function recordPlan(r, index)
   return plan
 end
 local function recordEvents(r, i, apply)
+  if not apply then return 0, i + 1 end
   local t = words(ARGV[i])
   local marker, recorded, k = KEYS[tonumber(t[1])], 0, 3
-  if not apply then return 0, i + 1 end
   for _ = 1, tonumber(t[2]) do
     local plan = recordPlan(r, tonumber(t[k + 1]))
     local v = k + 2
@@ -78,7 +78,7 @@ local function recordEnd(r)
 end`;
 
 /** One run's events recorded on their own (RedisClusterMetricStore.record). */
-export const RECORD_EVENTS_SCRIPT = `${SCRIPT_ARGS_START_LUA}
+export const RECORD_EVENTS_SCRIPT = `${SCRIPT_CALL_PRELUDE_LUA}
 ${RECORD_EVENTS_LUA}
 local r, i = recordSetup(argsStart)
 local recorded = recordEvents(r, i, true)

@@ -49,7 +49,7 @@ export class ScriptCall {
  * argument that packs several short ones (numbers, indexes, ids) with
  * spaces: a run's dozen small values cost one argument, not a dozen.
  */
-export const SCRIPT_ARGS_START_LUA = `local argsStart = 2 + tonumber(ARGV[1])
+export const SCRIPT_CALL_PRELUDE_LUA = `local argsStart = 2 + tonumber(ARGV[1])
 local function words(s)
   local t = {}
   for w in string.gmatch(s, '%S+') do t[#t + 1] = w end

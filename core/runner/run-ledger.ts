@@ -6,7 +6,7 @@ import type { RunRecord } from '../history/run-record.js';
 import type { Logger } from '../logging/logger.js';
 import type { EventIncrements } from '../metrics/cluster-metric-store.js';
 import { RECORD_EVENTS_LUA, type RedisClusterMetricStore } from '../metrics/redis-cluster-metric-store.js';
-import { SCRIPT_ARGS_START_LUA, ScriptCall } from '../redis/script-call.js';
+import { SCRIPT_CALL_PRELUDE_LUA, ScriptCall } from '../redis/script-call.js';
 import type { CountingPlugin, RunMetricsRecorder } from '../metrics/run-metrics.js';
 import { errorMessage } from '../util/error-message.js';
 
@@ -18,7 +18,7 @@ import { errorMessage } from '../util/error-message.js';
  * n runs, the save's and the record's setup, then per run its save's and
  * its record's arguments. Returns each run's save result.
  */
-const WRITE_RUNS_SCRIPT = `${SCRIPT_ARGS_START_LUA}
+const WRITE_RUNS_SCRIPT = `${SCRIPT_CALL_PRELUDE_LUA}
 ${SAVE_RUN_LUA}
 ${RECORD_EVENTS_LUA}
 local n = tonumber(ARGV[argsStart])
@@ -93,8 +93,7 @@ export class RunLedger {
     try {
       for (const e of events) counted.push(this.metrics.eventIncrements(e, opts.from));
     } catch (err) {
-      // As RunMetricsRecorder.record: a count that cannot be made never stops the record.
-      this.log.warn({ err: errorMessage(err), run: run.id }, 'metrics: could not record a run event');
+      this.uncounted(run, err);
       counted.length = 0;
     }
     return this.queue(run, counted, opts.io);
@@ -120,12 +119,17 @@ export class RunLedger {
     try {
       this.store.addRecordCall(call, run.id, counted);
     } catch (err) {
-      this.log.warn({ err: errorMessage(err), run: run.id }, 'metrics: could not record a run event');
+      this.uncounted(run, err);
       this.store.addRecordCall(call, run.id, []);
     }
     // A burst larger than this goes in several commands (still in order, all sent by the end of the tick): a script blocks Redis while it runs.
     if (++batch.runs >= MAX_BATCH_RUNS) this.batch = undefined;
     return batch.written;
+  }
+
+  /** As RunMetricsRecorder.record: a count that cannot be made never stops the record. */
+  private uncounted(run: RunRecord, err: unknown): void {
+    this.log.warn({ err: errorMessage(err), run: run.id }, 'metrics: could not record a run event');
   }
 
   /** A new batch, sent at the end of this tick: every write made until then goes in it. */
