@@ -15,18 +15,21 @@ import { RunLogStore } from './run-logs.js';
  *
  * - `saveSetup(i)`: once per call: ttl seconds, the events channel, the
  *   KEYS indexes of the index, last-run and last-success hashes.
- * - `saveRun(s, i)`: per record: its json, its id, then packed (see
- *   `words`): KEYS index of the record, queuedAt, workflow/job (interned),
+ * - `saveRun(s, i)`: per record: its json, its id, then five values packed
+ *   in one argument, space-separated: KEYS index of the record, queuedAt, workflow/job (interned),
  *   finish time of a success or `-`, flags: `-` for none, else N (write
  *   only if the record is new) and/or D, which five more arguments follow
  *   (see RUN_DETAILS below): KEYS index of the details, attempt field or
  *   '', its summary, input or '', output or ''. Returns 0, writing nothing,
- *   when N is asked and the record exists; else 1. The saved record is
- *   published on the events channel (GET /api/events).
- * - `saveEnd(s)`: once at the end: the last-run and last-success fields of
- *   every saved record, one HSET per hash (a later record's value wins; its
- *   fields go through unpack, bounded by Lua's stack at ~8,000: RunLedger
- *   sends at most 500 records per call).
+ *   when N is asked and the record exists, else 1; then the next position
+ *   and the run's id.
+ * - `saveEnd(s)`: once at the end: every saved record in the index (one
+ *   ZADD) and on the events channel (GET /api/events; one message, a line
+ *   per record: `{"type":"run","run":<record>}`), the last-run and last-success fields, one HSET per hash (a later
+ *   record's value wins). Each goes through unpack, bounded by Lua's stack
+ *   at ~8,000 values: RunLedger sends at most 500 records per call. Each
+ *   command a script calls costs Redis more than its data: per batch, not
+ *   per run, where it can be.
  */
 export const SAVE_RUN_LUA = `
 local function hsetAll(key, fields)
@@ -39,21 +42,24 @@ local function hsetAll(key, fields)
 end
 local function saveSetup(i)
   local s = { ttl = ARGV[i], channel = ARGV[i + 1], index = KEYS[tonumber(ARGV[i + 2])], last = KEYS[tonumber(ARGV[i + 3])],
-    lastOk = KEYS[tonumber(ARGV[i + 4])], lastIds = {}, lastOks = {} }
+    lastOk = KEYS[tonumber(ARGV[i + 4])], lastIds = {}, lastOks = {}, indexed = {}, published = {} }
   return s, i + 5
 end
 local function saveRun(s, i)
-  local json, id, t = ARGV[i], ARGV[i + 1], words(ARGV[i + 2])
-  local key, job, finish, flags = KEYS[tonumber(t[1])], ARGV[1 + tonumber(t[3])], t[4], t[5]
+  local json, id = ARGV[i], ARGV[i + 1]
+  local keyAt, queuedAt, jobAt, finish, flags = string.match(ARGV[i + 2], '^(%d+) (%S+) (%d+) (%S+) (%S+)$')
+  local key, job = KEYS[tonumber(keyAt)], ARGV[1 + tonumber(jobAt)]
   local d = i + 3
   local nextI = d
-  if string.find(flags, 'D', 1, true) then nextI = d + 5 end
-  if string.find(flags, 'N', 1, true) then
-    if not redis.call('SET', key, json, 'EX', s.ttl, 'NX') then return 0, nextI end
+  if flags ~= '-' and string.find(flags, 'D', 1, true) then nextI = d + 5 end
+  if flags ~= '-' and string.find(flags, 'N', 1, true) then
+    if not redis.call('SET', key, json, 'EX', s.ttl, 'NX') then return 0, nextI, id end
   else
     redis.call('SET', key, json, 'EX', s.ttl)
   end
-  redis.call('ZADD', s.index, t[2], id)
+  local indexed = s.indexed
+  indexed[#indexed + 1] = queuedAt
+  indexed[#indexed + 1] = id
   s.lastIds[job] = id
   if finish ~= '-' then s.lastOks[job] = finish end
   -- RUN_DETAILS: a superseded attempt's summary and the capped input/output, beside the record and expiring with it.
@@ -65,10 +71,15 @@ local function saveRun(s, i)
     redis.call('EXPIRE', details, s.ttl)
   end
   -- end RUN_DETAILS
-  redis.call('PUBLISH', s.channel, '{"type":"run","run":' .. json .. '}')
-  return 1, nextI
+  local published = s.published
+  published[#published + 1] = #published > 0 and '\\n{"type":"run","run":' or '{"type":"run","run":'
+  published[#published + 1] = json
+  published[#published + 1] = '}'
+  return 1, nextI, id
 end
 local function saveEnd(s)
+  if #s.indexed > 0 then redis.call('ZADD', s.index, unpack(s.indexed)) end
+  if #s.published > 0 then redis.call('PUBLISH', s.channel, table.concat(s.published)) end
   hsetAll(s.last, s.lastIds)
   hsetAll(s.lastOk, s.lastOks)
 end`;

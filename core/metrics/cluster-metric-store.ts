@@ -25,6 +25,8 @@ export interface StoredSample {
 /** The run event whose increments are recorded: each is recorded at most once. */
 export interface RunEventId {
   runId: string;
+  /** When the run was queued (ms since epoch): the same in every write of a run, it says where the run's events are marked counted. */
+  queuedAt: number;
   /** The attempt number (a worker that died mid-run leaves the attempt to its successor: same number). */
   attempt: number;
   /** `skipped` and `waited`: a fire the overlap policy did not run, a run's first wait for its turn (attempt 0 / the attempts made). */

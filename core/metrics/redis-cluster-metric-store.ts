@@ -4,86 +4,158 @@ import { SCRIPT_CALL_PRELUDE_LUA, ScriptCall } from '../redis/script-call.js';
 import { labelSetKey, type ClusterMetricStore, type EventIncrements, type RunEventId, type SampleIncrement, type StoredSample } from './cluster-metric-store.js';
 
 /**
- * Lua that records run events' increments, each event once: marks the
- * event in the run's marker hash (HSETNX) and, only if it was not there,
- * adds its increments, as functions that scripts recording for one run, a
- * batch, or more with them call (RunLedger). Arguments come in ARGV (see
- * ScriptCall), read from position `i`; each function returns the next position.
+ * Lua that records run events' increments, each event once: an event is
+ * marked in the marker hash of its run's slice of queue time
+ * (EngineKeys.metricsRecorded) and, only if it was not marked before, its
+ * increments are added. Written as functions that scripts recording for
+ * one run, a batch, or more with them call (RunLedger). Arguments come in
+ * ARGV (see ScriptCall), read from position `i`; each function returns the
+ * next position.
  *
  * - `recordSetup(i)`: once per call: the markers' TTL (s).
- * - `recordEvents(r, i, apply)`: per run, one argument packed (see
- *   `words`): KEYS index of the run's marker hash (0 when it has no
- *   events), the number of events, then per event: its marker field
- *   (`<attempt>:<event>`, interned), its plan (interned: a space-separated
- *   triple per increment: KEYS index of the sample hash, interned field
- *   (label set), amount or `*`), then the amount of each `*` in order. Runs
- *   of one job share their plans: a run sends only what varies (a
- *   duration). With `apply` false nothing is recorded. Returns how many of
- *   the events were recorded now (the others were before).
- * - `recordEnd(r)`: once at the end: the amounts recorded, summed per (hash,
- *   field), one HINCRBYFLOAT each: a batch of runs of one job costs a
- *   handful of increments, not five per run.
+ * - `recordEvents(r, i, runId)`: per run, one argument packed
+ *   (space-separated, read word by word): KEYS index of the marker hash
+ *   (0 when the run has no events), the number of events, then per event:
+ *   its marker (`<attempt>:<event>`, interned), its plan (interned: a
+ *   space-separated triple per increment: KEYS index of the sample hash,
+ *   interned field (label set), amount or `*`), then the amount of each
+ *   `*` in order. Runs of one job share their plans: a run sends only what
+ *   varies (a duration). `runId` is the run's id (the caller has it), or
+ *   false to record nothing. The events are only gathered here (an event
+ *   twice in one call counts once).
+ * - `recordEnd(r)`: once at the end: per marker hash, the gathered events
+ *   looked up in one HMGET and the new ones marked in one HSET (the hash's
+ *   TTL renewed); their plans' increments summed per (hash, field), one
+ *   HINCRBYFLOAT each. A batch of runs of one job costs a handful of
+ *   commands, not six per run. Returns how many events were recorded now
+ *   (the others were before).
  */
 export const RECORD_EVENTS_LUA = `
 local function recordSetup(i)
-  return { ttl = ARGV[i], sums = {}, plans = {} }, i + 1
+  return { ttl = ARGV[i], plans = {}, marks = {} }, i + 1
 end
 local function recordPlan(r, index)
   local plan = r.plans[index]
   if plan then return plan end
-  plan = { vars = 0 }
+  plan = { vars = 0, count = 0, sums = {}, asSent = {} }
   for k, f, amount in string.gmatch(ARGV[1 + index], '(%d+) (%d+) (%S+)') do
     if amount == '*' then
       plan.vars = plan.vars + 1
-      amount = nil
+      amount = plan.vars
     end
     plan[#plan + 1] = { KEYS[tonumber(k)], ARGV[1 + tonumber(f)], amount }
   end
+  for v = 1, plan.vars do plan.sums[v] = 0 end
   r.plans[index] = plan
   return plan
 end
-local function recordEvents(r, i, apply)
-  if not apply then return 0, i + 1 end
-  local t = words(ARGV[i])
-  local marker, recorded, k = KEYS[tonumber(t[1])], 0, 3
-  for _ = 1, tonumber(t[2]) do
-    local plan = recordPlan(r, tonumber(t[k + 1]))
-    local v = k + 2
-    if redis.call('HSETNX', marker, ARGV[1 + tonumber(t[k])], '1') == 1 then
-      recorded = recorded + 1
-      for _, inc in ipairs(plan) do
-        local amount = inc[3]
-        if not amount then
-          amount = t[v]
-          v = v + 1
-        end
-        local fields = r.sums[inc[1]] or {}
-        r.sums[inc[1]] = fields
-        local sum = fields[inc[2]]
-        if sum then fields[inc[2]] = { sum[1] + tonumber(amount) } else fields[inc[2]] = { tonumber(amount), amount } end
-      end
-    end
-    k = k + 2 + plan.vars
+local function recordEvents(r, i, runId)
+  if not runId then return i + 1 end
+  local nextWord = string.gmatch(ARGV[i], '%S+')
+  local markerAt, n = tonumber(nextWord()), tonumber(nextWord())
+  if n == 0 then return i + 1 end
+  local marks = r.marks[markerAt]
+  if not marks then
+    marks = { fields = {}, plans = {}, amountsAt = {}, amounts = {}, seen = {} }
+    r.marks[markerAt] = marks
   end
-  if recorded > 0 then redis.call('EXPIRE', marker, r.ttl) end
-  return recorded, i + 1
+  local prefix = runId .. ' '
+  for _ = 1, n do
+    local field = prefix .. ARGV[1 + tonumber(nextWord())]
+    local plan = recordPlan(r, tonumber(nextWord()))
+    local amounts = marks.amounts
+    local at = #amounts + 1
+    for v = 1, plan.vars do amounts[at + v - 1] = nextWord() end
+    if not marks.seen[field] then
+      marks.seen[field] = true
+      local m = #marks.fields + 1
+      marks.fields[m], marks.plans[m], marks.amountsAt[m] = field, plan, at
+    end
+  end
+  return i + 1
+end
+-- An event recorded now: its plan counted once more, its own amounts summed.
+local function recordAdd(plan, amounts, at)
+  plan.count = plan.count + 1
+  for v = 1, plan.vars do
+    local amount = amounts[at + v - 1]
+    plan.sums[v] = plan.sums[v] + tonumber(amount)
+    plan.asSent[v] = amount
+  end
 end
 local function recordEnd(r)
-  for key, fields in pairs(r.sums) do
-    for field, sum in pairs(fields) do
-      -- One amount goes as it came; a sum in full precision (17 digits round-trip a double).
-      redis.call('HINCRBYFLOAT', key, field, sum[2] or string.format('%.17g', sum[1]))
+  local recorded = 0
+  for markerAt, marks in pairs(r.marks) do
+    local key, fields, marked = KEYS[markerAt], marks.fields, false
+    -- In slices: unpack is bounded by Lua's stack (~8,000 values).
+    for first = 1, #fields, 1000 do
+      local last = math.min(first + 999, #fields)
+      local known = redis.call('HMGET', key, unpack(fields, first, last))
+      local new = {}
+      for m = first, last do
+        if not known[m - first + 1] then
+          new[#new + 1] = fields[m]
+          new[#new + 1] = '1'
+          recordAdd(marks.plans[m], marks.amounts, marks.amountsAt[m])
+        end
+      end
+      if #new > 0 then
+        redis.call('HSET', key, unpack(new))
+        recorded = recorded + #new / 2
+        marked = true
+      end
+    end
+    if marked then redis.call('EXPIRE', key, r.ttl) end
+  end
+  -- The plans' increments, summed per (hash, field): a fixed amount times the events counted, a varying one as summed.
+  local sums, asSent = {}, {}
+  for _, plan in pairs(r.plans) do
+    if plan.count > 0 then
+      for _, inc in ipairs(plan) do
+        local key, field, amount = inc[1], inc[2], inc[3]
+        local value, sent
+        if type(amount) == 'number' then
+          value = plan.sums[amount]
+          if plan.count == 1 then sent = plan.asSent[amount] end
+        else
+          value = tonumber(amount) * plan.count
+          if plan.count == 1 then sent = amount end
+        end
+        sums[key] = sums[key] or {}
+        asSent[key] = asSent[key] or {}
+        local sum = sums[key][field]
+        if sum then
+          sums[key][field] = sum + value
+          asSent[key][field] = false
+        else
+          sums[key][field] = value
+          asSent[key][field] = sent or false
+        end
+      end
     end
   end
+  for key, fields in pairs(sums) do
+    for field, sum in pairs(fields) do
+      -- One amount goes as it came; a sum in full precision (17 digits round-trip a double).
+      redis.call('HINCRBYFLOAT', key, field, asSent[key][field] or string.format('%.17g', sum))
+    end
+  end
+  return recorded
 end`;
 
 /** One run's events recorded on their own (RedisClusterMetricStore.record). */
 export const RECORD_EVENTS_SCRIPT = `${SCRIPT_CALL_PRELUDE_LUA}
 ${RECORD_EVENTS_LUA}
 local r, i = recordSetup(argsStart)
-local recorded = recordEvents(r, i, true)
-recordEnd(r)
-return recorded`;
+recordEvents(r, i + 1, ARGV[i])
+return recordEnd(r)`;
+
+/**
+ * How much queue time one marker hash covers (EngineKeys.metricsRecorded):
+ * the runs of a batch share one or two, and a busy cluster's hash stays
+ * small enough to expire without holding Redis up.
+ */
+export const METRICS_MARK_SLICE_MS = 10_000;
 
 type RecordRedis = Redis & { tideflowRecordMetricEvents(args: Array<string | number>): Promise<number> };
 
@@ -116,6 +188,8 @@ export interface RedisClusterMetricStoreOptions {
 export class RedisClusterMetricStore implements ClusterMetricStore {
   private readonly markerTtlSeconds: number;
   private readonly sampleKeys = new Map<string, string>();
+  private lastSlice = Number.NaN;
+  private lastSliceKey = '';
 
   constructor(
     private readonly redis: Redis,
@@ -130,8 +204,9 @@ export class RedisClusterMetricStore implements ClusterMetricStore {
   async record(event: RunEventId, increments: readonly SampleIncrement[]): Promise<boolean> {
     const call = new ScriptCall();
     this.addRecordSetup(call);
+    call.args.push(event.runId);
     this.addRecordCall(call, event.runId, [{ event, increments }]);
-    return (await (this.redis as RecordRedis).tideflowRecordMetricEvents(call.commandArgs())) === 1;
+    return (await (this.redis as RecordRedis).tideflowRecordMetricEvents(call.commandArgs())) > 0;
   }
 
   /** Adds recordSetup's arguments (RECORD_EVENTS_LUA) to `call`: once per call, before its runs. */
@@ -142,18 +217,21 @@ export class RedisClusterMetricStore implements ClusterMetricStore {
   /**
    * Adds recordEvents' arguments (RECORD_EVENTS_LUA) for events of one run
    * to `call` (no events: the run counts nothing). Throws, adding nothing,
-   * on an amount that is not a finite number or an event of another run.
+   * on an amount that is not a finite number, an event of another run, or
+   * events that disagree on the run's queue time.
    */
   addRecordCall(call: ScriptCall, runId: string, events: readonly EventIncrements[]): void {
+    const queuedAt = events[0]?.event.queuedAt;
     for (const { event, increments } of events) {
       if (event.runId !== runId) throw new Error(`metrics: event of run ${event.runId} recorded with run ${runId}`);
+      if (event.queuedAt !== queuedAt || !Number.isFinite(queuedAt)) throw new Error(`metrics: run ${runId} has no queue time its events agree on (${queuedAt}, ${event.queuedAt})`);
       for (const { sample, by } of increments) if (!Number.isFinite(by)) throw new Error(`metrics: ${sample} cannot be increased by ${by}`);
     }
-    if (!events.length) {
+    if (queuedAt === undefined) {
       call.args.push('0 0');
       return;
     }
-    let packed = `${call.ownKey(this.keys.metricsRecorded(runId))} ${events.length}`;
+    let packed = `${call.key(this.markerKey(queuedAt))} ${events.length}`;
     for (const { event, increments } of events) {
       let plan = '';
       let amounts = '';
@@ -164,6 +242,16 @@ export class RedisClusterMetricStore implements ClusterMetricStore {
       packed += ` ${call.intern(`${event.attempt}:${event.event}`)} ${call.intern(plan)}${amounts}`;
     }
     call.args.push(packed);
+  }
+
+  /** The marker hash of the runs queued in the slice of time holding `queuedAt` (the last one built is kept: a batch's runs share it). */
+  private markerKey(queuedAt: number): string {
+    const slice = Math.floor(queuedAt / METRICS_MARK_SLICE_MS);
+    if (slice !== this.lastSlice) {
+      this.lastSlice = slice;
+      this.lastSliceKey = this.keys.metricsRecorded(slice);
+    }
+    return this.lastSliceKey;
   }
 
   /** The hash of a sample name (a handful of names: built once each). */

@@ -171,7 +171,7 @@ export function fireIncrements(run: RunRecord, kind: 'skipped' | 'waited', waite
   const labels = { workflow: run.workflow, [JOB_LABEL]: run.job };
   const increment: SampleIncrement =
     kind === 'skipped' ? { sample: FIRES_SKIPPED.name, labels, by: 1 } : { sample: RUN_WAITS.name, labels: { ...labels, for: waitedFor ?? 'unknown' }, by: 1 };
-  return { event: { runId: run.id, attempt: run.attempts, event: kind }, increments: [increment] };
+  return { event: { runId: run.id, queuedAt: run.queuedAt, attempt: run.attempts, event: kind }, increments: [increment] };
 }
 
 /** Why a count does not fit the metric it names; undefined when it fits. */
@@ -223,7 +223,7 @@ export class RunMetricsRecorder {
   eventIncrements(e: RunEvent, from?: CountingPlugin): EventIncrements {
     const increments = engineRunIncrements(e);
     if (e.type === 'succeeded' && from) increments.push(...this.pluginIncrements(from, e.output, e.run));
-    return { event: { runId: e.run.id, attempt: e.run.attempts, event: e.type === 'started' ? 'started' : 'finished' }, increments };
+    return { event: { runId: e.run.id, queuedAt: e.run.queuedAt, attempt: e.run.attempts, event: e.type === 'started' ? 'started' : 'finished' }, increments };
   }
 
   private pluginIncrements(from: CountingPlugin, output: unknown, run: RunRecord): SampleIncrement[] {

@@ -102,7 +102,8 @@ export class EngineKeys {
   /**
    * Pub/sub channel: what changed in the cluster, as JSON, for the live API
    * (GET /api/events): every saved run record (published by the history's
-   * save script, whichever process saved it) and workflow/pause changes.
+   * save script, whichever process saved it; the records of one batch in
+   * one message, a line each) and workflow/pause changes.
    */
   get eventsChannel(): string {
     return this.toKey('events');
@@ -124,12 +125,15 @@ export class EngineKeys {
   }
 
   /**
-   * Hash: which events of one run are already in the cluster-wide metrics
-   * (field `<attempt>:<event>`), expiring a while after its last event, so a
-   * duplicate event or a retried record never counts twice.
+   * Hash: which run events are already in the cluster-wide metrics, for the
+   * runs queued in one slice of time (`slice`: queue time in ms divided by
+   * METRICS_MARK_SLICE_MS; field `<run id> <attempt>:<event>`), expiring a
+   * while after its last mark, so a duplicate event or a retried record
+   * never counts twice. One hash per slice, not per run: a batch of runs
+   * checks and marks its events in two commands.
    */
-  metricsRecorded(runId: string): string {
-    return this.toKey('metrics-recorded', runId);
+  metricsRecorded(slice: number): string {
+    return this.toKey('metrics-recorded', String(slice));
   }
 
   /** The keys of one plugin: `<prefix>:plugin:<name>:...`, so plugins never collide with the engine or each other. */

@@ -27,9 +27,9 @@ local r
 r, i = recordSetup(i)
 local saved = {}
 for run = 1, n do
-  saved[run], i = saveRun(s, i)
-  local _
-  _, i = recordEvents(r, i, saved[run] == 1)
+  local id
+  saved[run], i, id = saveRun(s, i)
+  i = recordEvents(r, i, saved[run] == 1 and id)
 end
 saveEnd(s)
 recordEnd(r)

@@ -7,7 +7,7 @@ import { EngineMetrics } from '../../core/api/metrics/engine-metrics.js';
 import type { RunEvent } from '../../core/control/engine-events.js';
 import type { RunRecord } from '../../core/history/run-record.js';
 import { silentLogger } from '../../core/logging/logger.js';
-import { RedisClusterMetricStore } from '../../core/metrics/redis-cluster-metric-store.js';
+import { METRICS_MARK_SLICE_MS, RedisClusterMetricStore } from '../../core/metrics/redis-cluster-metric-store.js';
 import { RunMetricsRecorder } from '../../core/metrics/run-metrics.js';
 import type { PluginManifest, RunCount } from '../../core/plugin/plugin.js';
 import { EngineKeys } from '../../core/redis/engine-keys.js';
@@ -35,6 +35,9 @@ afterAll(async () => {
   await b.quit();
 });
 
+/** Every run of these tests was queued in one slice of time: one marker hash holds their marks. */
+const QUEUED_AT = 1_796_000_000_000;
+
 const inc = (labels: Record<string, string>, by = 1) => [{ sample: 'tideflow_test_things_total', labels, by }];
 
 async function total(store: RedisClusterMetricStore, sample = 'tideflow_test_things_total'): Promise<number> {
@@ -49,21 +52,22 @@ describe('RedisClusterMetricStore', () => {
   it('counts the same event once, however often it is recorded', async () => {
     const store = new RedisClusterMetricStore(a, keys);
     const labels = { workflow: 'wf', class: 'high' };
-    expect(await store.record({ runId: 'r1', attempt: 1, event: 'finished' }, inc(labels, 3))).toBe(true);
-    expect(await store.record({ runId: 'r1', attempt: 1, event: 'finished' }, inc(labels, 3))).toBe(false);
+    expect(await store.record({ runId: 'r1', queuedAt: QUEUED_AT, attempt: 1, event: 'finished' }, inc(labels, 3))).toBe(true);
+    expect(await store.record({ runId: 'r1', queuedAt: QUEUED_AT, attempt: 1, event: 'finished' }, inc(labels, 3))).toBe(false);
     // From another connection too (another process's duplicate).
-    expect(await new RedisClusterMetricStore(b, keys).record({ runId: 'r1', attempt: 1, event: 'finished' }, inc(labels, 3))).toBe(false);
+    expect(await new RedisClusterMetricStore(b, keys).record({ runId: 'r1', queuedAt: QUEUED_AT, attempt: 1, event: 'finished' }, inc(labels, 3))).toBe(false);
     expect(await store.read('tideflow_test_things_total')).toEqual([{ labels, value: 3 }]);
     // Another event, attempt or run of it does count.
-    expect(await store.record({ runId: 'r1', attempt: 1, event: 'started' }, inc(labels))).toBe(true);
-    expect(await store.record({ runId: 'r1', attempt: 2, event: 'finished' }, inc(labels))).toBe(true);
-    expect(await store.record({ runId: 'r2', attempt: 1, event: 'finished' }, inc(labels))).toBe(true);
+    expect(await store.record({ runId: 'r1', queuedAt: QUEUED_AT, attempt: 1, event: 'started' }, inc(labels))).toBe(true);
+    expect(await store.record({ runId: 'r1', queuedAt: QUEUED_AT, attempt: 2, event: 'finished' }, inc(labels))).toBe(true);
+    expect(await store.record({ runId: 'r2', queuedAt: QUEUED_AT, attempt: 1, event: 'finished' }, inc(labels))).toBe(true);
     expect(await total(store)).toBe(6);
-    // The run's marker expires (a day by default).
-    const ttl = await a.ttl(keys.metricsRecorded('r1'));
+    // The marks, in the hash of the runs' slice of queue time, expire (a day after the last by default).
+    const marks = keys.metricsRecorded(Math.floor(QUEUED_AT / METRICS_MARK_SLICE_MS));
+    const ttl = await a.ttl(marks);
     expect(ttl).toBeGreaterThan(86_000);
     expect(ttl).toBeLessThanOrEqual(86_400);
-    expect(await a.hkeys(keys.metricsRecorded('r1'))).toEqual(['1:finished', '1:started', '2:finished']);
+    expect((await a.hkeys(marks)).sort()).toEqual(['r1 1:finished', 'r1 1:started', 'r1 2:finished', 'r2 1:finished']);
   });
 
   it('sums concurrent recordings from two connections exactly, duplicates racing included', async () => {
@@ -73,8 +77,8 @@ describe('RedisClusterMetricStore', () => {
     // Each connection records its own N runs, and both race to record N shared ones.
     const results = await Promise.all(
       stores.flatMap((store, i) => [
-        ...Array.from({ length: N }, (_, n) => store.record({ runId: `own-${i}-${n}`, attempt: 1, event: 'finished' }, inc(labels))),
-        ...Array.from({ length: N }, (_, n) => store.record({ runId: `shared-${n}`, attempt: 1, event: 'finished' }, [...inc(labels), { sample: 'tideflow_test_seconds_sum', labels, by: 0.1 }])),
+        ...Array.from({ length: N }, (_, n) => store.record({ runId: `own-${i}-${n}`, queuedAt: QUEUED_AT, attempt: 1, event: 'finished' }, inc(labels))),
+        ...Array.from({ length: N }, (_, n) => store.record({ runId: `shared-${n}`, queuedAt: QUEUED_AT, attempt: 1, event: 'finished' }, [...inc(labels), { sample: 'tideflow_test_seconds_sum', labels, by: 0.1 }])),
       ]),
     );
     expect(results.filter(Boolean).length).toBe(3 * N);
@@ -86,7 +90,7 @@ describe('RedisClusterMetricStore', () => {
     const store = new RedisClusterMetricStore(a, keys);
     const odd = ['say "hi"', 'back\\slash', 'two\nlines', 'a=b,c={d}', '', 'ünïcødé ✓ 🚀', '["json",1]', ' spaced '];
     for (const [n, value] of odd.entries()) {
-      await store.record({ runId: `odd-${n}`, attempt: 1, event: 'finished' }, [{ sample: 'tideflow_runs_started_total', labels: { workflow: value, tideflow_job: `j${n}` }, by: n + 1 }]);
+      await store.record({ runId: `odd-${n}`, queuedAt: QUEUED_AT, attempt: 1, event: 'finished' }, [{ sample: 'tideflow_runs_started_total', labels: { workflow: value, tideflow_job: `j${n}` }, by: n + 1 }]);
     }
     const stored = await store.read('tideflow_runs_started_total');
     expect(stored.map((s) => s.labels.workflow).sort()).toEqual([...odd].sort());

@@ -1,13 +1,15 @@
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ClusterEventHub, type FeedMessage } from '../../core/control/cluster-event-hub.js';
 import type { RunEvent } from '../../core/control/engine-events.js';
 import { RunHistory } from '../../core/history/run-history.js';
 import type { RunRecord } from '../../core/history/run-record.js';
 import { silentLogger } from '../../core/logging/logger.js';
-import { RedisClusterMetricStore } from '../../core/metrics/redis-cluster-metric-store.js';
+import { METRICS_MARK_SLICE_MS, RedisClusterMetricStore } from '../../core/metrics/redis-cluster-metric-store.js';
 import { RUNS_FINISHED, RUNS_STARTED, RUN_DURATION, RunMetricsRecorder, binSample } from '../../core/metrics/run-metrics.js';
 import { EngineKeys } from '../../core/redis/engine-keys.js';
 import { RunLedger } from '../../core/runner/run-ledger.js';
+import { pollUntil } from '../support/poll.js';
 import { deletePrefix, testRedis, uniquePrefix } from '../support/redis.js';
 
 /**
@@ -111,6 +113,51 @@ describe('RunLedger', () => {
     expect(sumOf(await store.read(RUNS_STARTED.name))).toBe(1);
     expect(sumOf(await store.read(RUNS_FINISHED.name))).toBe(1);
     expect(sumOf(await store.read(`${RUN_DURATION.name}_sum`))).toBeCloseTo(0.005, 12);
+    // A single amount is stored as it was sent (no float formatting), the field's one write in its batch.
+    const durationSum = (await redis.hgetall(keys.metricSamples(`${RUN_DURATION.name}_sum`)));
+    expect(Object.values(durationSum)).toEqual(['0.005']);
+  });
+
+  it('reads a run\'s amounts past a duplicate in the same batch: the runs after it count their own', async () => {
+    const { store, ledger } = ledgerOn(conn);
+    const first = succeeded('wf.j.1', 5);
+    await ledger.write(first, finish(first));
+    // One batch: the duplicate (its amounts skipped, not counted), then two new runs whose durations must be read at their own
+    // places, the last queued in another slice of time (its marks in another hash).
+    const next = [succeeded('wf.j.2', 70), succeeded('wf.j.3', 900, { queuedAt: 5_000_000 })];
+    await Promise.all([ledger.write(first, finish(first)), ...next.map((r) => ledger.write(r, finish(r)))]);
+    expect(sumOf(await store.read(RUNS_STARTED.name))).toBe(3);
+    expect(sumOf(await store.read(`${RUN_DURATION.name}_count`))).toBe(3);
+    expect(sumOf(await store.read(`${RUN_DURATION.name}_sum`))).toBeCloseTo(0.975, 12);
+    const slice = (queuedAt: number) => keys.metricsRecorded(Math.floor(queuedAt / METRICS_MARK_SLICE_MS));
+    expect((await redis.hkeys(slice(999_000))).sort()).toEqual(['wf.j.1 1:finished', 'wf.j.1 1:started', 'wf.j.2 1:finished', 'wf.j.2 1:started']);
+    expect((await redis.hkeys(slice(5_000_000))).sort()).toEqual(['wf.j.3 1:finished', 'wf.j.3 1:started']);
+    // The same events again, in a later batch: nothing more counted.
+    await Promise.all(next.map((r) => ledger.write(r, finish(r))));
+    expect(sumOf(await store.read(`${RUN_DURATION.name}_count`))).toBe(3);
+  });
+
+  it('publishes a batch\'s records in one message that the event hub hands out as one run event each', async () => {
+    const hub = new ClusterEventHub(testRedis(), keys);
+    const heard: FeedMessage[] = [];
+    const stop = await hub.listen((m) => heard.push(m));
+    const raw: string[] = [];
+    const sub = testRedis();
+    sub.on('message', (_channel: string, data: string) => raw.push(data));
+    await sub.subscribe(keys.eventsChannel);
+    try {
+      const { ledger } = ledgerOn(conn);
+      const runs = [succeeded('wf.j.1', 2), succeeded('wf.j.2', 3, { error: 'line one\nline two' }), succeeded('wf.j.3', 4)];
+      await Promise.all(runs.map((r) => ledger.write(r, finish(r))));
+      await pollUntil(async () => heard.length, (n) => n >= 3, 5000);
+      expect(raw).toHaveLength(1);
+      expect(heard.map((m) => m.event)).toEqual(['run', 'run', 'run']);
+      expect(heard.map((m) => JSON.parse(m.data))).toEqual(runs.map((run) => ({ type: 'run', run })));
+    } finally {
+      stop();
+      await hub.close();
+      sub.disconnect();
+    }
   });
 
   it('puts the batch on the connection before sent() resolves: a command sent after it sees the records', async () => {
