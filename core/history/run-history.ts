@@ -16,20 +16,20 @@ import { RunLogStore } from './run-logs.js';
  * - `saveSetup(i)`: once per call: ttl seconds, the events channel, the
  *   KEYS indexes of the index, last-run and last-success hashes.
  * - `saveRun(s, i)`: per record: its json, its id, then five values packed
- *   in one argument, space-separated: KEYS index of the record, queuedAt, workflow/job (interned),
- *   finish time of a success or `-`, flags: `-` for none, else N (write
- *   only if the record is new) and/or D, which five more arguments follow
- *   (see RUN_DETAILS below): KEYS index of the details, attempt field or
- *   '', its summary, input or '', output or ''. Returns 0, writing nothing,
- *   when N is asked and the record exists, else 1; then the next position
- *   and the run's id.
+ *   in one argument, space-separated: KEYS index of the record, queuedAt,
+ *   workflow/job (interned), finish time of a success or `-`, flags: `-`
+ *   for none, else N (write only if the record is new) and/or D, which five
+ *   more arguments follow (see RUN_DETAILS below): KEYS index of the
+ *   details, attempt field or '', its summary, input or '', output or ''.
+ *   Returns 0, writing nothing, when N is asked and the record exists, else
+ *   1; then the next position and the run's id.
  * - `saveEnd(s)`: once at the end: every saved record in the index (one
  *   ZADD) and on the events channel (GET /api/events; one message, a line
- *   per record: `{"type":"run","run":<record>}`), the last-run and last-success fields, one HSET per hash (a later
- *   record's value wins). Each goes through unpack, bounded by Lua's stack
- *   at ~8,000 values: RunLedger sends at most 500 records per call. Each
- *   command a script calls costs Redis more than its data: per batch, not
- *   per run, where it can be.
+ *   per record: `{"type":"run","run":<record>}`), the last-run and
+ *   last-success fields, one HSET per hash (a later record's value wins).
+ *   Each goes through unpack, bounded by Lua's stack at ~8,000 values:
+ *   RunLedger sends at most 500 records per call. A command a script calls
+ *   costs Redis more than its data: one per batch, not per run, where it can.
  */
 export const SAVE_RUN_LUA = `
 local function hsetAll(key, fields)
