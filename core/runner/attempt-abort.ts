@@ -8,17 +8,10 @@ import type { Abortable } from './run-cancellation.js';
  * signal already aborted with the same reason.
  */
 export class AttemptAbort implements Abortable {
-  /** Rejects with the reason when aborted: the attempt races its plugin against it. */
-  readonly aborted: Promise<never>;
-  private reject!: (reason: Error) => void;
   private controller?: AbortController;
   private reason?: Error;
-
-  constructor() {
-    this.aborted = new Promise<never>((_, reject) => (this.reject = reject));
-    // Aborted before anything raced it (a cancel that came first): not an unhandled rejection.
-    this.aborted.catch(() => undefined);
-  }
+  /** Ends the race in progress, if any, with the abort's reason. */
+  private rejectRace?: (reason: Error) => void;
 
   get isAborted(): boolean {
     return this.reason !== undefined;
@@ -32,10 +25,29 @@ export class AttemptAbort implements Abortable {
     return this.controller.signal;
   }
 
+  /**
+   * What the plugin's run settles with, unless the attempt is aborted first
+   * (then the abort's reason, however long the plugin goes on): a plugin that
+   * ignores its signal still ends its attempt on time. One promise, not the
+   * three Promise.race with a standing "aborted" promise would make per run.
+   */
+  race<T>(run: T | PromiseLike<T>): Promise<Awaited<T>> {
+    const settles = run instanceof Promise ? (run as Promise<Awaited<T>>) : Promise.resolve(run);
+    if (this.reason) {
+      // Aborted before the plugin could be awaited (a cancel that came first): how it ends is not awaited, nor reported.
+      settles.catch(() => undefined);
+      return Promise.reject(this.reason);
+    }
+    return new Promise<Awaited<T>>((resolve, reject) => {
+      this.rejectRace = reject;
+      settles.then(resolve, reject);
+    });
+  }
+
   abort(reason: Error): void {
     if (this.reason) return;
     this.reason = reason;
     this.controller?.abort(reason);
-    this.reject(reason);
+    this.rejectRace?.(reason);
   }
 }

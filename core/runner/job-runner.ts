@@ -325,7 +325,7 @@ export class JobRunner extends EventEmitter implements RunEventSource {
     });
     try {
       // The plugin may ignore the signal; the race still ends the attempt on time.
-      const output = await Promise.race([registered.instance().run(data.input, ctx), abort.aborted]);
+      const output = await abort.race(registered.instance().run(data.input, ctx));
       // The attempt's lines are written while the run is wrapped up; complete before the final record says it ended.
       const logsWritten = runLog?.flush();
       if (def.then.length) await this.enqueueSuccessors(workflow, def, runId, output);
