@@ -138,11 +138,14 @@ export async function runEngineBench(): Promise<void> {
   const startLoad = loadPerCore();
   const redis = await benchRedis();
   try {
-    // A warm-up of each side, then rounds that alternate which side goes
-    // first; the figure is the median round. Single runs on this 2-core VM
-    // vary by +-20% and both sides speed up as Redis and the JIT warm.
-    await rawBullmqThroughput(redis.url, 1000);
-    await runnerThroughput(redis.url, 1000);
+    // A warm-up round of each side (as many jobs as a measured one), then
+    // rounds that alternate which side goes first; the figure is the median
+    // round. Single runs on this 2-core VM vary by +-20%, and both sides
+    // speed up as Redis and the JIT warm: after a warm-up of 1,000 jobs the
+    // first measured round was still the runner's slowest in four runs of
+    // four (ratio 0.63-0.77 against medians of 0.71-0.80).
+    const warm = [await rawBullmqThroughput(redis.url), await runnerThroughput(redis.url)];
+    console.log(`  warm-up (not counted): raw BullMQ ${Math.round(warm[0]!.rate)} jobs/s, tideflow runner ${Math.round(warm[1]!.rate)} jobs/s`);
     const rounds: Array<{ raw: SideResult; tf: SideResult; ratio: number }> = [];
     for (let round = 0; round < ROUNDS; round++) {
       let raw: SideResult;
