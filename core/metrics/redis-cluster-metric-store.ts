@@ -159,6 +159,21 @@ export const METRICS_MARK_SLICE_MS = 10_000;
 
 type RecordRedis = Redis & { tideflowRecordMetricEvents(args: Array<string | number>): Promise<number> };
 
+/**
+ * Whether two lists of increments have one plan: the same samples and the
+ * same frozen label set objects (one that could change since is never taken
+ * as the same), each amount fixed at 1 or varying alike.
+ */
+function samePlan(a: readonly SampleIncrement[], b: readonly SampleIncrement[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    if (x.sample !== y.sample || x.labels !== y.labels || (x.by === 1) !== (y.by === 1) || !Object.isFrozen(x.labels)) return false;
+  }
+  return true;
+}
+
 /** The label set of a hash field written by labelSetKey; undefined for anything else. */
 function parseLabelSetKey(field: string): Record<string, string> | undefined {
   try {
@@ -190,6 +205,9 @@ export class RedisClusterMetricStore implements ClusterMetricStore {
   private readonly sampleKeys = new Map<string, string>();
   private lastSlice = Number.NaN;
   private lastSliceKey = '';
+  /** Per call being built: its interned plans and markers, found again without building their strings. */
+  private readonly plans = new WeakMap<ScriptCall, Array<{ increments: readonly SampleIncrement[]; index: number }>>();
+  private readonly markers = new WeakMap<ScriptCall, Array<{ attempt: number; event: RunEventId['event']; index: number }>>();
 
   constructor(
     private readonly redis: Redis,
@@ -233,15 +251,41 @@ export class RedisClusterMetricStore implements ClusterMetricStore {
     }
     let packed = `${call.key(this.markerKey(queuedAt))} ${events.length}`;
     for (const { event, increments } of events) {
-      let plan = '';
       let amounts = '';
-      for (const { sample, labels, by } of increments) {
-        plan += `${call.key(this.sampleKey(sample))} ${call.intern(labelSetKey(labels))} ${by === 1 ? '1' : '*'} `;
-        if (by !== 1) amounts += ` ${by}`;
-      }
-      packed += ` ${call.intern(`${event.attempt}:${event.event}`)} ${call.intern(plan)}${amounts}`;
+      for (const { by } of increments) if (by !== 1) amounts += ` ${by}`;
+      packed += ` ${this.markerIndex(call, event)} ${this.planIndex(call, increments)}${amounts}`;
     }
     call.args.push(packed);
+  }
+
+  /**
+   * The interned plan of these increments in `call` (see RECORD_EVENTS_LUA).
+   * The runs of a job count the same label sets of the same samples (only
+   * an amount varies; the engine's label sets are frozen objects made once,
+   * see run-metrics.ts): a plan seen in this call is found by comparing
+   * sample, label set object and fixed-or-varying, without building its
+   * string again.
+   */
+  private planIndex(call: ScriptCall, increments: readonly SampleIncrement[]): number {
+    let plans = this.plans.get(call);
+    if (!plans) this.plans.set(call, (plans = []));
+    for (const plan of plans) if (samePlan(plan.increments, increments)) return plan.index;
+    let text = '';
+    for (const { sample, labels, by } of increments) text += `${call.key(this.sampleKey(sample))} ${call.intern(labelSetKey(labels))} ${by === 1 ? '1' : '*'} `;
+    const index = call.intern(text);
+    // A few plans per call (one per job, event and status): bounded all the same.
+    if (plans.length < 32) plans.push({ increments, index });
+    return index;
+  }
+
+  /** The interned marker (`<attempt>:<event>`) of an event in `call`. */
+  private markerIndex(call: ScriptCall, event: RunEventId): number {
+    let markers = this.markers.get(call);
+    if (!markers) this.markers.set(call, (markers = []));
+    for (const m of markers) if (m.attempt === event.attempt && m.event === event.event) return m.index;
+    const index = call.intern(`${event.attempt}:${event.event}`);
+    if (markers.length < 32) markers.push({ attempt: event.attempt, event: event.event, index });
+    return index;
   }
 
   /** The marker hash of the runs queued in the slice of time holding `queuedAt` (the last one built is kept: a batch's runs share it). */

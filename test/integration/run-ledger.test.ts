@@ -5,6 +5,7 @@ import type { RunEvent } from '../../core/control/engine-events.js';
 import { RunHistory } from '../../core/history/run-history.js';
 import type { RunRecord } from '../../core/history/run-record.js';
 import { silentLogger } from '../../core/logging/logger.js';
+import type { EventIncrements } from '../../core/metrics/cluster-metric-store.js';
 import { METRICS_MARK_SLICE_MS, RedisClusterMetricStore } from '../../core/metrics/redis-cluster-metric-store.js';
 import { RUNS_FINISHED, RUNS_STARTED, RUN_DURATION, RunMetricsRecorder, binSample } from '../../core/metrics/run-metrics.js';
 import { EngineKeys } from '../../core/redis/engine-keys.js';
@@ -135,6 +136,28 @@ describe('RunLedger', () => {
     // The same events again, in a later batch: nothing more counted.
     await Promise.all(next.map((r) => ledger.write(r, finish(r))));
     expect(sumOf(await store.read(`${RUN_DURATION.name}_count`))).toBe(3);
+  });
+
+  it('counts runs of several jobs and statuses in one batch under their own label sets, a label object changed between runs included', async () => {
+    const { store, ledger } = ledgerOn(conn);
+    const labels = { workflow: 'wf', tideflow_job: 'a' };
+    const skipped = (id: string, job: string): [RunRecord, EventIncrements] => {
+      const run = succeeded(id, 1, { job, status: 'skipped' });
+      return [run, { event: { runId: id, queuedAt: run.queuedAt, attempt: 0, event: 'skipped' }, increments: [{ sample: RUNS_STARTED.name, labels, by: 1 }] }];
+    };
+    const ok = succeeded('wf.j.1', 2);
+    const bad: RunRecord = { ...succeeded('wf.j.2', 3), status: 'failed', error: 'boom' };
+    const writes = [ledger.writeCounted(...skipped('wf.a.1', 'a'))];
+    // The same (unfrozen) object, changed: the second run must not be counted with the first one's plan.
+    labels.tideflow_job = 'b';
+    writes.push(ledger.writeCounted(...skipped('wf.b.1', 'b')));
+    writes.push(ledger.write(ok, finish(ok)));
+    writes.push(ledger.write(bad, [{ type: 'started', run: { ...bad, status: 'running' } }, { type: 'failed', run: bad, willRetry: false, error: 'boom' }]));
+    await Promise.all(writes);
+    const started = await store.read(RUNS_STARTED.name);
+    expect(started.map((x) => [x.labels.tideflow_job, x.value]).sort()).toEqual([['a', 1], ['b', 1], ['j', 2]]);
+    const finished = await store.read(RUNS_FINISHED.name);
+    expect(finished.map((x) => [x.labels.status, x.value]).sort()).toEqual([['failed', 1], ['succeeded', 1]]);
   });
 
   it('publishes a batch\'s records in one message that the event hub hands out as one run event each', async () => {
