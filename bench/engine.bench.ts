@@ -32,12 +32,12 @@ function sameJobs(n: number) {
   }));
 }
 
-interface SideResult {
+export interface SideResult {
   rate: number;
   traffic: TrafficPerJob;
 }
 
-async function rawBullmqThroughput(url: string, jobs = JOBS): Promise<SideResult> {
+export async function rawBullmqThroughput(url: string, jobs = JOBS): Promise<SideResult> {
   const prefix = `bench-raw-${Date.now()}`;
   const conn = new Redis(url, { maxRetriesPerRequest: null });
   const queue = new Queue('raw', { connection: conn, prefix });
@@ -76,7 +76,7 @@ async function startEngine(url: string, prefix: string, workflow: unknown): Prom
   return engine.start();
 }
 
-async function runnerThroughput(url: string, jobs = JOBS): Promise<SideResult> {
+export async function runnerThroughput(url: string, jobs = JOBS): Promise<SideResult> {
   const prefix = `bench-tf-${Date.now()}`;
   const engine = await startEngine(url, prefix, { name: 'bench', jobs: { noop: { plugin: 'noop', manual: true } } });
   const conn = new Redis(url, { maxRetriesPerRequest: null });
