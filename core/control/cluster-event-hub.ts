@@ -78,13 +78,12 @@ export class ClusterEventHub implements EventFeed {
       this.wasReady = true;
     });
     sub.on('message', (_channel: string, data: string) => {
-      // The history publishes the records of one batch in one message, a line each (JSON has no raw newline).
-      if (data.startsWith(RUN_MESSAGE) && data.includes('\n')) {
+      // The history's own messages (their fixed prefix, no parse): the records of one batch, a line each (JSON has no raw newline).
+      if (data.startsWith(RUN_MESSAGE)) {
         for (const line of data.split('\n')) if (line.startsWith(RUN_MESSAGE)) this.emit({ event: 'run', data: line });
         return;
       }
-      const event = messageType(data);
-      if (event) this.emit({ event, data });
+      if (isWorkflowChange(data)) this.emit({ event: 'workflows', data });
     });
     return sub;
   }
@@ -109,13 +108,11 @@ export class ClusterEventHub implements EventFeed {
 /** How the history's run messages start (see SAVE_RUN_LUA). */
 const RUN_MESSAGE = '{"type":"run",';
 
-/** `run` for the history's own messages (their fixed prefix, no parse), else the parsed type if it is one we relay. */
-function messageType(data: string): FeedMessage['event'] | undefined {
-  if (data.startsWith(RUN_MESSAGE)) return 'run';
+/** Whether a message is a workflow/pause change (the only other kind relayed). */
+function isWorkflowChange(data: string): boolean {
   try {
-    const type = (JSON.parse(data) as { type?: unknown }).type;
-    return type === 'workflows' ? 'workflows' : undefined;
+    return (JSON.parse(data) as { type?: unknown }).type === 'workflows';
   } catch {
-    return undefined;
+    return false;
   }
 }

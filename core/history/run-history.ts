@@ -131,7 +131,6 @@ export class RunHistory {
   private readonly lastSuccessKey: string;
   private readonly eventsChannel: string;
   private writesSinceTrim = 0;
-  private lastJobKey?: { workflow: string; job: string; key: string };
   /** What runs logged through `ctx.log`, expiring with their records. */
   readonly logs: RunLogStore;
 
@@ -190,16 +189,8 @@ export class RunHistory {
     const details = attempt !== undefined || input !== '' || output !== '';
     const flags = `${opts.onlyIfNew ? 'N' : ''}${details ? 'D' : ''}` || '-';
     const finish = run.status === 'succeeded' ? (run.finishedAt ?? Date.now()) : '-';
-    call.args.push(JSON.stringify(run), run.id, `${call.ownKey(this.runKey(run.id))} ${run.queuedAt} ${call.intern(this.jobKeyOf(run))} ${finish} ${flags}`);
+    call.args.push(JSON.stringify(run), run.id, `${call.ownKey(this.runKey(run.id))} ${run.queuedAt} ${call.intern(jobKey(run.workflow, run.job))} ${finish} ${flags}`);
     if (details) call.args.push(call.ownKey(this.keys.runDetails(run.id)), attempt?.field ?? '', attempt?.json ?? '', input, output);
-  }
-
-  /** `<workflow>/<job>` of a run: the last one is kept, as a batch is mostly runs of one job (one string, its hash computed once). */
-  private jobKeyOf(run: RunRecord): string {
-    const last = this.lastJobKey;
-    if (last && last.workflow === run.workflow && last.job === run.job) return last.key;
-    this.lastJobKey = { workflow: run.workflow, job: run.job, key: jobKey(run.workflow, run.job) };
-    return this.lastJobKey.key;
   }
 
   /** Bookkeeping after `n` records were written (by save or a script made with addSaveCall): the bounds are applied every so often. */

@@ -203,11 +203,8 @@ export interface RedisClusterMetricStoreOptions {
 export class RedisClusterMetricStore implements ClusterMetricStore {
   private readonly markerTtlSeconds: number;
   private readonly sampleKeys = new Map<string, string>();
-  private lastSlice = Number.NaN;
-  private lastSliceKey = '';
-  /** Per call being built: its interned plans and markers, found again without building their strings. */
+  /** Per call being built: its interned plans, found again without building their strings. */
   private readonly plans = new WeakMap<ScriptCall, Array<{ increments: readonly SampleIncrement[]; index: number }>>();
-  private readonly markers = new WeakMap<ScriptCall, Array<{ attempt: number; event: RunEventId['event']; index: number }>>();
 
   constructor(
     private readonly redis: Redis,
@@ -245,15 +242,15 @@ export class RedisClusterMetricStore implements ClusterMetricStore {
       if (event.queuedAt !== queuedAt || !Number.isFinite(queuedAt)) throw new Error(`metrics: run ${runId} has no queue time its events agree on (${queuedAt}, ${event.queuedAt})`);
       for (const { sample, by } of increments) if (!Number.isFinite(by)) throw new Error(`metrics: ${sample} cannot be increased by ${by}`);
     }
-    if (queuedAt === undefined) {
+    if (queuedAt === undefined || !events.length) {
       call.args.push('0 0');
       return;
     }
-    let packed = `${call.key(this.markerKey(queuedAt))} ${events.length}`;
+    let packed = `${call.key(this.keys.metricsRecorded(Math.floor(queuedAt / METRICS_MARK_SLICE_MS)))} ${events.length}`;
     for (const { event, increments } of events) {
       let amounts = '';
       for (const { by } of increments) if (by !== 1) amounts += ` ${by}`;
-      packed += ` ${this.markerIndex(call, event)} ${this.planIndex(call, increments)}${amounts}`;
+      packed += ` ${call.intern(`${event.attempt}:${event.event}`)} ${this.planIndex(call, increments)}${amounts}`;
     }
     call.args.push(packed);
   }
@@ -276,26 +273,6 @@ export class RedisClusterMetricStore implements ClusterMetricStore {
     // A few plans per call (one per job, event and status): bounded all the same.
     if (plans.length < 32) plans.push({ increments, index });
     return index;
-  }
-
-  /** The interned marker (`<attempt>:<event>`) of an event in `call`. */
-  private markerIndex(call: ScriptCall, event: RunEventId): number {
-    let markers = this.markers.get(call);
-    if (!markers) this.markers.set(call, (markers = []));
-    for (const m of markers) if (m.attempt === event.attempt && m.event === event.event) return m.index;
-    const index = call.intern(`${event.attempt}:${event.event}`);
-    if (markers.length < 32) markers.push({ attempt: event.attempt, event: event.event, index });
-    return index;
-  }
-
-  /** The marker hash of the runs queued in the slice of time holding `queuedAt` (the last one built is kept: a batch's runs share it). */
-  private markerKey(queuedAt: number): string {
-    const slice = Math.floor(queuedAt / METRICS_MARK_SLICE_MS);
-    if (slice !== this.lastSlice) {
-      this.lastSlice = slice;
-      this.lastSliceKey = this.keys.metricsRecorded(slice);
-    }
-    return this.lastSliceKey;
   }
 
   /** The hash of a sample name (a handful of names: built once each). */

@@ -32,7 +32,8 @@ export class AttemptAbort implements Abortable {
    * three Promise.race with a standing "aborted" promise would make per run.
    */
   race<T>(run: T | PromiseLike<T>): Promise<Awaited<T>> {
-    const settles = run instanceof Promise ? (run as Promise<Awaited<T>>) : Promise.resolve(run);
+    // The plugin's own promise when it returns one (Promise.resolve adds none), else its value.
+    const settles = Promise.resolve(run);
     if (this.reason) {
       // Aborted before the plugin could be awaited (a cancel that came first): how it ends is not awaited, nor reported.
       settles.catch(() => undefined);
