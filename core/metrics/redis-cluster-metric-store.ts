@@ -4,35 +4,36 @@ import { SCRIPT_CALL_PRELUDE_LUA, ScriptCall } from '../redis/script-call.js';
 import { labelSetKey, type ClusterMetricStore, type EventIncrements, type RunEventId, type SampleIncrement, type StoredSample } from './cluster-metric-store.js';
 
 /**
- * Lua that records run events' increments, each event once: an event is
- * marked in the marker hash of its run's slice of queue time
- * (EngineKeys.metricsRecorded) and, only if it was not marked before, its
- * increments are added. Written as functions that scripts recording for
- * one run, a batch, or more with them call (RunLedger). Arguments come in
- * ARGV (see ScriptCall), read from position `i`; each function returns the
- * next position.
+ * Lua that records run events' increments, each event once: the events of
+ * a run's attempt are marked in one field of the marker hash of the run's
+ * slice of queue time (EngineKeys.metricsCounted: field `<run id>
+ * <attempt>`, value the events counted, space-separated) and an event's
+ * increments are added only if it was not marked before. Written as
+ * functions that scripts recording for one run, a batch, or more with them
+ * call (RunLedger). Arguments come in ARGV (see ScriptCall), read from
+ * position `i`; each function returns the next position.
  *
  * - `recordSetup(i)`: once per call: the markers' TTL (s).
  * - `recordEvents(r, i, runId)`: per run, one argument packed
- *   (space-separated, read word by word): KEYS index of the marker hash
- *   (0 when the run has no events), the number of events, then per event:
- *   its marker (`<attempt>:<event>`, interned), its plan (interned: a
- *   space-separated triple per increment: KEYS index of the sample hash,
- *   interned field (label set), amount or `*`), then the amount of each
- *   `*` in order. Runs of one job share their plans: a run sends only what
- *   varies (a duration). `runId` is the run's id (the caller has it), or
- *   false to record nothing. The events are only gathered here (an event
- *   twice in one call counts once).
- * - `recordEnd(r)`: once at the end: per marker hash, the gathered events
- *   looked up in one HMGET and the new ones marked in one HSET (the hash's
- *   TTL renewed); their plans' increments summed per (hash, field), one
- *   HINCRBYFLOAT each. A batch of runs of one job costs a handful of
- *   commands, not six per run. Returns how many events were recorded now
- *   (the others were before).
+ *   (space-separated): `0` when the run has no events, else the KEYS index
+ *   of the marker hash, its events' shape (interned: the attempt, then per
+ *   event its name and its plan, interned: a space-separated triple per
+ *   increment: KEYS index of the sample hash, interned field (label set),
+ *   amount or `*`), then the amount of each `*` in order. The runs of a job
+ *   share their shapes and plans: a run sends only what varies (a
+ *   duration). `runId` is the run's id (the caller has it), or false to
+ *   record nothing. The runs are only gathered here.
+ * - `recordEnd(r)`: once at the end: per marker hash, the gathered runs'
+ *   fields looked up in one HMGET and the new events marked in one HSET
+ *   (the hash's TTL renewed); their plans' increments summed per (hash,
+ *   field), one HINCRBYFLOAT each. An event twice in one call counts once.
+ *   A batch of runs of one job costs a handful of commands, and per run one
+ *   field and a few table entries. Returns how many events were recorded
+ *   now (the others were before).
  */
 export const RECORD_EVENTS_LUA = `
 local function recordSetup(i)
-  return { ttl = ARGV[i], plans = {}, marks = {} }, i + 1
+  return { ttl = ARGV[i], plans = {}, shapes = {}, marks = {} }, i + 1
 end
 local function recordPlan(r, index)
   local plan = r.plans[index]
@@ -49,59 +50,85 @@ local function recordPlan(r, index)
   r.plans[index] = plan
   return plan
 end
+local function recordShape(r, index)
+  local shape = r.shapes[index]
+  if shape then return shape end
+  local nextWord = string.gmatch(ARGV[1 + index], '%S+')
+  shape = { attempt = nextWord(), names = {}, plans = {}, vars = 0 }
+  for name in nextWord do
+    local plan = recordPlan(r, tonumber(nextWord()))
+    shape.names[#shape.names + 1] = name
+    shape.plans[#shape.plans + 1] = plan
+    shape.vars = shape.vars + plan.vars
+  end
+  shape.value = table.concat(shape.names, ' ')
+  r.shapes[index] = shape
+  return shape
+end
 local function recordEvents(r, i, runId)
   if not runId then return i + 1 end
-  local nextWord = string.gmatch(ARGV[i], '%S+')
-  local markerAt, n = tonumber(nextWord()), tonumber(nextWord())
-  if n == 0 then return i + 1 end
+  local markerAt, shapeAt, amounts = string.match(ARGV[i], '^(%d+) (%d+) ?(.*)$')
+  if not markerAt then return i + 1 end
   local marks = r.marks[markerAt]
   if not marks then
-    marks = { fields = {}, plans = {}, amountsAt = {}, amounts = {}, seen = {} }
+    marks = { fields = {}, shapes = {}, amounts = {}, seen = {} }
     r.marks[markerAt] = marks
   end
-  local prefix = runId .. ' '
-  for _ = 1, n do
-    local field = prefix .. ARGV[1 + tonumber(nextWord())]
-    local plan = recordPlan(r, tonumber(nextWord()))
-    local amounts = marks.amounts
-    local at = #amounts + 1
-    for v = 1, plan.vars do amounts[at + v - 1] = nextWord() end
-    if not marks.seen[field] then
-      marks.seen[field] = true
-      local m = #marks.fields + 1
-      marks.fields[m], marks.plans[m], marks.amountsAt[m] = field, plan, at
-    end
-  end
+  local shape = recordShape(r, tonumber(shapeAt))
+  local field = runId .. ' ' .. shape.attempt
+  local m = #marks.fields + 1
+  marks.fields[m], marks.shapes[m], marks.amounts[m] = field, shape, amounts
+  if marks.seen[field] then marks.again = true else marks.seen[field] = true end
   return i + 1
 end
--- An event recorded now: its plan counted once more, its own amounts summed.
-local function recordAdd(plan, amounts, at)
-  plan.count = plan.count + 1
-  for v = 1, plan.vars do
-    local amount = amounts[at + v - 1]
-    plan.sums[v] = plan.sums[v] + tonumber(amount)
-    plan.asSent[v] = amount
+-- A run's events not in \`marked\` (its field's value, or false): their plans counted, their amounts summed. Returns the field's new value and how many were new.
+local function recordRun(shape, amounts, marked)
+  local nextAmount
+  if shape.vars > 1 then nextAmount = string.gmatch(amounts, '%S+') end
+  local value, added = marked, 0
+  for e = 1, #shape.names do
+    local plan, name = shape.plans[e], shape.names[e]
+    local new = not marked or not string.find(' ' .. marked .. ' ', ' ' .. name .. ' ', 1, true)
+    if new then
+      plan.count = plan.count + 1
+      added = added + 1
+      value = value and (value .. ' ' .. name) or name
+    end
+    for v = 1, plan.vars do
+      local amount = nextAmount and nextAmount() or amounts
+      if new then
+        plan.sums[v] = plan.sums[v] + tonumber(amount)
+        plan.asSent[v] = amount
+      end
+    end
   end
+  return value, added
 end
 local function recordEnd(r)
   local recorded = 0
   for markerAt, marks in pairs(r.marks) do
-    local key, fields, marked = KEYS[markerAt], marks.fields, false
+    local key, fields, marked = KEYS[tonumber(markerAt)], marks.fields, false
+    -- A field twice in this call: the later run sees what the earlier one marked.
+    local now = marks.again and {} or nil
     -- In slices: unpack is bounded by Lua's stack (~8,000 values).
     for first = 1, #fields, 1000 do
       local last = math.min(first + 999, #fields)
       local known = redis.call('HMGET', key, unpack(fields, first, last))
       local new = {}
       for m = first, last do
-        if not known[m - first + 1] then
-          new[#new + 1] = fields[m]
-          new[#new + 1] = '1'
-          recordAdd(marks.plans[m], marks.amounts, marks.amountsAt[m])
+        local field, shape = fields[m], marks.shapes[m]
+        local before = known[m - first + 1]
+        if now and now[field] ~= nil then before = now[field] end
+        local value, added = recordRun(shape, marks.amounts[m], before)
+        if added > 0 then
+          if now then now[field] = value end
+          new[#new + 1] = field
+          new[#new + 1] = value
+          recorded = recorded + added
         end
       end
       if #new > 0 then
         redis.call('HSET', key, unpack(new))
-        recorded = recorded + #new / 2
         marked = true
       end
     end
@@ -151,7 +178,7 @@ recordEvents(r, i + 1, ARGV[i])
 return recordEnd(r)`;
 
 /**
- * How much queue time one marker hash covers (EngineKeys.metricsRecorded):
+ * How much queue time one marker hash covers (EngineKeys.metricsCounted):
  * the runs of a batch share one or two, and a busy cluster's hash stays
  * small enough to expire without holding Redis up.
  */
@@ -197,8 +224,9 @@ export interface RedisClusterMetricStoreOptions {
 
 /**
  * The cluster-wide metrics in Redis (see EngineKeys.metricSamples and
- * metricsRecorded): a hash per sample name, fields = label sets, values =
- * sums; a marker hash per run makes each (run, attempt, event) count once.
+ * metricsCounted): a hash per sample name, fields = label sets, values =
+ * sums; marker hashes (a field per run attempt) make each (run, attempt,
+ * event) count once.
  */
 export class RedisClusterMetricStore implements ClusterMetricStore {
   private readonly markerTtlSeconds: number;
@@ -230,29 +258,34 @@ export class RedisClusterMetricStore implements ClusterMetricStore {
   }
 
   /**
-   * Adds recordEvents' arguments (RECORD_EVENTS_LUA) for events of one run
-   * to `call` (no events: the run counts nothing). Throws, adding nothing,
-   * on an amount that is not a finite number, an event of another run, or
-   * events that disagree on the run's queue time.
+   * Adds recordEvents' arguments (RECORD_EVENTS_LUA) for events of one run's
+   * attempt to `call` (no events: the run counts nothing; an event named
+   * twice counts its first). Throws, adding nothing, on an amount that is
+   * not a finite number, or events of another run, of other attempts, or
+   * that disagree on the run's queue time.
    */
   addRecordCall(call: ScriptCall, runId: string, events: readonly EventIncrements[]): void {
-    const queuedAt = events[0]?.event.queuedAt;
+    const first = events[0]?.event;
     for (const { event, increments } of events) {
       if (event.runId !== runId) throw new Error(`metrics: event of run ${event.runId} recorded with run ${runId}`);
-      if (event.queuedAt !== queuedAt || !Number.isFinite(queuedAt)) throw new Error(`metrics: run ${runId} has no queue time its events agree on (${queuedAt}, ${event.queuedAt})`);
+      if (event.queuedAt !== first!.queuedAt || !Number.isFinite(event.queuedAt)) throw new Error(`metrics: run ${runId} has no queue time its events agree on (${first!.queuedAt}, ${event.queuedAt})`);
+      if (event.attempt !== first!.attempt) throw new Error(`metrics: events of attempts ${first!.attempt} and ${event.attempt} of run ${runId} recorded together`);
       for (const { sample, by } of increments) if (!Number.isFinite(by)) throw new Error(`metrics: ${sample} cannot be increased by ${by}`);
     }
-    if (queuedAt === undefined || !events.length) {
-      call.args.push('0 0');
+    if (!first) {
+      call.args.push('0');
       return;
     }
-    let packed = `${call.key(this.keys.metricsRecorded(Math.floor(queuedAt / METRICS_MARK_SLICE_MS)))} ${events.length}`;
+    let shape = String(first.attempt);
+    let amounts = '';
+    const named: string[] = [];
     for (const { event, increments } of events) {
-      let amounts = '';
+      if (named.includes(event.event)) continue;
+      named.push(event.event);
+      shape += ` ${event.event} ${this.planIndex(call, increments)}`;
       for (const { by } of increments) if (by !== 1) amounts += ` ${by}`;
-      packed += ` ${call.intern(`${event.attempt}:${event.event}`)} ${this.planIndex(call, increments)}${amounts}`;
     }
-    call.args.push(packed);
+    call.args.push(`${call.key(this.keys.metricsCounted(Math.floor(first.queuedAt / METRICS_MARK_SLICE_MS)))} ${call.intern(shape)}${amounts}`);
   }
 
   /**

@@ -130,12 +130,51 @@ describe('RunLedger', () => {
     expect(sumOf(await store.read(RUNS_STARTED.name))).toBe(3);
     expect(sumOf(await store.read(`${RUN_DURATION.name}_count`))).toBe(3);
     expect(sumOf(await store.read(`${RUN_DURATION.name}_sum`))).toBeCloseTo(0.975, 12);
-    const slice = (queuedAt: number) => keys.metricsRecorded(Math.floor(queuedAt / METRICS_MARK_SLICE_MS));
-    expect((await redis.hkeys(slice(999_000))).sort()).toEqual(['wf.j.1 1:finished', 'wf.j.1 1:started', 'wf.j.2 1:finished', 'wf.j.2 1:started']);
-    expect((await redis.hkeys(slice(5_000_000))).sort()).toEqual(['wf.j.3 1:finished', 'wf.j.3 1:started']);
+    const slice = (queuedAt: number) => keys.metricsCounted(Math.floor(queuedAt / METRICS_MARK_SLICE_MS));
+    expect(await redis.hgetall(slice(999_000))).toEqual({ 'wf.j.1 1': 'started finished', 'wf.j.2 1': 'started finished' });
+    expect(await redis.hgetall(slice(5_000_000))).toEqual({ 'wf.j.3 1': 'started finished' });
     // The same events again, in a later batch: nothing more counted.
     await Promise.all(next.map((r) => ledger.write(r, finish(r))));
     expect(sumOf(await store.read(`${RUN_DURATION.name}_count`))).toBe(3);
+  });
+
+  it('counts what an attempt\'s field does not hold yet: the start its running record counted, then only the finish, in the batch or later', async () => {
+    const { store, ledger } = ledgerOn(conn);
+    const slice = keys.metricsCounted(Math.floor(999_000 / METRICS_MARK_SLICE_MS));
+    const long = succeeded('wf.j.long', 250);
+    const running: RunRecord = { ...long, status: 'running', finishedAt: undefined, durationMs: undefined };
+    // The running record counts the start; the final one, which carries the start too, counts only the finish.
+    await ledger.write(running, [{ type: 'started', run: running }]);
+    expect(await redis.hget(slice, 'wf.j.long 1')).toBe('started');
+    await ledger.write(long, finish(long));
+    expect(await redis.hget(slice, 'wf.j.long 1')).toBe('started finished');
+    // In one batch: a run's running and final writes, and one write naming its start twice (counted once).
+    const both = succeeded('wf.j.both', 30);
+    const twice = succeeded('wf.j.twice', 40);
+    const bothRunning: RunRecord = { ...both, status: 'running' };
+    await Promise.all([
+      ledger.write(bothRunning, [{ type: 'started', run: bothRunning }]),
+      ledger.write(both, finish(both)),
+      ledger.write(twice, [...finish(twice), { type: 'started', run: twice }]),
+    ]);
+    expect(await redis.hget(slice, 'wf.j.both 1')).toBe('started finished');
+    expect(await redis.hget(slice, 'wf.j.twice 1')).toBe('started finished');
+    expect(sumOf(await store.read(RUNS_STARTED.name))).toBe(3);
+    expect(sumOf(await store.read(`${RUN_DURATION.name}_count`))).toBe(3);
+    expect(sumOf(await store.read(`${RUN_DURATION.name}_sum`))).toBeCloseTo(0.32, 12);
+    // A later attempt has a field of its own.
+    const second = succeeded('wf.j.long', 5, { attempts: 2 });
+    await ledger.write(second, finish(second));
+    expect(await redis.hget(slice, 'wf.j.long 2')).toBe('started finished');
+    expect(sumOf(await store.read(RUNS_STARTED.name))).toBe(4);
+  });
+
+  it('refuses to count events of two attempts in one write, and still saves the record', async () => {
+    const { history, store, ledger } = ledgerOn(conn);
+    const run = succeeded('wf.j.mixed', 3, { attempts: 2 });
+    await ledger.write(run, [{ type: 'started', run: { ...run, attempts: 1 } }, { type: 'succeeded', run, output: undefined }]);
+    expect((await history.get('wf.j.mixed'))?.status).toBe('succeeded');
+    expect(await store.read(RUNS_STARTED.name)).toEqual([]);
   });
 
   it('counts runs of several jobs and statuses in one batch under their own label sets, a label object changed between runs included', async () => {

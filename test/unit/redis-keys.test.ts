@@ -29,7 +29,7 @@ const RULES: Rule[] = [
   },
   {
     what: 'one of EngineKeys\' key names spelled in a template (use EngineKeys)',
-    pattern: /\}:(workflows|paused|runs?|last-run|last-success|routes|watchdog|plugin|kill-claim|metrics|metrics-recorded)\b/,
+    pattern: /\}:(workflows|paused|runs?|last-run|last-success|routes|watchdog|plugin|kill-claim|metrics|metrics-counted)\b/,
     allowed: { 'core/redis/engine-keys.ts': 'the one place keys are built' },
   },
   {
@@ -83,7 +83,7 @@ describe('Redis keys', () => {
     ]);
     expect(k.plugin('analyzer').key('kill-claim', 'abc')).toBe('tideflow:plugin:analyzer:kill-claim:abc');
     expect(k.metricSamples('tideflow_runs_total')).toBe('tideflow:metrics:tideflow_runs_total');
-    expect(k.metricsRecorded(179_600_000)).toBe('tideflow:metrics-recorded:179600000');
+    expect(k.metricsCounted(179_600_000)).toBe('tideflow:metrics-counted:179600000');
     expect([k.cancelChannel, k.eventsChannel]).toEqual(['tideflow:cancel', 'tideflow:events']);
   });
 });
