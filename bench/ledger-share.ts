@@ -21,9 +21,10 @@ const written = Promise.resolve();
 ledger.queue = function (this: unknown, ...args: unknown[]) {
   return mode === 'none' ? written : queue.apply(this, args);
 };
-ledger.send = function (this: unknown, batch: LedgerBatch) {
+ledger.send = function (this: { store: { addRecordEnd(call: unknown): void } }, batch: LedgerBatch) {
   if (mode !== 'unsent') return send.call(this, batch);
   batch.call.args[batch.countAt] = batch.runs;
+  this.store.addRecordEnd(batch.call);
   batch.call.commandArgs();
   batch.answer(Promise.resolve(Array.from({ length: batch.runs }, () => 1)));
 };

@@ -23,7 +23,7 @@ import { PluginRegistry, type LazyPluginModule } from '../plugin/plugin-registry
 import type { ServiceInstance } from '../plugin/service-provider.js';
 import { EngineKeys } from '../redis/engine-keys.js';
 import { RedisClusterMetricStore } from '../metrics/redis-cluster-metric-store.js';
-import { RunMetricsRecorder } from '../metrics/run-metrics.js';
+import { RunIncrements } from '../metrics/run-metrics.js';
 import { RunLedger } from '../runner/run-ledger.js';
 import { JobRunner } from '../runner/job-runner.js';
 import { OverlapGuard } from '../runner/overlap-guard.js';
@@ -205,7 +205,7 @@ export class Engine {
       plugins: this.registry,
       history,
       // On the workers' connection: an attempt's final write goes just before BullMQ's completion of its job, in order (see JobRunner.finish).
-      ledger: new RunLedger(this.workerConnection, history, this.clusterMetrics, new RunMetricsRecorder(this.clusterMetrics, log), log),
+      ledger: new RunLedger(this.workerConnection, history, this.clusterMetrics, new RunIncrements(log), log),
       pauses: this.pauses,
       overlap: new OverlapGuard(this.historyConnection, keys),
       cancellation: this.cancellation,

@@ -5,6 +5,7 @@ import { SCRIPT_CALL_PRELUDE_LUA, ScriptCall } from '../redis/script-call.js';
 import type { RunQuery, RunRecord } from './run-record.js';
 import { attemptSummary, parseIoValue, runAttempts, storedIoValue, type RunAttempt, type RunIo } from './run-details.js';
 import { RunLogStore } from './run-logs.js';
+import { RUN_PROGRESS_LUA } from './run-progress.js';
 
 /**
  * Lua that writes run records and indexes them, all or nothing (in one
@@ -15,14 +16,19 @@ import { RunLogStore } from './run-logs.js';
  *
  * - `saveSetup(i)`: once per call: ttl seconds, the events channel, the
  *   KEYS indexes of the index, last-run and last-success hashes.
- * - `saveRun(s, i)`: per record: its json, its id, then five values packed
+ * - `saveRun(s, i)`: per record: its json, its id, then six values packed
  *   in one argument, space-separated: KEYS index of the record, queuedAt,
- *   workflow/job (interned), finish time of a success or `-`, flags: `-`
- *   for none, else N (write only if the record is new) and/or D, which five
- *   more arguments follow (see RUN_DETAILS below): KEYS index of the
- *   details, attempt field or '', its summary, input or '', output or ''.
- *   Returns 0, writing nothing, when N is asked and the record exists, else
- *   1; then the next position and the run's id.
+ *   workflow/job (interned), finish time of a success or `-`, the write's
+ *   progress (see run-progress.ts) when it counts run events, else `-`,
+ *   flags: `-` for none, else N (write only if the record is new) and/or D,
+ *   which five more arguments follow (see RUN_DETAILS below): KEYS index of
+ *   the details, attempt field or '', its summary, input or '', output or
+ *   ''. Returns 0, writing nothing, when N is asked and the record exists,
+ *   or when a counting write is behind the stored record (a late write of
+ *   an earlier state: the record and its counts stay as they are), else 1;
+ *   then the next position, and how far the run's events were counted
+ *   before this write (countedUpTo of the record it replaced; -1 for a
+ *   write that does not count).
  * - `saveEnd(s)`: once at the end: every saved record in the index (one
  *   ZADD) and on the events channel (GET /api/events; one message, a line
  *   per record: `{"type":"run","run":<record>}`), the last-run and
@@ -31,7 +37,7 @@ import { RunLogStore } from './run-logs.js';
  *   RunLedger sends at most 500 records per call. A command a script calls
  *   costs Redis more than its data: one per batch, not per run, where it can.
  */
-export const SAVE_RUN_LUA = `
+export const SAVE_RUN_LUA = `${RUN_PROGRESS_LUA}
 local function hsetAll(key, fields)
   local args = {}
   for f, v in pairs(fields) do
@@ -47,13 +53,22 @@ local function saveSetup(i)
 end
 local function saveRun(s, i)
   local json, id = ARGV[i], ARGV[i + 1]
-  local keyAt, queuedAt, jobAt, finish, flags = string.match(ARGV[i + 2], '^(%d+) (%S+) (%d+) (%S+) (%S+)$')
+  local keyAt, queuedAt, jobAt, finish, progress, flags = string.match(ARGV[i + 2], '^(%d+) (%S+) (%d+) (%S+) (%S+) (%S+)$')
   local key, job = KEYS[tonumber(keyAt)], ARGV[1 + tonumber(jobAt)]
   local d = i + 3
   local nextI = d
+  local counted = -1
   if flags ~= '-' and string.find(flags, 'D', 1, true) then nextI = d + 5 end
   if flags ~= '-' and string.find(flags, 'N', 1, true) then
-    if not redis.call('SET', key, json, 'EX', s.ttl, 'NX') then return 0, nextI, id end
+    if not redis.call('SET', key, json, 'EX', s.ttl, 'NX') then return 0, nextI, counted end
+  elseif progress ~= '-' then
+    -- A write that counts: the record it replaces says how far the run's events are counted.
+    local old = redis.call('SET', key, json, 'EX', s.ttl, 'GET')
+    counted = countedUpTo(old)
+    if tonumber(progress) < counted then
+      redis.call('SET', key, old, 'KEEPTTL')
+      return 0, nextI, counted
+    end
   else
     redis.call('SET', key, json, 'EX', s.ttl)
   end
@@ -75,7 +90,7 @@ local function saveRun(s, i)
   published[#published + 1] = #published > 0 and '\\n{"type":"run","run":' or '{"type":"run","run":'
   published[#published + 1] = json
   published[#published + 1] = '}'
-  return 1, nextI, id
+  return 1, nextI, counted
 end
 local function saveEnd(s)
   if #s.indexed > 0 then redis.call('ZADD', s.index, unpack(s.indexed)) end
@@ -92,6 +107,9 @@ local saved = saveRun(s, i)
 saveEnd(s)
 return saved`;
 
+/** A stored record of a run that has ended: nothing of it is counted later (the statuses runs end in). */
+const ENDED_RECORD = /"status":"(?:succeeded|failed|cancelled|skipped)"/;
+
 type SaveRunRedis = Redis & { tideflowSaveRun(args: Array<string | number>): Promise<number> };
 
 export interface RunHistoryOptions {
@@ -107,6 +125,12 @@ export interface RunHistoryOptions {
 export interface RunSaveOptions {
   onlyIfNew?: boolean;
   io?: RunIoToSave;
+  /**
+   * For a write that counts run events (RunLedger): how far its run has got
+   * (runProgress of its latest event). Not saved when the stored record is
+   * further on; not with `onlyIfNew`.
+   */
+  progress?: number;
 }
 
 /** What a save may store beside the record: the run's input and what its plugin returned (each capped, see RUN_IO_MAX_BYTES). */
@@ -189,7 +213,9 @@ export class RunHistory {
     const details = attempt !== undefined || input !== '' || output !== '';
     const flags = `${opts.onlyIfNew ? 'N' : ''}${details ? 'D' : ''}` || '-';
     const finish = run.status === 'succeeded' ? (run.finishedAt ?? Date.now()) : '-';
-    call.args.push(JSON.stringify(run), run.id, `${call.ownKey(this.runKey(run.id))} ${run.queuedAt} ${call.intern(jobKey(run.workflow, run.job))} ${finish} ${flags}`);
+    if (opts.onlyIfNew && opts.progress !== undefined) throw new Error(`history: a write of run ${run.id} that counts cannot be only-if-new`);
+    const progress = opts.progress ?? '-';
+    call.args.push(JSON.stringify(run), run.id, `${call.ownKey(this.runKey(run.id))} ${run.queuedAt} ${call.intern(jobKey(run.workflow, run.job))} ${finish} ${progress} ${flags}`);
     if (details) call.args.push(call.ownKey(this.keys.runDetails(run.id)), attempt?.field ?? '', attempt?.json ?? '', input, output);
   }
 
@@ -265,15 +291,23 @@ export class RunHistory {
     return values.filter((v): v is string => v !== null).map((v) => JSON.parse(v) as RunRecord);
   }
 
-  /** Applies the count and age bounds to the index (records expire by themselves). */
+  /**
+   * Applies the count and age bounds to the index (records expire by
+   * themselves). A run dropped before it ended keeps its record, out of the
+   * index until its next write puts it back: the record says how far its
+   * run's events are counted (run-progress.ts), and without it a late write
+   * would count them again.
+   */
   async trim(now = Date.now()): Promise<void> {
     const old = await this.redis.zrangebyscore(this.indexKey, '-inf', now - this.maxAgeMs);
     const excess = await this.redis.zrange(this.indexKey, 0, String(-(this.maxRuns + 1)));
     const drop = [...new Set([...old, ...excess])];
     if (!drop.length) return;
+    const records = await this.redis.mget(drop.map((id) => this.runKey(id)));
+    const ended = drop.filter((_, i) => records[i] === null || ENDED_RECORD.test(records[i]!));
     const multi = this.redis.multi().zrem(this.indexKey, ...drop);
     // A run's details and log go with its record.
-    multi.del(...drop.flatMap((id) => [this.runKey(id), this.keys.runDetails(id), ...this.logs.keysOf(id)]));
+    if (ended.length) multi.del(...ended.flatMap((id) => [this.runKey(id), this.keys.runDetails(id), ...this.logs.keysOf(id)]));
     await multi.exec();
   }
 }

@@ -25,8 +25,6 @@ export interface StoredSample {
 /** The run event whose increments are recorded: each is recorded at most once. */
 export interface RunEventId {
   runId: string;
-  /** When the run was queued (ms since epoch): the same in every write of a run, it says where the run's events are marked counted. */
-  queuedAt: number;
   /** The attempt number (a worker that died mid-run leaves the attempt to its successor: same number). */
   attempt: number;
   /** `skipped` and `waited`: a fire the overlap policy did not run, a run's first wait for its turn (attempt 0 / the attempts made). */
@@ -39,12 +37,8 @@ export interface EventIncrements {
   increments: readonly SampleIncrement[];
 }
 
+/** What /metrics reads: the events are counted with the run records that carry them (RunLedger). */
 export interface ClusterMetricStore {
-  /**
-   * Adds every increment, all or nothing, unless this event was recorded
-   * before: true when recorded now, false for a duplicate.
-   */
-  record(event: RunEventId, increments: readonly SampleIncrement[]): Promise<boolean>;
   /** Every stored label set of one sample name with its value. */
   read(sample: string): Promise<StoredSample[]>;
 }

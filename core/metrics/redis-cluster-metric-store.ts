@@ -1,39 +1,35 @@
 import type { Redis } from 'ioredis';
 import type { EngineKeys } from '../redis/engine-keys.js';
-import { SCRIPT_CALL_PRELUDE_LUA, ScriptCall } from '../redis/script-call.js';
-import { labelSetKey, type ClusterMetricStore, type EventIncrements, type RunEventId, type SampleIncrement, type StoredSample } from './cluster-metric-store.js';
+import type { ScriptCall } from '../redis/script-call.js';
+import { runProgress } from '../history/run-progress.js';
+import { labelSetKey, type ClusterMetricStore, type EventIncrements, type SampleIncrement, type StoredSample } from './cluster-metric-store.js';
 
 /**
- * Lua that records run events' increments, each event once: the events of
- * a run's attempt are marked in one field of the marker hash of the run's
- * slice of queue time (EngineKeys.metricsCounted: field `<run id>
- * <attempt>`, value the events counted, space-separated) and an event's
- * increments are added only if it was not marked before. Written as
- * functions that scripts recording for one run, a batch, or more with them
- * call (RunLedger). Arguments come in ARGV (see ScriptCall), read from
- * position `i`; each function returns the next position.
+ * Lua that counts the events of runs saved in the same call (RunLedger),
+ * each (run, attempt, event) once: the record a save replaced says how far
+ * its run's events were counted (run-progress.ts), and only the events past
+ * that count. Written as functions the batch script calls; arguments come in
+ * ARGV (see ScriptCall), read from position `i`; each returns the next.
  *
- * - `recordSetup(i)`: once per call: the markers' TTL (s).
- * - `recordEvents(r, i, runId)`: per run, one argument packed
- *   (space-separated): `0` when the run has no events, else the KEYS index
- *   of the marker hash, its events' shape (interned: the attempt, then per
- *   event its name and its plan, interned: a space-separated triple per
+ * - `recordSetup(i)`: once per call (no arguments).
+ * - `recordEvents(r, i, counted)`: per run, after its save: one argument,
+ *   `0` when the run counts nothing, else its events' shape (interned: per
+ *   event its progress and its plan, interned: a space-separated triple per
  *   increment: KEYS index of the sample hash, interned field (label set),
- *   amount or `*`), then the amount of each `*` in order. The runs of a job
- *   share their shapes and plans: a run sends only what varies (a
- *   duration). `runId` is the run's id (the caller has it), or false to
- *   record nothing. The runs are only gathered here.
- * - `recordEnd(r)`: once at the end: per marker hash, the gathered runs'
- *   fields looked up in one HMGET and the new events marked in one HSET
- *   (the hash's TTL renewed); their plans' increments summed per (hash,
- *   field), one HINCRBYFLOAT each. An event twice in one call counts once.
- *   A batch of runs of one job costs a handful of commands, and per run one
- *   field and a few table entries. Returns how many events were recorded
- *   now (the others were before).
+ *   amount or `*`) then the amount of each `*` in order, space-separated.
+ *   `counted` is what the save returned (how far the run was counted
+ *   before), or false when it saved nothing (then nothing counts).
+ * - `recordEnd(r, i)`: once at the end: one argument, the call's totals
+ *   that the caller summed over every run as if all their events were new,
+ *   a triple per (hash, field): KEYS index, interned field, amount. When
+ *   they are (the usual case: a run is written once, or its later writes
+ *   carry later events), they are added as sent, one HINCRBYFLOAT each, and
+ *   a run costs this script a table entry or two. Otherwise each run's new
+ *   events are summed here from its shape and amounts, per (hash, field).
  */
 export const RECORD_EVENTS_LUA = `
 local function recordSetup(i)
-  return { ttl = ARGV[i], plans = {}, shapes = {}, marks = {} }, i + 1
+  return { plans = {}, shapes = {}, at = {}, counted = {}, n = 0, recount = false }, i
 end
 local function recordPlan(r, index)
   local plan = r.plans[index]
@@ -54,46 +50,38 @@ local function recordShape(r, index)
   local shape = r.shapes[index]
   if shape then return shape end
   local nextWord = string.gmatch(ARGV[1 + index], '%S+')
-  shape = { attempt = nextWord(), names = {}, plans = {}, vars = 0 }
-  for name in nextWord do
-    local plan = recordPlan(r, tonumber(nextWord()))
-    shape.names[#shape.names + 1] = name
-    shape.plans[#shape.plans + 1] = plan
-    shape.vars = shape.vars + plan.vars
+  shape = { progress = {}, plans = {}, vars = 0 }
+  for progress in nextWord do
+    local e = #shape.plans + 1
+    shape.progress[e] = tonumber(progress)
+    shape.plans[e] = recordPlan(r, tonumber(nextWord()))
+    shape.vars = shape.vars + shape.plans[e].vars
+    if not shape.first or shape.progress[e] < shape.first then shape.first = shape.progress[e] end
   end
-  shape.value = table.concat(shape.names, ' ')
   r.shapes[index] = shape
   return shape
 end
-local function recordEvents(r, i, runId)
-  if not runId then return i + 1 end
-  local markerAt, shapeAt, amounts = string.match(ARGV[i], '^(%d+) (%d+) ?(.*)$')
-  if not markerAt then return i + 1 end
-  local marks = r.marks[markerAt]
-  if not marks then
-    marks = { fields = {}, shapes = {}, amounts = {}, seen = {} }
-    r.marks[markerAt] = marks
+local function recordEvents(r, i, counted)
+  local arg = ARGV[i]
+  if arg == '0' then return i + 1 end
+  -- Not saved: it counts nothing, so the totals (which count it) do not hold.
+  if not counted then
+    r.recount = true
+    return i + 1
   end
-  local shape = recordShape(r, tonumber(shapeAt))
-  local field = runId .. ' ' .. shape.attempt
-  local m = #marks.fields + 1
-  marks.fields[m], marks.shapes[m], marks.amounts[m] = field, shape, amounts
-  if marks.seen[field] then marks.again = true else marks.seen[field] = true end
+  if recordShape(r, tonumber(string.match(arg, '^%d+'))).first <= counted then r.recount = true end
+  local n = r.n + 1
+  r.n, r.at[n], r.counted[n] = n, i, counted
   return i + 1
 end
--- A run's events not in \`marked\` (its field's value, or false): their plans counted, their amounts summed. Returns the field's new value and how many were new.
-local function recordRun(shape, amounts, marked)
+-- A run's events past \`counted\`: their plans counted, their amounts summed.
+local function recordRun(shape, amounts, counted)
   local nextAmount
   if shape.vars > 1 then nextAmount = string.gmatch(amounts, '%S+') end
-  local value, added = marked, 0
-  for e = 1, #shape.names do
-    local plan, name = shape.plans[e], shape.names[e]
-    local new = not marked or not string.find(' ' .. marked .. ' ', ' ' .. name .. ' ', 1, true)
-    if new then
-      plan.count = plan.count + 1
-      added = added + 1
-      value = value and (value .. ' ' .. name) or name
-    end
+  for e = 1, #shape.plans do
+    local plan = shape.plans[e]
+    local new = shape.progress[e] > counted
+    if new then plan.count = plan.count + 1 end
     for v = 1, plan.vars do
       local amount = nextAmount and nextAmount() or amounts
       if new then
@@ -102,37 +90,17 @@ local function recordRun(shape, amounts, marked)
       end
     end
   end
-  return value, added
 end
-local function recordEnd(r)
-  local recorded = 0
-  for markerAt, marks in pairs(r.marks) do
-    local key, fields, marked = KEYS[tonumber(markerAt)], marks.fields, false
-    -- A field twice in this call: the later run sees what the earlier one marked.
-    local now = marks.again and {} or nil
-    -- In slices: unpack is bounded by Lua's stack (~8,000 values).
-    for first = 1, #fields, 1000 do
-      local last = math.min(first + 999, #fields)
-      local known = redis.call('HMGET', key, unpack(fields, first, last))
-      local new = {}
-      for m = first, last do
-        local field, shape = fields[m], marks.shapes[m]
-        local before = known[m - first + 1]
-        if now and now[field] ~= nil then before = now[field] end
-        local value, added = recordRun(shape, marks.amounts[m], before)
-        if added > 0 then
-          if now then now[field] = value end
-          new[#new + 1] = field
-          new[#new + 1] = value
-          recorded = recorded + added
-        end
-      end
-      if #new > 0 then
-        redis.call('HSET', key, unpack(new))
-        marked = true
-      end
+local function recordEnd(r, i)
+  if not r.recount then
+    for k, f, amount in string.gmatch(ARGV[i], '(%d+) (%d+) (%S+)') do
+      redis.call('HINCRBYFLOAT', KEYS[tonumber(k)], ARGV[1 + tonumber(f)], amount)
     end
-    if marked then redis.call('EXPIRE', key, r.ttl) end
+    return i + 1
+  end
+  for n = 1, r.n do
+    local shapeAt, amounts = string.match(ARGV[r.at[n]], '^(%d+) ?(.*)$')
+    recordRun(recordShape(r, tonumber(shapeAt)), amounts, r.counted[n])
   end
   -- The plans' increments, summed per (hash, field): a fixed amount times the events counted, a varying one as summed.
   local sums, asSent = {}, {}
@@ -167,24 +135,8 @@ local function recordEnd(r)
       redis.call('HINCRBYFLOAT', key, field, asSent[key][field] or string.format('%.17g', sum))
     end
   end
-  return recorded
+  return i + 1
 end`;
-
-/** One run's events recorded on their own (RedisClusterMetricStore.record). */
-export const RECORD_EVENTS_SCRIPT = `${SCRIPT_CALL_PRELUDE_LUA}
-${RECORD_EVENTS_LUA}
-local r, i = recordSetup(argsStart)
-recordEvents(r, i + 1, ARGV[i])
-return recordEnd(r)`;
-
-/**
- * How much queue time one marker hash covers (EngineKeys.metricsCounted):
- * the runs of a batch share one or two, and a busy cluster's hash stays
- * small enough to expire without holding Redis up.
- */
-export const METRICS_MARK_SLICE_MS = 10_000;
-
-type RecordRedis = Redis & { tideflowRecordMetricEvents(args: Array<string | number>): Promise<number> };
 
 /**
  * Whether two lists of increments have one plan: the same samples and the
@@ -217,95 +169,123 @@ function parseLabelSetKey(field: string): Record<string, string> | undefined {
   }
 }
 
-export interface RedisClusterMetricStoreOptions {
-  /** How long a run's marker outlives its last recorded event. Default 1 day. */
-  markerTtlSeconds?: number;
+/** One plan of a call: its increments (found again by samePlan), its interned text, and what its runs add (the call's totals). */
+interface PlanTotals {
+  increments: readonly SampleIncrement[];
+  index: number;
+  /** Per increment: KEYS index of its hash and interned field, and for a varying amount its place in `sums`. */
+  parts: Array<{ key: number; field: number; varying: number }>;
+  /** Events counted with this plan in the call so far. */
+  count: number;
+  /** The varying amounts summed, in the order of the runs. */
+  sums: number[];
 }
 
+/** What a run of a batch counts: its argument for recordEvents, and how far the write takes its run (runProgress), if it counts events. */
+export interface RunCountArgument {
+  arg: string;
+  progress?: number;
+}
+
+/** A run that counts nothing. */
+export const NOTHING_COUNTED: RunCountArgument = { arg: '0' };
+
 /**
- * The cluster-wide metrics in Redis (see EngineKeys.metricSamples and
- * metricsCounted): a hash per sample name, fields = label sets, values =
- * sums; marker hashes (a field per run attempt) make each (run, attempt,
- * event) count once.
+ * The cluster-wide metrics in Redis (see EngineKeys.metricSamples): a hash
+ * per sample name, fields = label sets, values = sums. The events of a run
+ * are counted with its record (RunLedger), which says how far they are
+ * counted (run-progress.ts): each (run, attempt, event) counts once.
  */
 export class RedisClusterMetricStore implements ClusterMetricStore {
-  private readonly markerTtlSeconds: number;
   private readonly sampleKeys = new Map<string, string>();
-  /** Per call being built: its interned plans, found again without building their strings. */
-  private readonly plans = new WeakMap<ScriptCall, Array<{ increments: readonly SampleIncrement[]; index: number }>>();
+  /** Per call being built: its plans, found again without building their strings, with their totals. */
+  private readonly plans = new WeakMap<ScriptCall, PlanTotals[]>();
 
   constructor(
     private readonly redis: Redis,
     private readonly keys: EngineKeys,
-    opts: RedisClusterMetricStoreOptions = {},
-  ) {
-    this.markerTtlSeconds = opts.markerTtlSeconds ?? 86_400;
-    // EVALSHA after the first call (ioredis caches the script).
-    if (!('tideflowRecordMetricEvents' in redis)) redis.defineCommand('tideflowRecordMetricEvents', { lua: RECORD_EVENTS_SCRIPT });
-  }
-
-  async record(event: RunEventId, increments: readonly SampleIncrement[]): Promise<boolean> {
-    const call = new ScriptCall();
-    this.addRecordSetup(call);
-    call.args.push(event.runId);
-    this.addRecordCall(call, event.runId, [{ event, increments }]);
-    return (await (this.redis as RecordRedis).tideflowRecordMetricEvents(call.commandArgs())) > 0;
-  }
-
-  /** Adds recordSetup's arguments (RECORD_EVENTS_LUA) to `call`: once per call, before its runs. */
-  addRecordSetup(call: ScriptCall): void {
-    call.args.push(this.markerTtlSeconds);
-  }
+  ) {}
 
   /**
-   * Adds recordEvents' arguments (RECORD_EVENTS_LUA) for events of one run's
-   * attempt to `call` (no events: the run counts nothing; an event named
-   * twice counts its first). Throws, adding nothing, on an amount that is
-   * not a finite number, or events of another run, of other attempts, or
-   * that disagree on the run's queue time.
+   * The recordEvents argument (RECORD_EVENTS_LUA) of one run's events of
+   * one attempt, counted in the call's totals (see addRecordEnd): no events,
+   * the run counts nothing; an event named twice counts its first. Throws,
+   * counting nothing, on an amount that is not a finite number, or events of
+   * another run or of other attempts.
    */
-  addRecordCall(call: ScriptCall, runId: string, events: readonly EventIncrements[]): void {
+  runCount(call: ScriptCall, runId: string, events: readonly EventIncrements[]): RunCountArgument {
     const first = events[0]?.event;
     for (const { event, increments } of events) {
       if (event.runId !== runId) throw new Error(`metrics: event of run ${event.runId} recorded with run ${runId}`);
-      if (event.queuedAt !== first!.queuedAt || !Number.isFinite(event.queuedAt)) throw new Error(`metrics: run ${runId} has no queue time its events agree on (${first!.queuedAt}, ${event.queuedAt})`);
       if (event.attempt !== first!.attempt) throw new Error(`metrics: events of attempts ${first!.attempt} and ${event.attempt} of run ${runId} recorded together`);
       for (const { sample, by } of increments) if (!Number.isFinite(by)) throw new Error(`metrics: ${sample} cannot be increased by ${by}`);
     }
-    if (!first) {
-      call.args.push('0');
-      return;
-    }
-    let shape = String(first.attempt);
+    if (!first) return NOTHING_COUNTED;
+    let shape = '';
     let amounts = '';
+    let progress = -1;
     const named: string[] = [];
     for (const { event, increments } of events) {
       if (named.includes(event.event)) continue;
       named.push(event.event);
-      shape += ` ${event.event} ${this.planIndex(call, increments)}`;
-      for (const { by } of increments) if (by !== 1) amounts += ` ${by}`;
+      const at = runProgress(event.event, event.attempt);
+      if (at > progress) progress = at;
+      const plan = this.plan(call, increments);
+      plan.count++;
+      let v = 0;
+      for (const { by } of increments) {
+        if (by === 1) continue;
+        amounts += ` ${by}`;
+        plan.sums[v++] += by;
+      }
+      shape += shape ? ` ${at} ${plan.index}` : `${at} ${plan.index}`;
     }
-    call.args.push(`${call.key(this.keys.metricsCounted(Math.floor(first.queuedAt / METRICS_MARK_SLICE_MS)))} ${call.intern(shape)}${amounts}`);
+    return { arg: `${call.intern(shape)}${amounts}`, progress };
   }
 
   /**
-   * The interned plan of these increments in `call` (see RECORD_EVENTS_LUA).
-   * The runs of a job count the same label sets of the same samples (only
-   * an amount varies; the engine's label sets are frozen objects made once,
-   * see run-metrics.ts): a plan seen in this call is found by comparing
-   * sample, label set object and fixed-or-varying, without building its
-   * string again.
+   * Adds recordEnd's argument (RECORD_EVENTS_LUA) to `call`, after its runs:
+   * what they add if all their events are new, per (hash, field), each
+   * amount summed in the order of the runs (a single one as it was sent).
    */
-  private planIndex(call: ScriptCall, increments: readonly SampleIncrement[]): number {
+  addRecordEnd(call: ScriptCall): void {
+    const totals = new Map<string, number>();
+    for (const plan of this.plans.get(call) ?? []) {
+      if (!plan.count) continue;
+      for (const { key, field, varying } of plan.parts) {
+        const at = `${key} ${field}`;
+        totals.set(at, (totals.get(at) ?? 0) + (varying < 0 ? plan.count : plan.sums[varying]!));
+      }
+    }
+    let arg = '';
+    for (const [at, total] of totals) arg += `${at} ${total} `;
+    call.args.push(arg);
+  }
+
+  /**
+   * The plan of these increments in `call` (see RECORD_EVENTS_LUA). The
+   * runs of a job count the same label sets of the same samples (only an
+   * amount varies; the engine's label sets are frozen objects made once, see
+   * run-metrics.ts): a plan seen in this call is found by comparing sample,
+   * label set object and fixed-or-varying, without building its string again.
+   */
+  private plan(call: ScriptCall, increments: readonly SampleIncrement[]): PlanTotals {
     let plans = this.plans.get(call);
     if (!plans) this.plans.set(call, (plans = []));
-    for (const plan of plans) if (samePlan(plan.increments, increments)) return plan.index;
+    // A few plans per call (one per job, event and status): the first 32 are looked at.
+    for (let p = 0; p < plans.length && p < 32; p++) if (samePlan(plans[p]!.increments, increments)) return plans[p]!;
     let text = '';
-    for (const { sample, labels, by } of increments) text += `${call.key(this.sampleKey(sample))} ${call.intern(labelSetKey(labels))} ${by === 1 ? '1' : '*'} `;
-    const index = call.intern(text);
-    // A few plans per call (one per job, event and status): bounded all the same.
-    if (plans.length < 32) plans.push({ increments, index });
-    return index;
+    const parts: PlanTotals['parts'] = [];
+    const sums: number[] = [];
+    for (const { sample, labels, by } of increments) {
+      const key = call.key(this.sampleKey(sample));
+      const field = call.intern(labelSetKey(labels));
+      parts.push({ key, field, varying: by === 1 ? -1 : sums.push(0) - 1 });
+      text += `${key} ${field} ${by === 1 ? '1' : '*'} `;
+    }
+    const plan: PlanTotals = { increments, index: call.intern(text), parts, count: 0, sums };
+    plans.push(plan);
+    return plan;
   }
 
   /** The hash of a sample name (a handful of names: built once each). */

@@ -3,7 +3,7 @@ import type { RunRecord } from '../history/run-record.js';
 import type { Logger } from '../logging/logger.js';
 import type { ClusterCounterSpec, ClusterHistogramSpec, PluginManifest, RunCount, TideflowPlugin } from '../plugin/plugin.js';
 import { errorMessage } from '../util/error-message.js';
-import type { ClusterMetricStore, EventIncrements, SampleIncrement } from './cluster-metric-store.js';
+import type { EventIncrements, SampleIncrement } from './cluster-metric-store.js';
 
 /**
  * The label naming a workflow's job. Not `job`: Prometheus reserves `job` for
@@ -171,7 +171,7 @@ export function fireIncrements(run: RunRecord, kind: 'skipped' | 'waited', waite
   const labels = { workflow: run.workflow, [JOB_LABEL]: run.job };
   const increment: SampleIncrement =
     kind === 'skipped' ? { sample: FIRES_SKIPPED.name, labels, by: 1 } : { sample: RUN_WAITS.name, labels: { ...labels, for: waitedFor ?? 'unknown' }, by: 1 };
-  return { event: { runId: run.id, queuedAt: run.queuedAt, attempt: run.attempts, event: kind }, increments: [increment] };
+  return { event: { runId: run.id, attempt: run.attempts, event: kind }, increments: [increment] };
 }
 
 /** Why a count does not fit the metric it names; undefined when it fits. */
@@ -195,35 +195,22 @@ export interface CountingPlugin {
 }
 
 /**
- * Records what each run event adds to the cluster-wide metrics: the
- * engine's run counters and duration, and on success the counts of the
- * plugin that ran it (`countRun`), in one atomic record per (run, attempt,
- * started|finished). The runner of every process calls it; it never throws
- * (a failure is a warning: the run itself is not affected).
+ * What each run event adds to the cluster-wide metrics: the engine's run
+ * counters and duration, and on success the counts of the plugin that ran
+ * it (`countRun`). The runner's ledger counts them with the run's record,
+ * once per (run, attempt, event).
  */
-export class RunMetricsRecorder {
-  constructor(
-    private readonly store: ClusterMetricStore,
-    private readonly log: Logger,
-  ) {}
-
-  async record(e: RunEvent, from?: CountingPlugin): Promise<void> {
-    try {
-      const { event, increments } = this.eventIncrements(e, from);
-      await this.store.record(event, increments);
-    } catch (err) {
-      this.log.warn({ err: errorMessage(err), run: e.run.id }, 'metrics: could not record a run event');
-    }
-  }
+export class RunIncrements {
+  constructor(private readonly log: Logger) {}
 
   /**
-   * What a run event adds, as the store records it: the engine's counts and,
+   * What a run event adds, as the ledger counts it: the engine's counts and,
    * on success, the plugin's (a count that does not fit is dropped with a warning).
    */
   eventIncrements(e: RunEvent, from?: CountingPlugin): EventIncrements {
     const increments = engineRunIncrements(e);
     if (e.type === 'succeeded' && from) increments.push(...this.pluginIncrements(from, e.output, e.run));
-    return { event: { runId: e.run.id, queuedAt: e.run.queuedAt, attempt: e.run.attempts, event: e.type === 'started' ? 'started' : 'finished' }, increments };
+    return { event: { runId: e.run.id, attempt: e.run.attempts, event: e.type === 'started' ? 'started' : 'finished' }, increments };
   }
 
   private pluginIncrements(from: CountingPlugin, output: unknown, run: RunRecord): SampleIncrement[] {

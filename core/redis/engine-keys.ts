@@ -124,19 +124,6 @@ export class EngineKeys {
     return this.toKey('metrics', sample);
   }
 
-  /**
-   * Hash: which run events are already in the cluster-wide metrics, for the
-   * runs queued in one slice of time (`slice`: queue time in ms divided by
-   * METRICS_MARK_SLICE_MS; field `<run id> <attempt>`, value the events of
-   * that attempt counted, space-separated, e.g. `started finished`),
-   * expiring a while after its last mark, so a duplicate event or a retried
-   * record never counts twice. One hash per slice, not per run: a batch of
-   * runs checks and marks its events in two commands.
-   */
-  metricsCounted(slice: number): string {
-    return this.toKey('metrics-counted', String(slice));
-  }
-
   /** The keys of one plugin: `<prefix>:plugin:<name>:...`, so plugins never collide with the engine or each other. */
   plugin(name: string): PluginKeys {
     return new PluginKeys(this.toKey('plugin', name));

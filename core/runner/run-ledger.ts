@@ -5,18 +5,19 @@ import { SAVE_RUN_LUA, type RunHistory, type RunIoToSave } from '../history/run-
 import type { RunRecord } from '../history/run-record.js';
 import type { Logger } from '../logging/logger.js';
 import type { EventIncrements } from '../metrics/cluster-metric-store.js';
-import { RECORD_EVENTS_LUA, type RedisClusterMetricStore } from '../metrics/redis-cluster-metric-store.js';
+import { NOTHING_COUNTED, RECORD_EVENTS_LUA, type RedisClusterMetricStore, type RunCountArgument } from '../metrics/redis-cluster-metric-store.js';
 import { SCRIPT_CALL_PRELUDE_LUA, ScriptCall } from '../redis/script-call.js';
-import type { CountingPlugin, RunMetricsRecorder } from '../metrics/run-metrics.js';
+import type { CountingPlugin, RunIncrements } from '../metrics/run-metrics.js';
 import { errorMessage } from '../util/error-message.js';
 
 /**
  * The records of a batch of runs with the events each counts, in one atomic
- * command: per run the history's save (saveRun) and, if it saved, the
- * metrics' record (recordEvents); the last-run hashes and the counter sums
- * are written once at the end. ARGV (after ScriptCall's interned strings):
- * n runs, the save's and the record's setup, then per run its save's and
- * its record's arguments. Returns each run's save result.
+ * command: per run the history's save (saveRun), then what it counts
+ * (recordEvents: those of its events past what the record it replaced had
+ * counted); the last-run hashes and the counter totals are written once at
+ * the end. ARGV (after ScriptCall's interned strings): n runs, the save's
+ * and the record's setup, per run its save's and its record's arguments,
+ * then the record's end. Returns each run's save result.
  */
 const WRITE_RUNS_SCRIPT = `${SCRIPT_CALL_PRELUDE_LUA}
 ${SAVE_RUN_LUA}
@@ -27,12 +28,12 @@ local r
 r, i = recordSetup(i)
 local saved = {}
 for run = 1, n do
-  local id
-  saved[run], i, id = saveRun(s, i)
-  i = recordEvents(r, i, saved[run] == 1 and id)
+  local counted
+  saved[run], i, counted = saveRun(s, i)
+  i = recordEvents(r, i, saved[run] == 1 and counted)
 end
 saveEnd(s)
-recordEnd(r)
+recordEnd(r, i)
 return saved`;
 
 /** Runs written by one command at most. */
@@ -55,9 +56,10 @@ interface Batch {
  * events it counts in the cluster-wide metrics, in one command (all or
  * nothing), so a run the history shows in a state has that state's events
  * counted. Each event still counts once per (run, attempt, event), whoever
- * writes it and however often: a finished attempt's write carries its
- * "started" too, counted then if the run was too short to get a write of
- * its own while it ran.
+ * writes it and however often: the record a write replaces says how far its
+ * run is counted (run-progress.ts), and a write behind it changes nothing.
+ * A finished attempt's write carries its "started" too, counted then if the
+ * run was too short to get a write of its own while it ran.
  *
  * Writes made in one tick leave together, as one command (group commit): a
  * worker finishes its runs in bursts (one reply from Redis starts many), and
@@ -76,7 +78,7 @@ export class RunLedger {
     private readonly redis: Redis,
     private readonly history: RunHistory,
     private readonly store: RedisClusterMetricStore,
-    private readonly metrics: RunMetricsRecorder,
+    private readonly metrics: RunIncrements,
     private readonly log: Logger,
   ) {
     // EVALSHA after the first call (ioredis caches the script, and sends it again after a restart emptied Redis's cache).
@@ -115,19 +117,21 @@ export class RunLedger {
   private queue(run: RunRecord, counted: EventIncrements[], io?: RunIoToSave): Promise<void> {
     const batch = this.batch ?? this.startBatch();
     const { call } = batch;
-    this.history.addSaveCall(call, run, { io });
+    let count: RunCountArgument;
     try {
-      this.store.addRecordCall(call, run.id, counted);
+      count = this.store.runCount(call, run.id, counted);
     } catch (err) {
       this.uncounted(run, err);
-      this.store.addRecordCall(call, run.id, []);
+      count = NOTHING_COUNTED;
     }
+    this.history.addSaveCall(call, run, { io, progress: count.progress });
+    call.args.push(count.arg);
     // A burst larger than this goes in several commands (still in order, all sent by the end of the tick): a script blocks Redis while it runs.
     if (++batch.runs >= MAX_BATCH_RUNS) this.batch = undefined;
     return batch.written;
   }
 
-  /** As RunMetricsRecorder.record: a count that cannot be made never stops the record. */
+  /** A count that cannot be made never stops the record. */
   private uncounted(run: RunRecord, err: unknown): void {
     this.log.warn({ err: errorMessage(err), run: run.id }, 'metrics: could not record a run event');
   }
@@ -137,7 +141,6 @@ export class RunLedger {
     const call = new ScriptCall();
     const countAt = call.args.push(0) - 1;
     this.history.addSaveSetup(call);
-    this.store.addRecordSetup(call);
     let answer!: (saved: Promise<number[]>) => void;
     const written = new Promise<number[]>((resolve) => (answer = resolve)).then((saved) => {
       // Written: the history's bounds are applied every so often (not these writes' failure if that fails).
@@ -161,6 +164,7 @@ export class RunLedger {
   private send(batch: Batch): void {
     const { call } = batch;
     call.args[batch.countAt] = batch.runs;
+    this.store.addRecordEnd(call);
     this.holdWritesForThisTick();
     try {
       batch.answer((this.redis as WriteRunsRedis).tideflowWriteRuns(call.commandArgs()));

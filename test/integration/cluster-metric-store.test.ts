@@ -1,4 +1,3 @@
-import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { Registry } from 'prom-client';
@@ -6,17 +5,17 @@ import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EngineMetrics } from '../../core/api/metrics/engine-metrics.js';
 import type { RunEvent } from '../../core/control/engine-events.js';
 import type { RunRecord } from '../../core/history/run-record.js';
-import { silentLogger } from '../../core/logging/logger.js';
-import { METRICS_MARK_SLICE_MS, RedisClusterMetricStore } from '../../core/metrics/redis-cluster-metric-store.js';
-import { RunMetricsRecorder } from '../../core/metrics/run-metrics.js';
+import type { EventIncrements } from '../../core/metrics/cluster-metric-store.js';
+import { RedisClusterMetricStore } from '../../core/metrics/redis-cluster-metric-store.js';
 import type { PluginManifest, RunCount } from '../../core/plugin/plugin.js';
 import { EngineKeys } from '../../core/redis/engine-keys.js';
 import { deletePrefix, testRedis, uniquePrefix } from '../support/redis.js';
+import { runCounting } from '../support/run-counting.js';
 
 /**
- * The cluster-wide counters' recording in a real Redis: one script per run
- * event, counted once per (run, attempt, started|finished) whoever records
- * it and however often.
+ * The cluster-wide counters in a real Redis, counted as the runner counts
+ * them (with the run records that carry them, see test/support/run-counting.ts):
+ * once per (run, attempt, event) whoever writes it and however often.
  */
 const a = testRedis();
 const b = testRedis();
@@ -35,9 +34,6 @@ afterAll(async () => {
   await b.quit();
 });
 
-/** Every run of these tests was queued in one slice of time: one marker hash holds their marks. */
-const QUEUED_AT = 1_796_000_000_000;
-
 const inc = (labels: Record<string, string>, by = 1) => [{ sample: 'tideflow_test_things_total', labels, by }];
 
 async function total(store: RedisClusterMetricStore, sample = 'tideflow_test_things_total'): Promise<number> {
@@ -48,50 +44,52 @@ function run(id: string, extra: Partial<RunRecord> = {}): RunRecord {
   return { id, workflow: 'wf', job: 'j', plugin: 'counting', trigger: 'manual', status: 'running', attempts: 1, queuedAt: 1, startedAt: 1000, ...extra };
 }
 
+/** A finished attempt's record, and its finish counted with `increments`. */
+function finished(id: string, attempt: number, increments: EventIncrements['increments']): [RunRecord, EventIncrements] {
+  return [run(id, { status: 'succeeded', attempts: attempt }), { event: { runId: id, attempt, event: 'finished' }, increments }];
+}
+
 describe('RedisClusterMetricStore', () => {
-  it('counts the same event once, however often it is recorded', async () => {
-    const store = new RedisClusterMetricStore(a, keys);
+  it('counts the same event once, however often it is written; an event behind its run\'s record counts nothing', async () => {
+    const { countAs, store, history } = runCounting(a, keys);
     const labels = { workflow: 'wf', class: 'high' };
-    expect(await store.record({ runId: 'r1', queuedAt: QUEUED_AT, attempt: 1, event: 'finished' }, inc(labels, 3))).toBe(true);
-    expect(await store.record({ runId: 'r1', queuedAt: QUEUED_AT, attempt: 1, event: 'finished' }, inc(labels, 3))).toBe(false);
+    await countAs(...finished('r1', 1, inc(labels, 3)));
+    await countAs(...finished('r1', 1, inc(labels, 3)));
     // From another connection too (another process's duplicate).
-    expect(await new RedisClusterMetricStore(b, keys).record({ runId: 'r1', queuedAt: QUEUED_AT, attempt: 1, event: 'finished' }, inc(labels, 3))).toBe(false);
+    await runCounting(b, keys).countAs(...finished('r1', 1, inc(labels, 3)));
     expect(await store.read('tideflow_test_things_total')).toEqual([{ labels, value: 3 }]);
-    // Another event, attempt or run of it does count.
-    expect(await store.record({ runId: 'r1', queuedAt: QUEUED_AT, attempt: 1, event: 'started' }, inc(labels))).toBe(true);
-    expect(await store.record({ runId: 'r1', queuedAt: QUEUED_AT, attempt: 2, event: 'finished' }, inc(labels))).toBe(true);
-    expect(await store.record({ runId: 'r2', queuedAt: QUEUED_AT, attempt: 1, event: 'finished' }, inc(labels))).toBe(true);
-    expect(await total(store)).toBe(6);
-    // The marks, in the hash of the runs' slice of queue time, expire (a day after the last by default).
-    const marks = keys.metricsCounted(Math.floor(QUEUED_AT / METRICS_MARK_SLICE_MS));
-    const ttl = await a.ttl(marks);
-    expect(ttl).toBeGreaterThan(86_000);
-    expect(ttl).toBeLessThanOrEqual(86_400);
-    // One field per run attempt, its value the events counted in the order they came.
-    expect(await a.hgetall(marks)).toEqual({ 'r1 1': 'finished started', 'r1 2': 'finished', 'r2 1': 'finished' });
+    // A later attempt, or another run, does count.
+    await countAs(...finished('r1', 2, inc(labels)));
+    await countAs(...finished('r2', 1, inc(labels)));
+    expect(await total(store)).toBe(5);
+    // The start of attempt 2, written after its finish (a late write): neither counted nor saved over the record.
+    await countAs(run('r1', { attempts: 2 }), { event: { runId: 'r1', attempt: 2, event: 'started' }, increments: inc(labels) });
+    expect(await total(store)).toBe(5);
+    expect((await history.get('r1'))?.status).toBe('succeeded');
+    // No marker keys: a run's record says how far it is counted.
+    expect((await a.keys(`${prefix}:*`)).filter((k) => k.includes('counted'))).toEqual([]);
   });
 
-  it('sums concurrent recordings from two connections exactly, duplicates racing included', async () => {
-    const stores = [new RedisClusterMetricStore(a, keys), new RedisClusterMetricStore(b, keys)];
+  it('sums concurrent writes from two connections exactly, duplicates racing included', async () => {
+    const counting = [runCounting(a, keys), runCounting(b, keys)];
     const labels = { workflow: 'wf' };
     const N = 300;
-    // Each connection records its own N runs, and both race to record N shared ones.
-    const results = await Promise.all(
-      stores.flatMap((store, i) => [
-        ...Array.from({ length: N }, (_, n) => store.record({ runId: `own-${i}-${n}`, queuedAt: QUEUED_AT, attempt: 1, event: 'finished' }, inc(labels))),
-        ...Array.from({ length: N }, (_, n) => store.record({ runId: `shared-${n}`, queuedAt: QUEUED_AT, attempt: 1, event: 'finished' }, [...inc(labels), { sample: 'tideflow_test_seconds_sum', labels, by: 0.1 }])),
+    // Each connection counts its own N runs, and both race to count N shared ones.
+    await Promise.all(
+      counting.flatMap(({ countAs }, i) => [
+        ...Array.from({ length: N }, (_, n) => countAs(...finished(`own-${i}-${n}`, 1, inc(labels)))),
+        ...Array.from({ length: N }, (_, n) => countAs(...finished(`shared-${n}`, 1, [...inc(labels), { sample: 'tideflow_test_seconds_sum', labels, by: 0.1 }]))),
       ]),
     );
-    expect(results.filter(Boolean).length).toBe(3 * N);
-    expect(await total(stores[0]!)).toBe(3 * N);
-    expect(await total(stores[1]!, 'tideflow_test_seconds_sum')).toBeCloseTo(N * 0.1, 9);
+    expect(await total(counting[0]!.store)).toBe(3 * N);
+    expect(await total(counting[1]!.store, 'tideflow_test_seconds_sum')).toBeCloseTo(N * 0.1, 9);
   });
 
   it('round-trips label values with quotes, backslashes, newlines, separators and unicode, through /metrics too', async () => {
-    const store = new RedisClusterMetricStore(a, keys);
+    const { countAs, store } = runCounting(a, keys);
     const odd = ['say "hi"', 'back\\slash', 'two\nlines', 'a=b,c={d}', '', 'ünïcødé ✓ 🚀', '["json",1]', ' spaced '];
     for (const [n, value] of odd.entries()) {
-      await store.record({ runId: `odd-${n}`, queuedAt: QUEUED_AT, attempt: 1, event: 'finished' }, [{ sample: 'tideflow_runs_started_total', labels: { workflow: value, tideflow_job: `j${n}` }, by: n + 1 }]);
+      await countAs(...finished(`odd-${n}`, 1, [{ sample: 'tideflow_runs_started_total', labels: { workflow: value, tideflow_job: `j${n}` }, by: n + 1 }]));
     }
     const stored = await store.read('tideflow_runs_started_total');
     expect(stored.map((s) => s.labels.workflow).sort()).toEqual([...odd].sort());
@@ -118,10 +116,10 @@ const countingManifest = {
   histograms: [{ name: 'tideflow_test_size_bytes', help: 'Sizes seen by the test plugin.', labelNames: ['workflow'], buckets: [10, 100] }],
 } satisfies Pick<PluginManifest, 'name' | 'counters' | 'histograms'>;
 
-describe('RunMetricsRecorder', () => {
-  it('records the run counters and the plugin counts of an event once, and drops counts that do not fit their declaration', async () => {
+describe('RunIncrements', () => {
+  it('counts the run counters and the plugin counts of an event once, and drops counts that do not fit their declaration', async () => {
     const lines: string[] = [];
-    const recorder = new RunMetricsRecorder(new RedisClusterMetricStore(a, keys), pino({ level: 'warn' }, { write: (l: string) => void lines.push(l) }));
+    const { count } = runCounting(a, keys, pino({ level: 'warn' }, { write: (l: string) => void lines.push(l) }));
     const counts: RunCount[] = [
       { counter: 'tideflow_test_things_total', labels: { workflow: 'wf', kind: 'x' }, value: 2 },
       { counter: 'tideflow_test_things_total', labels: { workflow: 'wf', kind: 'y' } },
@@ -135,8 +133,8 @@ describe('RunMetricsRecorder', () => {
     const started: RunEvent = { type: 'started', run: run('r1') };
     const done: RunEvent = { type: 'succeeded', run: run('r1', { status: 'succeeded', finishedAt: 1250, durationMs: 250 }), output: {} };
     for (let i = 0; i < 2; i++) {
-      await recorder.record(started, plugin);
-      await recorder.record(done, plugin);
+      await count(started, plugin);
+      await count(done, plugin);
     }
     const store = new RedisClusterMetricStore(b, keys);
     expect(await store.read('tideflow_runs_started_total')).toEqual([{ labels: { workflow: 'wf', tideflow_job: 'j' }, value: 1 }]);
@@ -156,18 +154,12 @@ describe('RunMetricsRecorder', () => {
     expect(lines.join('')).toContain('cannot take -1');
   });
 
-  it('still counts the run when the plugin throws while counting, and never throws itself', async () => {
-    const recorder = new RunMetricsRecorder(new RedisClusterMetricStore(a, keys), silentLogger());
-    const throwing = { manifest: countingManifest, plugin: { countRun: (): RunCount[] => { throw new Error('bad output'); } } };
-    await recorder.record({ type: 'succeeded', run: run('r2', { status: 'succeeded', durationMs: 5 }), output: null }, throwing);
-    expect(await new RedisClusterMetricStore(a, keys).read('tideflow_runs_total')).toEqual([{ labels: { workflow: 'wf', tideflow_job: 'j', status: 'succeeded' }, value: 1 }]);
-    // A Redis that refuses: a warning, no exception into the runner.
-    const gone = new Redis({ host: '127.0.0.1', port: 1, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-    gone.on('error', () => undefined);
+  it('still counts the run when the plugin throws while counting', async () => {
     const lines: string[] = [];
-    const failing = new RunMetricsRecorder(new RedisClusterMetricStore(gone, keys), pino({ level: 'warn' }, { write: (l: string) => void lines.push(l) }));
-    await expect(failing.record({ type: 'started', run: run('r3') })).resolves.toBeUndefined();
-    expect(lines.join('')).toContain('metrics: could not record a run event');
-    gone.disconnect();
+    const { count, store } = runCounting(a, keys, pino({ level: 'warn' }, { write: (l: string) => void lines.push(l) }));
+    const throwing = { manifest: countingManifest, plugin: { countRun: (): RunCount[] => { throw new Error('bad output'); } } };
+    await count({ type: 'succeeded', run: run('r2', { status: 'succeeded', durationMs: 5 }), output: null }, throwing);
+    expect(await store.read('tideflow_runs_total')).toEqual([{ labels: { workflow: 'wf', tideflow_job: 'j', status: 'succeeded' }, value: 1 }]);
+    expect(lines.join('')).toContain('metrics: a plugin could not count a run');
   });
 });

@@ -8,7 +8,7 @@ import type { RunEvent } from '../../core/control/engine-events.js';
 import type { RunRecord } from '../../core/history/run-record.js';
 import { labelSetKey } from '../../core/metrics/cluster-metric-store.js';
 import { RedisClusterMetricStore } from '../../core/metrics/redis-cluster-metric-store.js';
-import { RUN_DURATION, RunMetricsRecorder } from '../../core/metrics/run-metrics.js';
+import { RUN_DURATION } from '../../core/metrics/run-metrics.js';
 import type { AnalysisResult, AnalyzedContainer, SpawnResult } from '../../plugins/shared/records/container-records.js';
 import { silentLogger } from '../../core/logging/logger.js';
 import { systemClock } from '../../core/di/tokens.js';
@@ -19,6 +19,7 @@ import { AnalyzerPlugin } from '../../plugins/analyzer/analyzer-plugin.js';
 import { SpawnerPlugin } from '../../plugins/spawner/spawner-plugin.js';
 import { FakeEngineControl, lifecycleWorkflow } from '../support/fake-engine-control.js';
 import { deletePrefix, testRedis, uniquePrefix } from '../support/redis.js';
+import { runCounting } from '../support/run-counting.js';
 
 // The counters live in the real Redis, under a fresh prefix per test (the analyzer claims kills there too).
 const redis = testRedis();
@@ -31,7 +32,7 @@ const WF = 'container-lifecycle';
 let control: FakeEngineControl;
 let prefix: string;
 let store: RedisClusterMetricStore;
-let recorder: RunMetricsRecorder;
+let count: ReturnType<typeof runCounting>['count'];
 let plugins: ReturnType<typeof containerPlugins>;
 let app: FastifyInstance;
 let queue: Record<string, number>;
@@ -49,19 +50,18 @@ function containerPlugins() {
 
 /**
  * What the runner of any process does with a run event: the fake's history
- * sees it, and it is counted in the cluster-wide store (with the counts of
- * the plugin that ran it).
+ * sees it, and it is counted in the cluster-wide store with its run's record
+ * (with the counts of the plugin that ran it).
  */
 async function emit(e: RunEvent): Promise<void> {
   control.emitRun(e);
-  await recorder.record(e, plugins.find((p) => p.manifest.name === e.run.plugin));
+  await count(e, plugins.find((p) => p.manifest.name === e.run.plugin));
 }
 
 beforeEach(async () => {
   control = new FakeEngineControl([lifecycleWorkflow()]);
   prefix = uniquePrefix('metrics');
-  store = new RedisClusterMetricStore(redis, new EngineKeys(prefix));
-  recorder = new RunMetricsRecorder(store, silentLogger());
+  ({ store, count } = runCounting(redis, new EngineKeys(prefix)));
   plugins = containerPlugins();
   queue = { waiting: 3, active: 1, delayed: 4, failed: 0 };
   queuePaused = false;

@@ -6,8 +6,8 @@ import { RunHistory } from '../../core/history/run-history.js';
 import type { RunRecord } from '../../core/history/run-record.js';
 import { silentLogger } from '../../core/logging/logger.js';
 import type { EventIncrements } from '../../core/metrics/cluster-metric-store.js';
-import { METRICS_MARK_SLICE_MS, RedisClusterMetricStore } from '../../core/metrics/redis-cluster-metric-store.js';
-import { RUNS_FINISHED, RUNS_STARTED, RUN_DURATION, RunMetricsRecorder, binSample } from '../../core/metrics/run-metrics.js';
+import { RedisClusterMetricStore } from '../../core/metrics/redis-cluster-metric-store.js';
+import { FIRES_SKIPPED, RUNS_FINISHED, RUNS_STARTED, RUN_DURATION, RUN_WAITS, RunIncrements, binSample, fireIncrements } from '../../core/metrics/run-metrics.js';
 import { EngineKeys } from '../../core/redis/engine-keys.js';
 import { RunLedger } from '../../core/runner/run-ledger.js';
 import { pollUntil } from '../support/poll.js';
@@ -36,10 +36,10 @@ afterAll(async () => {
   await redis.quit();
 });
 
-function ledgerOn(connection: Redis) {
-  const history = new RunHistory(connection, keys);
+function ledgerOn(connection: Redis, maxRuns?: number) {
+  const history = new RunHistory(connection, keys, { maxRuns });
   const store = new RedisClusterMetricStore(connection, keys);
-  const ledger = new RunLedger(connection, history, store, new RunMetricsRecorder(store, silentLogger()), silentLogger());
+  const ledger = new RunLedger(connection, history, store, new RunIncrements(silentLogger()), silentLogger());
   return { history, store, ledger };
 }
 
@@ -123,31 +123,28 @@ describe('RunLedger', () => {
     const { store, ledger } = ledgerOn(conn);
     const first = succeeded('wf.j.1', 5);
     await ledger.write(first, finish(first));
-    // One batch: the duplicate (its amounts skipped, not counted), then two new runs whose durations must be read at their own
-    // places, the last queued in another slice of time (its marks in another hash).
+    // One batch: the duplicate (its amounts skipped, not counted), then two new runs whose durations must be read at their own places.
     const next = [succeeded('wf.j.2', 70), succeeded('wf.j.3', 900, { queuedAt: 5_000_000 })];
     await Promise.all([ledger.write(first, finish(first)), ...next.map((r) => ledger.write(r, finish(r)))]);
     expect(sumOf(await store.read(RUNS_STARTED.name))).toBe(3);
     expect(sumOf(await store.read(`${RUN_DURATION.name}_count`))).toBe(3);
     expect(sumOf(await store.read(`${RUN_DURATION.name}_sum`))).toBeCloseTo(0.975, 12);
-    const slice = (queuedAt: number) => keys.metricsCounted(Math.floor(queuedAt / METRICS_MARK_SLICE_MS));
-    expect(await redis.hgetall(slice(999_000))).toEqual({ 'wf.j.1 1': 'started finished', 'wf.j.2 1': 'started finished' });
-    expect(await redis.hgetall(slice(5_000_000))).toEqual({ 'wf.j.3 1': 'started finished' });
     // The same events again, in a later batch: nothing more counted.
     await Promise.all(next.map((r) => ledger.write(r, finish(r))));
     expect(sumOf(await store.read(`${RUN_DURATION.name}_count`))).toBe(3);
   });
 
-  it('counts what an attempt\'s field does not hold yet: the start its running record counted, then only the finish, in the batch or later', async () => {
+  it('counts what the record it replaces had not counted: the start its running record counted, then only the finish, in the batch or later', async () => {
     const { store, ledger } = ledgerOn(conn);
-    const slice = keys.metricsCounted(Math.floor(999_000 / METRICS_MARK_SLICE_MS));
+    const started = async () => sumOf(await store.read(RUNS_STARTED.name));
+    const finishedCount = async () => sumOf(await store.read(RUNS_FINISHED.name));
     const long = succeeded('wf.j.long', 250);
     const running: RunRecord = { ...long, status: 'running', finishedAt: undefined, durationMs: undefined };
     // The running record counts the start; the final one, which carries the start too, counts only the finish.
     await ledger.write(running, [{ type: 'started', run: running }]);
-    expect(await redis.hget(slice, 'wf.j.long 1')).toBe('started');
+    expect([await started(), await finishedCount()]).toEqual([1, 0]);
     await ledger.write(long, finish(long));
-    expect(await redis.hget(slice, 'wf.j.long 1')).toBe('started finished');
+    expect([await started(), await finishedCount()]).toEqual([1, 1]);
     // In one batch: a run's running and final writes, and one write naming its start twice (counted once).
     const both = succeeded('wf.j.both', 30);
     const twice = succeeded('wf.j.twice', 40);
@@ -157,16 +154,71 @@ describe('RunLedger', () => {
       ledger.write(both, finish(both)),
       ledger.write(twice, [...finish(twice), { type: 'started', run: twice }]),
     ]);
-    expect(await redis.hget(slice, 'wf.j.both 1')).toBe('started finished');
-    expect(await redis.hget(slice, 'wf.j.twice 1')).toBe('started finished');
-    expect(sumOf(await store.read(RUNS_STARTED.name))).toBe(3);
+    expect(await started()).toBe(3);
     expect(sumOf(await store.read(`${RUN_DURATION.name}_count`))).toBe(3);
     expect(sumOf(await store.read(`${RUN_DURATION.name}_sum`))).toBeCloseTo(0.32, 12);
-    // A later attempt has a field of its own.
+    // A later attempt counts its own.
     const second = succeeded('wf.j.long', 5, { attempts: 2 });
     await ledger.write(second, finish(second));
-    expect(await redis.hget(slice, 'wf.j.long 2')).toBe('started finished');
+    expect([await started(), await finishedCount()]).toEqual([4, 4]);
+    // No marker keys: the records say how far their runs are counted.
+    expect((await redis.keys(`${prefix}:*`)).filter((k) => k.includes('counted'))).toEqual([]);
+  });
+
+  it('leaves the record and the counts alone when a late write is behind them (a frozen worker\'s running record after the final one)', async () => {
+    const { history, store, ledger } = ledgerOn(conn);
+    const done = succeeded('wf.j.late', 20);
+    const running: RunRecord = { ...done, status: 'running', finishedAt: undefined, durationMs: undefined };
+    await ledger.write(done, finish(done));
+    // The running record of the same attempt, written after it ended: not saved, not counted, not published.
+    await ledger.write(running, [{ type: 'started', run: running }]);
+    expect(await history.get('wf.j.late')).toEqual(done);
+    expect(await redis.ttl(keys.run('wf.j.late'))).toBeGreaterThan(0);
+    // So the final write coming again (the frozen worker's own) still finds the finish counted.
+    await ledger.write(done, finish(done));
+    expect(sumOf(await store.read(RUNS_STARTED.name))).toBe(1);
+    expect(sumOf(await store.read(RUNS_FINISHED.name))).toBe(1);
+  });
+
+  it('counts a run\'s wait once, then its attempt, from a queued record saved without counts; a dropped waiting fire counts its skip', async () => {
+    const { history, store, ledger } = ledgerOn(conn);
+    const total = async (sample: string) => sumOf(await store.read(sample));
+    // Queued by the API (no counts), then waiting for a slot (its wait counted once however often written), then run.
+    const queued: RunRecord = { id: 'wf.j.q', workflow: 'wf', job: 'j', plugin: 'noop', trigger: 'manual', status: 'queued', attempts: 0, queuedAt: 999_000 };
+    await history.save(queued);
+    const waiting: RunRecord = { ...queued, waiting: { for: 'concurrency', since: 999_500, reason: 'waits for a slot' } };
+    await ledger.writeCounted(waiting, fireIncrements(waiting, 'waited', 'concurrency'));
+    await ledger.writeCounted(waiting, fireIncrements(waiting, 'waited', 'concurrency'));
+    expect(await total(RUN_WAITS.name)).toBe(1);
+    const done = succeeded('wf.j.q', 3);
+    await ledger.write(done, finish(done));
+    expect([await total(RUNS_STARTED.name), await total(RUNS_FINISHED.name)]).toEqual([1, 1]);
+    // A fire that waited, then dropped (its job paused meanwhile): skipped, counted once; nothing after it counts.
+    const fire: RunRecord = { ...waiting, id: 'wf.j.fire', trigger: 'schedule' };
+    await ledger.writeCounted(fire, fireIncrements(fire, 'waited', 'concurrency'));
+    const skipped: RunRecord = { ...fire, status: 'skipped', waiting: undefined, finishedAt: 1_000_000 };
+    await ledger.writeCounted(skipped, fireIncrements(skipped, 'skipped'));
+    await ledger.writeCounted(skipped, fireIncrements(skipped, 'skipped'));
+    await ledger.writeCounted(fire, fireIncrements(fire, 'waited', 'concurrency'));
+    expect([await total(RUN_WAITS.name), await total(FIRES_SKIPPED.name)]).toEqual([2, 1]);
+    expect((await history.get('wf.j.fire'))?.status).toBe('skipped');
+  });
+
+  it('trims the runs over the bound, keeping the record of one not ended (out of the index) so its final write counts only the finish', async () => {
+    const { history, store, ledger } = ledgerOn(conn, 2);
+    const long = succeeded('wf.j.long', 900, { queuedAt: 1_000 });
+    const running: RunRecord = { ...long, status: 'running', finishedAt: undefined, durationMs: undefined };
+    await ledger.write(running, [{ type: 'started', run: running }]);
+    const ended = [succeeded('wf.j.1', 1, { queuedAt: 2_000 }), succeeded('wf.j.2', 1, { queuedAt: 3_000 }), succeeded('wf.j.3', 1, { queuedAt: 4_000 })];
+    await Promise.all(ended.map((r) => ledger.write(r, finish(r))));
+    await history.trim(5_000);
+    expect(await redis.zrange(keys.runs, '0', '-1')).toEqual(['wf.j.2', 'wf.j.3']);
+    expect(await history.get('wf.j.1')).toBeUndefined();
+    expect((await history.get('wf.j.long'))?.status).toBe('running');
+    await ledger.write(long, finish(long));
     expect(sumOf(await store.read(RUNS_STARTED.name))).toBe(4);
+    expect(sumOf(await store.read(RUNS_FINISHED.name))).toBe(4);
+    expect(await redis.zrange(keys.runs, '0', '-1')).toEqual(['wf.j.long', 'wf.j.2', 'wf.j.3']);
   });
 
   it('refuses to count events of two attempts in one write, and still saves the record', async () => {
@@ -182,7 +234,7 @@ describe('RunLedger', () => {
     const labels = { workflow: 'wf', tideflow_job: 'a' };
     const skipped = (id: string, job: string): [RunRecord, EventIncrements] => {
       const run = succeeded(id, 1, { job, status: 'skipped' });
-      return [run, { event: { runId: id, queuedAt: run.queuedAt, attempt: 0, event: 'skipped' }, increments: [{ sample: RUNS_STARTED.name, labels, by: 1 }] }];
+      return [run, { event: { runId: id, attempt: 0, event: 'skipped' }, increments: [{ sample: RUNS_STARTED.name, labels, by: 1 }] }];
     };
     const ok = succeeded('wf.j.1', 2);
     const bad: RunRecord = { ...succeeded('wf.j.2', 3), status: 'failed', error: 'boom' };

@@ -83,7 +83,6 @@ describe('Redis keys', () => {
     ]);
     expect(k.plugin('analyzer').key('kill-claim', 'abc')).toBe('tideflow:plugin:analyzer:kill-claim:abc');
     expect(k.metricSamples('tideflow_runs_total')).toBe('tideflow:metrics:tideflow_runs_total');
-    expect(k.metricsCounted(179_600_000)).toBe('tideflow:metrics-counted:179600000');
     expect([k.cancelChannel, k.eventsChannel]).toEqual(['tideflow:cancel', 'tideflow:events']);
   });
 });
