@@ -1,5 +1,5 @@
 import type { RunHistory } from '../history/run-history.js';
-import type { RunQuery, RunRecord } from '../history/run-record.js';
+import { ENDED_RUN_STATUSES, type RunQuery, type RunRecord } from '../history/run-record.js';
 import type { RunAttempt, RunIo } from '../history/run-details.js';
 import type { RunLogs } from '../history/run-logs.js';
 import type { PauseStore } from '../scheduler/pause-store.js';
@@ -39,8 +39,6 @@ export interface RedisEngineControlDeps {
   publishChange?: (change: Omit<WorkflowChange, 'type' | 'at'>) => Promise<unknown>;
   healthChecks?: Record<string, () => Promise<HealthCheck>>;
 }
-
-const FINISHED: ReadonlySet<RunRecord['status']> = new Set(['succeeded', 'failed', 'skipped', 'cancelled']);
 
 /**
  * EngineControl over Redis: what the API and the CLI do goes through the
@@ -191,7 +189,7 @@ export class RedisEngineControl implements EngineControl {
   async cancel(runId: string): Promise<{ runId: string; status: 'cancelled' | 'cancelling' }> {
     const run = await this.d.history.get(runId);
     if (!run) throw new NotFoundError(`no run "${runId}"`);
-    if (FINISHED.has(run.status)) throw new ConflictError(`run "${runId}" has already finished (${run.status})`);
+    if (ENDED_RUN_STATUSES.has(run.status)) throw new ConflictError(`run "${runId}" has already finished (${run.status})`);
     const def = (await this.d.catalog.get(run.workflow))?.workflow.jobs[run.job];
     // A scheduled run's BullMQ job is the scheduler's; every other run's job id is the run id.
     const fire = run.trigger === 'schedule' ? Number(runId.slice(runId.lastIndexOf('.') + 1)) : undefined;

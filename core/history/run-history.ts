@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import type { EngineKeys } from '../redis/engine-keys.js';
 import { jobKey } from '../queues/run-ids.js';
 import { SCRIPT_CALL_PRELUDE_LUA, ScriptCall } from '../redis/script-call.js';
-import type { RunQuery, RunRecord } from './run-record.js';
+import { ENDED_RUN_STATUSES, type RunQuery, type RunRecord } from './run-record.js';
 import { attemptSummary, parseIoValue, runAttempts, storedIoValue, type RunAttempt, type RunIo } from './run-details.js';
 import { RunLogStore } from './run-logs.js';
 import { RUN_PROGRESS_LUA } from './run-progress.js';
@@ -107,8 +107,8 @@ local saved = saveRun(s, i)
 saveEnd(s)
 return saved`;
 
-/** A stored record of a run that has ended: nothing of it is counted later (the statuses runs end in). */
-const ENDED_RECORD = /"status":"(?:succeeded|failed|cancelled|skipped)"/;
+/** A stored record of a run that has ended: nothing of it is counted later. */
+const ENDED_RECORD = new RegExp(`"status":"(?:${[...ENDED_RUN_STATUSES].join('|')})"`);
 
 type SaveRunRedis = Redis & { tideflowSaveRun(args: Array<string | number>): Promise<number> };
 

@@ -16,6 +16,9 @@ export type RunTrigger = Static<typeof RunTriggerSchema>;
 export const RunStatusSchema = StringEnum(['queued', 'running', 'retrying', 'succeeded', 'failed', 'skipped', 'cancelled'] as const);
 export type RunStatus = Static<typeof RunStatusSchema>;
 
+/** The statuses a run ends in: nothing happens to it afterwards (not cancelled, not counted again). */
+export const ENDED_RUN_STATUSES: ReadonlySet<RunStatus> = new Set(['succeeded', 'failed', 'skipped', 'cancelled']);
+
 export const InterruptedAttemptSchema = Type.Object({
   /** The attempt number the lost worker was running. */
   attempt: Type.Integer(),
