@@ -15,23 +15,28 @@ import { RUN_PROGRESS_LUA } from './run-progress.js';
  * index), read from position `i`; each function returns the next position.
  *
  * - `saveSetup(i)`: once per call: ttl seconds, the events channel, the
- *   KEYS indexes of the index, last-run and last-success hashes.
- * - `saveRun(s, i)`: per record: its json, its id, then six values packed
- *   in one argument, space-separated: KEYS index of the record, queuedAt,
- *   workflow/job (interned), finish time of a success or `-`, the write's
- *   progress (see run-progress.ts) when it counts run events, else `-`,
- *   flags: `-` for none, else N (write only if the record is new) and/or D,
- *   which five more arguments follow (see RUN_DETAILS below): KEYS index of
- *   the details, attempt field or '', its summary, input or '', output or
- *   ''. Returns 0, writing nothing, when N is asked and the record exists,
+ *   KEYS indexes of the index, last-run and last-success hashes, and the
+ *   prefix of the record keys (EngineKeys.run: the key is the prefix and
+ *   the id, built here as BullMQ's scripts build a job's key from its id:
+ *   one argument less per run to build, send and read).
+ * - `saveRun(s, i)`: per record: its json, then six values packed in one
+ *   argument, space-separated: queuedAt, workflow/job (interned), finish
+ *   time of a success or `-`, the write's progress (see run-progress.ts)
+ *   when it counts run events, else `-`, flags, and last the run's id (any
+ *   characters). Flags: `-` for none, else N (write only if the record is
+ *   new) and/or D, which five more arguments follow (see RUN_DETAILS below):
+ *   KEYS index of the details, attempt field or '', its summary, input or
+ *   '', output or ''. Returns 0, writing nothing, when N is asked and the record exists,
  *   or when a counting write is behind the stored record (a late write of
  *   an earlier state: the record and its counts stay as they are), else 1;
  *   then the next position, and how far the run's events were counted
  *   before this write (countedUpTo of the record it replaced; -1 for a
  *   write that does not count).
  * - `saveEnd(s)`: once at the end: every saved record in the index (one
- *   ZADD) and on the events channel (GET /api/events; one message, a line
- *   per record: `{"type":"run","run":<record>}`), the last-run and
+ *   ZADD) and, when an API process listens (ClusterEventHub subscribes only
+ *   while a client does), on the events channel (GET /api/events; one
+ *   message, a line per record: `{"type":"run","run":<record>}`; asked once
+ *   per call, in the same atomic command, so no listener misses one), the last-run and
  *   last-success fields, one HSET per hash (a later record's value wins).
  *   Each goes through unpack, bounded by Lua's stack at ~8,000 values:
  *   RunLedger sends at most 500 records per call. A command a script calls
@@ -48,14 +53,15 @@ local function hsetAll(key, fields)
 end
 local function saveSetup(i)
   local s = { ttl = ARGV[i], channel = ARGV[i + 1], index = KEYS[tonumber(ARGV[i + 2])], last = KEYS[tonumber(ARGV[i + 3])],
-    lastOk = KEYS[tonumber(ARGV[i + 4])], lastIds = {}, lastOks = {}, indexed = {}, published = {} }
-  return s, i + 5
+    lastOk = KEYS[tonumber(ARGV[i + 4])], runKeyPrefix = ARGV[i + 5], lastIds = {}, lastOks = {}, indexed = {} }
+  if redis.call('PUBSUB', 'NUMSUB', s.channel)[2] > 0 then s.published = {} end
+  return s, i + 6
 end
 local function saveRun(s, i)
-  local json, id = ARGV[i], ARGV[i + 1]
-  local keyAt, queuedAt, jobAt, finish, progress, flags = string.match(ARGV[i + 2], '^(%d+) (%S+) (%d+) (%S+) (%S+) (%S+)$')
-  local key, job = KEYS[tonumber(keyAt)], ARGV[1 + tonumber(jobAt)]
-  local d = i + 3
+  local json = ARGV[i]
+  local queuedAt, jobAt, finish, progress, flags, id = string.match(ARGV[i + 1], '^(%S+) (%d+) (%S+) (%S+) (%S+) (.+)$')
+  local key, job = s.runKeyPrefix .. id, ARGV[1 + tonumber(jobAt)]
+  local d = i + 2
   local nextI = d
   local counted = -1
   if flags ~= '-' and string.find(flags, 'D', 1, true) then nextI = d + 5 end
@@ -87,14 +93,16 @@ local function saveRun(s, i)
   end
   -- end RUN_DETAILS
   local published = s.published
-  published[#published + 1] = #published > 0 and '\\n{"type":"run","run":' or '{"type":"run","run":'
-  published[#published + 1] = json
-  published[#published + 1] = '}'
+  if published then
+    published[#published + 1] = #published > 0 and '\\n{"type":"run","run":' or '{"type":"run","run":'
+    published[#published + 1] = json
+    published[#published + 1] = '}'
+  end
   return 1, nextI, counted
 end
 local function saveEnd(s)
   if #s.indexed > 0 then redis.call('ZADD', s.index, unpack(s.indexed)) end
-  if #s.published > 0 then redis.call('PUBLISH', s.channel, table.concat(s.published)) end
+  if s.published and #s.published > 0 then redis.call('PUBLISH', s.channel, table.concat(s.published)) end
   hsetAll(s.last, s.lastIds)
   hsetAll(s.lastOk, s.lastOks)
 end`;
@@ -154,6 +162,8 @@ export class RunHistory {
   /** Finish time (ms) of the last succeeded run per job; kept apart from last-run, which any status overwrites. */
   private readonly lastSuccessKey: string;
   private readonly eventsChannel: string;
+  /** What a record's key is made of before its run's id (the scripts build it from the id). */
+  private readonly runKeyPrefix: string;
   private writesSinceTrim = 0;
   /** What runs logged through `ctx.log`, expiring with their records. */
   readonly logs: RunLogStore;
@@ -170,6 +180,7 @@ export class RunHistory {
     this.lastKey = keys.lastRun;
     this.lastSuccessKey = keys.lastSuccess;
     this.eventsChannel = keys.eventsChannel;
+    this.runKeyPrefix = keys.run('');
     this.logs = new RunLogStore(redis, keys, Math.ceil(this.maxAgeMs / 1000), opts.maxLogLines);
     // EVALSHA after the first call (ioredis caches the script).
     if (!('tideflowSaveRun' in redis)) redis.defineCommand('tideflowSaveRun', { lua: SAVE_RUN_SCRIPT });
@@ -198,7 +209,7 @@ export class RunHistory {
 
   /** Adds saveSetup's arguments (SAVE_RUN_LUA) to `call`: once per call, before its records. */
   addSaveSetup(call: ScriptCall): void {
-    call.args.push(this.ttlSeconds, this.eventsChannel, call.key(this.indexKey), call.key(this.lastKey), call.key(this.lastSuccessKey));
+    call.args.push(this.ttlSeconds, this.eventsChannel, call.key(this.indexKey), call.key(this.lastKey), call.key(this.lastSuccessKey), this.runKeyPrefix);
   }
 
   /**
@@ -215,7 +226,7 @@ export class RunHistory {
     const finish = run.status === 'succeeded' ? (run.finishedAt ?? Date.now()) : '-';
     if (opts.onlyIfNew && opts.progress !== undefined) throw new Error(`history: a write of run ${run.id} that counts cannot be only-if-new`);
     const progress = opts.progress ?? '-';
-    call.args.push(JSON.stringify(run), run.id, `${call.ownKey(this.runKey(run.id))} ${run.queuedAt} ${call.intern(jobKey(run.workflow, run.job))} ${finish} ${progress} ${flags}`);
+    call.args.push(JSON.stringify(run), `${run.queuedAt} ${call.intern(jobKey(run.workflow, run.job))} ${finish} ${progress} ${flags} ${run.id}`);
     if (details) call.args.push(call.ownKey(this.keys.runDetails(run.id)), attempt?.field ?? '', attempt?.json ?? '', input, output);
   }
 

@@ -32,7 +32,7 @@ export class EngineKeys {
     return this.toKey('paused');
   }
 
-  /** String: one run record (JSON), expiring with the history's age limit. */
+  /** String: one run record (JSON), expiring with the history's age limit. The history's scripts build it from `run('')` and the id. */
   run(id: string): string {
     return this.toKey('run', id);
   }
