@@ -1,4 +1,3 @@
-import type { Writable } from 'node:stream';
 import type { Redis } from 'ioredis';
 import type { RunEvent } from '../control/engine-events.js';
 import { SAVE_RUN_LUA, type RunHistory, type RunIoToSave } from '../history/run-history.js';
@@ -72,7 +71,6 @@ interface Batch {
 export class RunLedger {
   private batch?: Batch;
   private sending: Promise<void> = Promise.resolve();
-  private holding = false;
 
   constructor(
     private readonly redis: Redis,
@@ -165,29 +163,10 @@ export class RunLedger {
     const { call } = batch;
     call.args[batch.countAt] = batch.runs;
     this.store.addRecordEnd(call);
-    this.holdWritesForThisTick();
     try {
       batch.answer((this.redis as WriteRunsRedis).tideflowWriteRuns(call.commandArgs()));
     } catch (err) {
       batch.answer(Promise.reject(err));
     }
-  }
-
-  /**
-   * Holds the connection's socket writes until this turn of the event loop
-   * is done: the batch and BullMQ's completions of its jobs, which the
-   * runners send once it is on its way, leave in one socket write, not one
-   * system call each.
-   */
-  private holdWritesForThisTick(): void {
-    const stream = (this.redis as unknown as { stream?: Writable }).stream;
-    if (this.holding || this.redis.status !== 'ready' || !stream?.writable) return;
-    this.holding = true;
-    stream.cork();
-    // Not process.nextTick: the completions are sent from the promise jobs that run after this tick's callbacks.
-    setImmediate(() => {
-      this.holding = false;
-      stream.uncork();
-    });
   }
 }
