@@ -83,7 +83,7 @@ async function measure(queue: Queue, redis: Redis, keys: EngineKeys, jobs: numbe
   if (failed) throw new Error(`${failed} of the bench's no-op runs failed: ${(await queue.getFailed(0, 0))[0]?.failedReason}`);
   const byHost: Record<string, number> = {};
   for (let i = 0; i < batch.length; i += 1000) {
-    const values = await redis.mget(batch.slice(i, i + 1000).map((j) => keys.run(j.opts.jobId)));
+    const values = await redis.hmget(keys.runRecords, ...batch.slice(i, i + 1000).map((j) => j.opts.jobId));
     for (const v of values) {
       const host = v ? ((JSON.parse(v) as RunRecord).host ?? '?') : 'no record';
       byHost[host] = (byHost[host] ?? 0) + 1;

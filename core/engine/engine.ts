@@ -151,6 +151,8 @@ export class Engine {
     this.historyConnection = new Redis(this.redisUrl, { maxRetriesPerRequest: null, enableAutoPipelining: true });
     outage.watchClient('history', this.historyConnection);
     const history = (this.history = new RunHistory(this.historyConnection, keys));
+    const moved = await history.moveLegacyRecords();
+    if (moved) log.info(`history: moved ${moved} run records of an earlier version into ${keys.runRecords}`);
     // Counters and histograms summed over every process that runs jobs: recorded by each runner, read by /metrics.
     this.clusterMetrics = new RedisClusterMetricStore(this.historyConnection, keys);
     this.sync = new SchedulerSync(this.queues, log);

@@ -32,8 +32,18 @@ export class EngineKeys {
     return this.toKey('paused');
   }
 
-  /** String: one run record (JSON), expiring with the history's age limit. The history's scripts build it from `run('')` and the id. */
-  run(id: string): string {
+  /**
+   * Hash: run id -> its record (JSON), bounded by the history's trim. One
+   * hash, not a key per run: a key per run grew Redis's keyspace by one entry
+   * (and one in its expiry table) per run, which made every command of the
+   * cluster dearer (see RunHistory).
+   */
+  get runRecords(): string {
+    return this.toKey('run-records');
+  }
+
+  /** String: one run record (JSON) as versions before `runRecords` kept it, expiring by itself; moved into that hash at start. */
+  legacyRun(id: string): string {
     return this.toKey('run', id);
   }
 

@@ -94,7 +94,7 @@ describe('RunLedger', () => {
     const writes = runs.map((r) => ledger.write(r, finish(r)));
     await ledger.sent();
     // Sent, in the order written: a command after sent() sees the last one.
-    expect(await conn.get(keys.run('wf.j1199.1'))).not.toBeNull();
+    expect(await conn.hget(keys.runRecords, 'wf.j1199.1')).not.toBeNull();
     await Promise.all(writes);
     expect((await scriptCalls()) - before).toBe(3);
     expect(await redis.hlen(keys.lastRun)).toBe(1201);
@@ -173,7 +173,7 @@ describe('RunLedger', () => {
     // The running record of the same attempt, written after it ended: not saved, not counted, not published.
     await ledger.write(running, [{ type: 'started', run: running }]);
     expect(await history.get('wf.j.late')).toEqual(done);
-    expect(await redis.ttl(keys.run('wf.j.late'))).toBeGreaterThan(0);
+    expect(await redis.hget(keys.runRecords, 'wf.j.late')).toBe(JSON.stringify(done));
     // So the final write coming again (the frozen worker's own) still finds the finish counted.
     await ledger.write(done, finish(done));
     expect(sumOf(await store.read(RUNS_STARTED.name))).toBe(1);
@@ -204,7 +204,7 @@ describe('RunLedger', () => {
     expect((await history.get('wf.j.fire'))?.status).toBe('skipped');
   });
 
-  it('trims the runs over the bound, keeping the record of one not ended (out of the index) so its final write counts only the finish', async () => {
+  it('trims the runs over the bound that ended, keeping one not ended (indexed) so its final write counts only the finish', async () => {
     const { history, store, ledger } = ledgerOn(conn, 2);
     const long = succeeded('wf.j.long', 900, { queuedAt: 1_000 });
     const running: RunRecord = { ...long, status: 'running', finishedAt: undefined, durationMs: undefined };
@@ -212,8 +212,9 @@ describe('RunLedger', () => {
     const ended = [succeeded('wf.j.1', 1, { queuedAt: 2_000 }), succeeded('wf.j.2', 1, { queuedAt: 3_000 }), succeeded('wf.j.3', 1, { queuedAt: 4_000 })];
     await Promise.all(ended.map((r) => ledger.write(r, finish(r))));
     await history.trim(5_000);
-    expect(await redis.zrange(keys.runs, '0', '-1')).toEqual(['wf.j.2', 'wf.j.3']);
+    expect(await redis.zrange(keys.runs, '0', '-1')).toEqual(['wf.j.long', 'wf.j.2', 'wf.j.3']);
     expect(await history.get('wf.j.1')).toBeUndefined();
+    expect(await redis.hexists(keys.runRecords, 'wf.j.1')).toBe(0);
     expect((await history.get('wf.j.long'))?.status).toBe('running');
     await ledger.write(long, finish(long));
     expect(sumOf(await store.read(RUNS_STARTED.name))).toBe(4);
@@ -282,7 +283,7 @@ describe('RunLedger', () => {
     await ledger.sent();
     // Not answered yet, but on the connection: what this connection sends next runs after it in Redis.
     expect(written).toBe(false);
-    expect(await conn.get(keys.run('wf.j.1'))).toBe(JSON.stringify(r));
+    expect(await conn.hget(keys.runRecords, 'wf.j.1')).toBe(JSON.stringify(r));
   });
 
   it('keeps a retried attempt\'s summary and input/output beside the record', async () => {

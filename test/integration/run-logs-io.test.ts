@@ -194,9 +194,12 @@ describe('run history trim', () => {
     await history.save(base, { io: { input: 1, output: 2 } });
     await history.logs.append('w.j.1', ['{"t":1,"level":"info","attempt":1,"msg":"x"}']);
     await history.save({ ...base, id: 'w.j.2', queuedAt: Date.now() }, { io: { input: 3 } });
-    expect(await redis.exists(k.run('w.j.1'), k.runDetails('w.j.1'), k.runLog('w.j.1'), k.runLogCount('w.j.1'))).toBe(4);
+    expect(await redis.hexists(k.runRecords, 'w.j.1')).toBe(1);
+    expect(await redis.exists(k.runDetails('w.j.1'), k.runLog('w.j.1'), k.runLogCount('w.j.1'))).toBe(3);
     await history.trim();
-    expect(await redis.exists(k.run('w.j.1'), k.runDetails('w.j.1'), k.runLog('w.j.1'), k.runLogCount('w.j.1'))).toBe(0);
-    expect(await redis.exists(k.run('w.j.2'), k.runDetails('w.j.2'))).toBe(2);
+    expect(await redis.hexists(k.runRecords, 'w.j.1')).toBe(0);
+    expect(await redis.exists(k.runDetails('w.j.1'), k.runLog('w.j.1'), k.runLogCount('w.j.1'))).toBe(0);
+    expect(await redis.hexists(k.runRecords, 'w.j.2')).toBe(1);
+    expect(await redis.exists(k.runDetails('w.j.2'))).toBe(1);
   });
 });

@@ -8,6 +8,7 @@ import { waitFor, writeWorkflows } from '../support/test-engine.js';
 import { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import { readEngineInfo } from '../../core/engine/engine-info.js';
+import { EngineKeys } from '../../core/redis/engine-keys.js';
 import { isPidAlive, killGroup, startTideflow, type OwnProcess } from '../faults/support/fault-processes.js';
 
 /**
@@ -60,8 +61,7 @@ describe('graceful shutdown of tideflow start', () => {
     stop.send(proc);
     const { code } = await proc.exited;
     expect(code, proc.output()).toBe(0);
-    const runs = await redis.keys(`${prefix}:run:*`);
-    const records = await Promise.all(runs.map(async (k) => JSON.parse((await redis.get(k))!) as { status: string; finishedAt: number }));
+    const records = Object.values(await redis.hgetall(new EngineKeys(prefix).runRecords)).map((json) => JSON.parse(json) as { status: string; finishedAt: number });
     expect(records.map((r) => r.status)).toEqual(['succeeded']);
     // It was still running when the signal came, and the engine waited for it to finish.
     expect(records[0]!.finishedAt).toBeGreaterThan(sent);
@@ -99,7 +99,8 @@ describe('graceful shutdown of tideflow start', () => {
     const url = readEngineInfo(dataDir)!.redisUrl;
     const r2 = new Redis(url);
     const ids = await r2.zrange('tideflow:runs', '0', '-1');
-    const statuses = await Promise.all(ids.map(async (id) => (JSON.parse((await r2.get(`tideflow:run:${id}`))!) as { status: string }).status));
+    const records = ids.length ? await r2.hmget(new EngineKeys('tideflow').runRecords, ...ids) : [];
+    const statuses = records.map((json) => (JSON.parse(json!) as { status: string }).status);
     r2.disconnect();
     expect(statuses).toContain('succeeded');
     again.proc.signal('SIGTERM');

@@ -78,9 +78,10 @@ describe('Redis keys', () => {
 
   it('keep the names an existing Redis has', () => {
     const k = new EngineKeys('tideflow');
-    expect([k.workflows, k.paused, k.run('w.j.1'), k.runs, k.lastRun, k.lastSuccess, k.routes, k.watchdog]).toEqual([
+    expect([k.workflows, k.paused, k.legacyRun('w.j.1'), k.runs, k.lastRun, k.lastSuccess, k.routes, k.watchdog]).toEqual([
       'tideflow:workflows', 'tideflow:paused', 'tideflow:run:w.j.1', 'tideflow:runs', 'tideflow:last-run', 'tideflow:last-success', 'tideflow:routes', 'tideflow:watchdog',
     ]);
+    expect(k.runRecords).toBe('tideflow:run-records');
     expect(k.plugin('analyzer').key('kill-claim', 'abc')).toBe('tideflow:plugin:analyzer:kill-claim:abc');
     expect(k.metricSamples('tideflow_runs_total')).toBe('tideflow:metrics:tideflow_runs_total');
     expect([k.cancelChannel, k.eventsChannel]).toEqual(['tideflow:cancel', 'tideflow:events']);

@@ -100,7 +100,7 @@ export async function readRuns(redis: Redis, prefix = 'tideflow'): Promise<RunRe
   const keys = new EngineKeys(prefix);
   const ids = await redis.zrevrange(keys.runs, 0, -1);
   if (!ids.length) return [];
-  const values = await redis.mget(ids.map((id) => keys.run(id)));
+  const values = await redis.hmget(keys.runRecords, ...ids);
   return values.filter((v): v is string => v !== null).map((v) => JSON.parse(v) as RunRecord);
 }
 
