@@ -368,16 +368,25 @@ export class RunHistory {
       cursor = next;
       if (!keys.length) continue;
       const values = await this.redis.mget(keys);
+      // Only what is a record of that run moves: a key of something else that happens to match stays where it is.
+      const found = keys.flatMap((key, i) => (isRecordOf(values[i], key.slice(head.length)) ? [{ key, id: key.slice(head.length), json: values[i]! }] : []));
+      if (!found.length) continue;
       const multi = this.redis.multi();
-      keys.forEach((key, i) => {
-        const json = values[i];
-        if (json) multi.hsetnx(this.recordsKey, key.slice(head.length), json);
-      });
-      const results = await multi.unlink(...keys).exec();
-      moved += (results ?? []).slice(0, -1).filter(([, r]) => r === 1).length;
+      for (const { id, json } of found) multi.hsetnx(this.recordsKey, id, json);
+      const results = await multi.unlink(...found.map((f) => f.key)).exec();
+      moved += (results ?? []).slice(0, found.length).filter(([, r]) => r === 1).length;
     } while (cursor !== '0');
     await this.trim();
     return moved;
+  }
+}
+
+function isRecordOf(json: string | null | undefined, id: string): boolean {
+  if (!json) return false;
+  try {
+    return (JSON.parse(json) as { id?: unknown }).id === id;
+  } catch {
+    return false;
   }
 }
 

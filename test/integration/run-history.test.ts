@@ -93,6 +93,8 @@ describe('run history on real Redis: where records live and how they are bounded
     await redis.set(keys.legacyRun(old.id), JSON.stringify(old), 'EX', 3600);
     await redis.set(keys.legacyRun(both.id), JSON.stringify(both), 'EX', 3600);
     await redis.zadd(keys.runs, old.queuedAt, old.id, both.queuedAt, both.id);
+    // Not a record of the run its name says: left where it is.
+    await redis.set(keys.legacyRun('w.j.other'), '{"id":"w.j.something-else"}');
     const newer = { ...both, status: 'succeeded' as const, attempts: 1, finishedAt: now };
     await redis.hset(keys.runRecords, both.id, JSON.stringify(newer));
     // Before the move, reads find the record where the earlier version left it.
@@ -101,6 +103,7 @@ describe('run history on real Redis: where records live and how they are bounded
 
     expect(await history.moveLegacyRecords()).toBe(1);
     expect(await redis.exists(keys.legacyRun(old.id), keys.legacyRun(both.id))).toBe(0);
+    expect(await redis.get(keys.legacyRun('w.j.other'))).toBe('{"id":"w.j.something-else"}');
     expect(await history.get(old.id)).toEqual(old);
     expect(await history.get(both.id)).toEqual(newer);
     // Nothing left to move: no scan.
