@@ -153,6 +153,8 @@ export class Engine {
     const history = (this.history = new RunHistory(this.historyConnection, keys));
     const moved = await history.moveLegacyRecords();
     if (moved) log.info(`history: moved ${moved} run records of an earlier version into ${keys.runRecords}`);
+    // The bounds, also applied every 200 saves: a cluster that ran nothing for a while drops its runs past the age limit now.
+    await history.trim();
     // Counters and histograms summed over every process that runs jobs: recorded by each runner, read by /metrics.
     this.clusterMetrics = new RedisClusterMetricStore(this.historyConnection, keys);
     this.sync = new SchedulerSync(this.queues, log);

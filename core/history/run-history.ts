@@ -352,7 +352,7 @@ export class RunHistory {
   /**
    * Moves the records an earlier version kept under a key each
    * (EngineKeys.legacyRun) into the records hash, where it has none of the
-   * same run, then applies the bounds. Done at start; cheap when there is
+   * same run. Done at start; cheap when there is
    * nothing to move (no more runs indexed than recorded in the hash: a
    * SCAN only then). Returns how many it moved.
    */
@@ -376,7 +376,6 @@ export class RunHistory {
       const results = await multi.unlink(...found.map((f) => f.key)).exec();
       moved += (results ?? []).slice(0, found.length).filter(([, r]) => r === 1).length;
     } while (cursor !== '0');
-    await this.trim();
     return moved;
   }
 }
