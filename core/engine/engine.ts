@@ -17,6 +17,7 @@ import { publishWorkflowChange } from '../control/cluster-event.js';
 import { createContainer } from '../di/container.js';
 import { Tokens } from '../di/tokens.js';
 import { RunHistory } from '../history/run-history.js';
+import { errorMessage } from '../util/error-message.js';
 import { createLogger, type Logger } from '../logging/logger.js';
 import type { PluginClass } from '../plugin/plugin.js';
 import { PluginRegistry, type LazyPluginModule } from '../plugin/plugin-registry.js';
@@ -151,10 +152,15 @@ export class Engine {
     this.historyConnection = new Redis(this.redisUrl, { maxRetriesPerRequest: null, enableAutoPipelining: true });
     outage.watchClient('history', this.historyConnection);
     const history = (this.history = new RunHistory(this.historyConnection, keys));
-    const moved = await history.moveLegacyRecords();
-    if (moved) log.info(`history: moved ${moved} run records of an earlier version into ${keys.runRecords}`);
-    // The bounds, also applied every 200 saves: a cluster that ran nothing for a while drops its runs past the age limit now.
-    await history.trim();
+    // Records of an earlier version moved in, and the bounds applied (also done every 200 saves: a cluster that ran
+    // nothing for a while drops its runs past the age limit now). Neither stops a start: the history is readable either way.
+    try {
+      const moved = await history.moveLegacyRecords();
+      if (moved) log.info(`history: moved ${moved} run records of an earlier version into ${keys.runRecords}`);
+      await history.trim();
+    } catch (err) {
+      log.warn({ err: errorMessage(err) }, 'history: could not move earlier records or apply its bounds at start');
+    }
     // Counters and histograms summed over every process that runs jobs: recorded by each runner, read by /metrics.
     this.clusterMetrics = new RedisClusterMetricStore(this.historyConnection, keys);
     this.sync = new SchedulerSync(this.queues, log);

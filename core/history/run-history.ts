@@ -151,8 +151,8 @@ export interface RunIoToSave {
  * One hash, not a string key per run with its own expiry, as earlier
  * versions kept them: each such key grew Redis's keyspace and expiry table
  * by an entry per run, which made every command of the cluster dearer, BullMQ's
- * included (the runner's no-op throughput rose from ~0.82 to ~0.86 of raw
- * BullMQ's, see bench/engine.bench.ts). Records of earlier versions are
+ * included (the runner's no-op throughput: +2.4% against a key per run, in
+ * alternating rounds of bench/engine.bench.ts). Records of earlier versions are
  * moved in at start (`moveLegacyRecords`); until then they are read where
  * they are.
  */
@@ -352,9 +352,9 @@ export class RunHistory {
   /**
    * Moves the records an earlier version kept under a key each
    * (EngineKeys.legacyRun) into the records hash, where it has none of the
-   * same run. Done at start; cheap when there is
-   * nothing to move (no more runs indexed than recorded in the hash: a
-   * SCAN only then). Returns how many it moved.
+   * same run. Done at start; cheap when there is nothing to move (no more
+   * runs indexed than recorded in the hash: a SCAN only then). Returns how
+   * many it moved.
    */
   async moveLegacyRecords(): Promise<number> {
     const [indexed, recorded] = await Promise.all([this.redis.zcard(this.indexKey), this.redis.hlen(this.recordsKey)]);
