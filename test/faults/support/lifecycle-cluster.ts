@@ -118,6 +118,14 @@ export class LifecycleCluster {
     return sum;
   }
 
+  /** Jobs of the engine's queue in a BullMQ state now (tideflow_queue_jobs, read at scrape time). */
+  async queueJobs(state: 'active' | 'waiting' | 'delayed'): Promise<number> {
+    const res = await fetch(`${this.apiUrl}/metrics`, { headers: { authorization: `Bearer ${this.token}` } });
+    const line = (await res.text()).split('\n').find((l) => l.startsWith(`tideflow_queue_jobs{state="${state}"} `));
+    if (!line) throw new Error(`/metrics has no tideflow_queue_jobs{state="${state}"}`);
+    return Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+
   /** Ends everything we started (SIGKILL to our own process groups), removes the workflow's containers and the dir. */
   async destroy(): Promise<void> {
     for (const p of [...this.workers, ...(this.engine ? [this.engine] : [])]) await killGroup(p);
