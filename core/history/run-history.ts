@@ -336,7 +336,7 @@ export class RunHistory {
     const aged = new Set(old);
     const drop = over.filter((id, i) => {
       const json = records[i];
-      if (json === null || json === undefined || ENDED_RECORD.test(json)) return true;
+      if (json == null || ENDED_RECORD.test(json)) return true;
       return aged.has(id) && lastWritten(json) < cutoff;
     });
     if (!drop.length) return;
@@ -369,7 +369,7 @@ export class RunHistory {
       if (!keys.length) continue;
       const values = await this.redis.mget(keys);
       // Only what is a record of that run moves: a key of something else that happens to match stays where it is.
-      const found = keys.flatMap((key, i) => (isRecordOf(values[i], key.slice(head.length)) ? [{ key, id: key.slice(head.length), json: values[i]! }] : []));
+      const found = keys.map((key, i) => ({ key, id: key.slice(head.length), json: values[i] })).filter((f): f is { key: string; id: string; json: string } => isRecordOf(f.json, f.id));
       if (!found.length) continue;
       const multi = this.redis.multi();
       for (const { id, json } of found) multi.hsetnx(this.recordsKey, id, json);

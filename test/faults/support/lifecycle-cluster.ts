@@ -4,6 +4,7 @@ import path from 'node:path';
 import type Docker from 'dockerode';
 import { createDockerClient } from '../../../plugins/shared/containers/docker-engine.js';
 import { LABELS } from '../../../plugins/shared/containers/container-labels.js';
+import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import type { RunRecord } from '../../../core/history/run-record.js';
 import { ROOT } from '../../support/cli-process.js';
 import { killGroup, OwnRedis, startTideflow, type OwnProcess } from './fault-processes.js';
@@ -107,23 +108,24 @@ export class LifecycleCluster {
     return this.docker.listContainers({ all: true, filters: { label: [`${LABELS.workflow}=${this.workflow}`] } });
   }
 
+  /** The series of one family on the engine's /metrics now, read by a Prometheus text parser. */
+  private async series(name: string): Promise<Array<{ labels: Record<string, string>; value: number }>> {
+    const res = await fetch(`${this.apiUrl}/metrics`, { headers: { authorization: `Bearer ${this.token}` } });
+    if (res.status !== 200) throw new Error(`/metrics answered ${res.status}`);
+    const family = parsePrometheusTextFormat(await res.text()).find((f) => f.name === name);
+    return (family?.metrics ?? []).map((s) => ({ labels: s.labels ?? {}, value: Number(s.value) }));
+  }
+
   /** Sums a counter of /metrics over the series of this workflow. */
   async metric(name: string): Promise<number> {
-    const res = await fetch(`${this.apiUrl}/metrics`, { headers: { authorization: `Bearer ${this.token}` } });
-    const text = await res.text();
-    let sum = 0;
-    for (const line of text.split('\n')) {
-      if (line.startsWith(`${name}{`) && line.includes(`workflow="${this.workflow}"`)) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-    }
-    return sum;
+    return (await this.series(name)).filter((s) => s.labels.workflow === this.workflow).reduce((sum, s) => sum + s.value, 0);
   }
 
   /** Jobs of the engine's queue in a BullMQ state now (tideflow_queue_jobs, read at scrape time). */
   async queueJobs(state: 'active' | 'waiting' | 'delayed'): Promise<number> {
-    const res = await fetch(`${this.apiUrl}/metrics`, { headers: { authorization: `Bearer ${this.token}` } });
-    const line = (await res.text()).split('\n').find((l) => l.startsWith(`tideflow_queue_jobs{state="${state}"} `));
-    if (!line) throw new Error(`/metrics has no tideflow_queue_jobs{state="${state}"}`);
-    return Number(line.slice(line.lastIndexOf(' ') + 1));
+    const found = (await this.series('tideflow_queue_jobs')).find((s) => s.labels.state === state);
+    if (!found) throw new Error(`/metrics has no tideflow_queue_jobs{state="${state}"}`);
+    return found.value;
   }
 
   /** Ends everything we started (SIGKILL to our own process groups), removes the workflow's containers and the dir. */
