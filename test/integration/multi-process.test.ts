@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { RECORD_PLUGIN, startCli, stopChild } from '../support/cli-process.js';
 import { deletePrefix, testRedis, testRedisUrl, uniquePrefix } from '../support/redis.js';
 import { readRecorded } from '../support/test-plugins.js';
+import { EngineKeys } from '../../core/redis/engine-keys.js';
 import { startTestEngine, waitFor, writeWorkflows } from '../support/test-engine.js';
 
 const redis = testRedis();
@@ -31,7 +32,17 @@ describe('two engine processes on one Redis', () => {
         const r = await readRecorded(redis, key);
         const pids = new Set(r.map((x) => x.pid));
         return r.length >= 8 && pids.size === 2 ? r : undefined;
-      }, '8 runs across both processes', 40_000);
+      }, '8 runs across both processes', 40_000).catch(async (err: Error) => {
+        // Say what did happen: the runs each process recorded, and the statuses in the run history (skipped fires included).
+        const byPid: Record<string, number> = {};
+        for (const r of await readRecorded(redis, key)) byPid[r.pid] = (byPid[r.pid] ?? 0) + 1;
+        const statuses: Record<string, number> = {};
+        for (const json of Object.values(await redis.hgetall(new EngineKeys(prefix).runRecords))) {
+          const { status } = JSON.parse(json) as { status: string };
+          statuses[status] = (statuses[status] ?? 0) + 1;
+        }
+        throw new Error(`${err.message}; runs by pid ${JSON.stringify(byPid)} (this test ${process.pid}, the CLI ${other.child.pid}); history ${JSON.stringify(statuses)}`);
+      });
       const ids = runs.map((r) => r.runId);
       expect(new Set(ids).size).toBe(ids.length);
       expect(new Set(runs.map((r) => r.pid))).toEqual(new Set([process.pid, other.child.pid]));
